@@ -1,0 +1,210 @@
+// Package errors is micro's one error type. Every layer speaks it: handlers
+// return it, the gateway writes it as JSON with its code as the HTTP status,
+// and over gRPC it travels as a status whose code is mapped from the HTTP code
+// and whose message is the error's JSON.
+package errors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "micro.dev/micro/proto/errors"
+)
+
+// Error is a micro error: {"id","code","detail","status"}. Code is an HTTP
+// status code and Status its text.
+type Error struct {
+	ID     string `json:"id"`
+	Code   int32  `json:"code"`
+	Detail string `json:"detail"`
+	Status string `json:"status"`
+}
+
+func (e *Error) Error() string {
+	b, _ := json.Marshal(e)
+	return string(b)
+}
+
+// GRPCStatus lets grpc-go send e with the mapped code, e's JSON as the
+// message and e itself as a status detail.
+func (e *Error) GRPCStatus() *status.Status {
+	st := status.New(GRPCCode(e.Code), e.Error())
+	if ds, err := st.WithDetails(&pb.Error{Id: e.ID, Code: e.Code, Detail: e.Detail, Status: e.Status}); err == nil {
+		return ds
+	}
+	return st
+}
+
+// New returns an error with the given id, detail and HTTP code.
+func New(id, detail string, code int32) *Error {
+	return &Error{ID: id, Code: code, Detail: detail, Status: http.StatusText(int(code))}
+}
+
+func newf(code int32, id, format string, a []any) *Error {
+	if len(a) > 0 {
+		format = fmt.Sprintf(format, a...)
+	}
+	return New(id, format, code)
+}
+
+// BadRequest is 400: the caller sent something that cannot be served as is.
+func BadRequest(id, format string, a ...any) *Error { return newf(400, id, format, a) }
+
+// Unauthorized is 401: no or invalid credentials.
+func Unauthorized(id, format string, a ...any) *Error { return newf(401, id, format, a) }
+
+// Forbidden is 403: known caller, not allowed.
+func Forbidden(id, format string, a ...any) *Error { return newf(403, id, format, a) }
+
+// NotFound is 404.
+func NotFound(id, format string, a ...any) *Error { return newf(404, id, format, a) }
+
+// MethodNotAllowed is 405.
+func MethodNotAllowed(id, format string, a ...any) *Error { return newf(405, id, format, a) }
+
+// Timeout is 408.
+func Timeout(id, format string, a ...any) *Error { return newf(408, id, format, a) }
+
+// Conflict is 409: the write lost a race or the thing already exists.
+func Conflict(id, format string, a ...any) *Error { return newf(409, id, format, a) }
+
+// PreconditionFailed is 412: a compare-and-set revision did not match.
+func PreconditionFailed(id, format string, a ...any) *Error { return newf(412, id, format, a) }
+
+// TooLarge is 413: the request body is over the limit.
+func TooLarge(id, format string, a ...any) *Error { return newf(413, id, format, a) }
+
+// TooManyRequests is 429: rate limited.
+func TooManyRequests(id, format string, a ...any) *Error { return newf(429, id, format, a) }
+
+// InternalServerError is 500.
+func InternalServerError(id, format string, a ...any) *Error { return newf(500, id, format, a) }
+
+// NotImplemented is 501.
+func NotImplemented(id, format string, a ...any) *Error { return newf(501, id, format, a) }
+
+// BadGateway is 502.
+func BadGateway(id, format string, a ...any) *Error { return newf(502, id, format, a) }
+
+// ServiceUnavailable is 503.
+func ServiceUnavailable(id, format string, a ...any) *Error { return newf(503, id, format, a) }
+
+// GatewayTimeout is 504.
+func GatewayTimeout(id, format string, a ...any) *Error { return newf(504, id, format, a) }
+
+// Parse reads a micro error from its JSON form. Text that is not a micro
+// error becomes a 500 whose detail is the text.
+func Parse(s string) *Error {
+	e := new(Error)
+	if err := json.Unmarshal([]byte(s), e); err != nil || (e.Code == 0 && e.Detail == "" && e.ID == "") {
+		return InternalServerError("", "%s", s)
+	}
+	if e.Status == "" {
+		e.Status = http.StatusText(int(e.Code))
+	}
+	return e
+}
+
+// FromError turns any error into a micro error: a micro error is returned as
+// is; a gRPC status is rebuilt from its detail or JSON message, or mapped from
+// its code; context errors become 408; anything else is a 500 with the given id.
+func FromError(err error, id string) *Error {
+	if err == nil {
+		return nil
+	}
+	var me *Error
+	if errors.As(err, &me) {
+		return me
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Timeout(id, "request timed out")
+	}
+	if errors.Is(err, context.Canceled) {
+		return New(id, "request canceled", 499)
+	}
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if pe, ok := d.(*pb.Error); ok {
+				return &Error{ID: pe.Id, Code: pe.Code, Detail: pe.Detail, Status: pe.Status}
+			}
+		}
+		if e := Parse(st.Message()); e.Code != 500 || e.ID != "" {
+			return e
+		}
+		// grpc-go reports a request its codec could not decode as Internal,
+		// before any handler runs; to the caller it is a bad request.
+		if st.Code() == codes.Internal && strings.HasPrefix(st.Message(), "grpc: failed to unmarshal") {
+			return BadRequest(id, "invalid request: %s", strings.TrimPrefix(st.Message(), "grpc: failed to unmarshal the received message: "))
+		}
+		code := HTTPCode(st.Code())
+		return New(id, st.Message(), code)
+	}
+	return InternalServerError(id, "%s", err.Error())
+}
+
+// Code reports the HTTP code of err as a micro error, 0 for nil.
+func Code(err error) int32 {
+	if err == nil {
+		return 0
+	}
+	return FromError(err, "").Code
+}
+
+var toGRPC = map[int32]codes.Code{
+	400: codes.InvalidArgument,
+	401: codes.Unauthenticated,
+	403: codes.PermissionDenied,
+	404: codes.NotFound,
+	405: codes.Unimplemented,
+	408: codes.DeadlineExceeded,
+	409: codes.AlreadyExists,
+	412: codes.FailedPrecondition,
+	413: codes.ResourceExhausted,
+	429: codes.ResourceExhausted,
+	499: codes.Canceled,
+	500: codes.Internal,
+	501: codes.Unimplemented,
+	502: codes.Unavailable,
+	503: codes.Unavailable,
+	504: codes.DeadlineExceeded,
+}
+
+var toHTTP = map[codes.Code]int32{
+	codes.OK:                 200,
+	codes.Canceled:           499,
+	codes.InvalidArgument:    400,
+	codes.Unauthenticated:    401,
+	codes.PermissionDenied:   403,
+	codes.NotFound:           404,
+	codes.DeadlineExceeded:   408,
+	codes.AlreadyExists:      409,
+	codes.FailedPrecondition: 412,
+	codes.ResourceExhausted:  429,
+	codes.Internal:           500,
+	codes.Unimplemented:      501,
+	codes.Unavailable:        503,
+}
+
+// GRPCCode maps an HTTP code to a gRPC code (DESIGN §3); unknown codes map to
+// Unknown.
+func GRPCCode(code int32) codes.Code {
+	if c, ok := toGRPC[code]; ok {
+		return c
+	}
+	return codes.Unknown
+}
+
+// HTTPCode maps a gRPC code to the HTTP code a micro error carries.
+func HTTPCode(c codes.Code) int32 {
+	if h, ok := toHTTP[c]; ok {
+		return h
+	}
+	return 500
+}

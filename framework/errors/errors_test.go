@@ -1,0 +1,55 @@
+package errors
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestJSONShape(t *testing.T) {
+	got := BadRequest("store", "key is %s", "empty").Error()
+	want := `{"id":"store","code":400,"detail":"key is empty","status":"Bad Request"}`
+	if got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestRoundTripThroughGRPCStatus(t *testing.T) {
+	for _, code := range []int32{400, 401, 403, 404, 408, 409, 413, 500, 501, 503} {
+		in := New("svc", fmt.Sprintf("detail %d", code), code)
+		st := in.GRPCStatus()
+		if st.Code() != GRPCCode(code) {
+			t.Fatalf("%d: grpc code %v", code, st.Code())
+		}
+		out := FromError(st.Err(), "other")
+		if *out != *in {
+			t.Fatalf("%d: round trip %+v != %+v", code, out, in)
+		}
+		// Peers that drop details still send the JSON message.
+		out = FromError(status.Error(st.Code(), st.Message()), "other")
+		if *out != *in {
+			t.Fatalf("%d: from message %+v != %+v", code, out, in)
+		}
+	}
+}
+
+func TestFromForeignErrors(t *testing.T) {
+	if e := FromError(status.Error(codes.NotFound, "no such thing"), "x"); e.Code != 404 || e.Detail != "no such thing" || e.ID != "x" {
+		t.Fatalf("plain status: %+v", e)
+	}
+	if e := FromError(context.DeadlineExceeded, "x"); e.Code != 408 {
+		t.Fatalf("deadline: %+v", e)
+	}
+	if e := FromError(fmt.Errorf("wrapped: %w", NotFound("a", "b")), "x"); e.Code != 404 || e.ID != "a" {
+		t.Fatalf("wrapped: %+v", e)
+	}
+	if e := FromError(fmt.Errorf("boom"), "x"); e.Code != 500 || e.Detail != "boom" {
+		t.Fatalf("plain: %+v", e)
+	}
+	if e := Parse("not json"); e.Code != 500 || e.Detail != "not json" {
+		t.Fatalf("parse: %+v", e)
+	}
+}

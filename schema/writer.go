@@ -1,0 +1,171 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrClosed is returned for writes submitted after Close.
+var ErrClosed = errors.New("database is closed")
+
+// TxFunc is one unit of work in a write transaction. It must do only
+// database work: it runs on the single writer, inside a transaction shared
+// with other callers' work.
+type TxFunc func(ctx context.Context, tx *sql.Tx) error
+
+type writeReq struct {
+	ctx  context.Context
+	fn   TxFunc
+	done chan error
+}
+
+// writer owns the one write connection. Requests that arrive while a
+// transaction is committing wait, and then go together into the next one:
+// one fsync acknowledges them all (group commit). Each request runs inside
+// its own savepoint, so one caller's failure rolls back only its own work.
+type writer struct {
+	db       *sql.DB
+	reqs     chan *writeReq
+	maxBatch int
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+func startWriter(db *sql.DB, maxBatch int) *writer {
+	if maxBatch <= 0 {
+		maxBatch = 256
+	}
+	w := &writer{db: db, reqs: make(chan *writeReq, maxBatch*4), maxBatch: maxBatch, quit: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// Write runs fn in a write transaction and returns once that transaction has
+// committed (or failed). Concurrent calls share transactions.
+func (db *DB) Write(ctx context.Context, fn TxFunc) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case <-db.w.quit:
+		return ErrClosed
+	default:
+	}
+	select {
+	case db.w.reqs <- req:
+	case <-db.w.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the caller waits for the outcome even if ctx ends: an
+	// answer must never claim failure for work that then commits.
+	return <-req.done
+}
+
+func (w *writer) stop() {
+	w.once.Do(func() { close(w.quit) })
+	w.wg.Wait()
+}
+
+func (w *writer) loop() {
+	defer w.wg.Done()
+	batch := make([]*writeReq, 0, w.maxBatch)
+	for {
+		select {
+		case req := <-w.reqs:
+			batch = append(batch[:0], req)
+		case <-w.quit:
+			// Finish what was queued before the stop.
+			for {
+				select {
+				case req := <-w.reqs:
+					w.commit([]*writeReq{req})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case req := <-w.reqs:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+func (w *writer) commit(batch []*writeReq) {
+	results := make([]error, len(batch))
+	err := w.run(batch, results)
+	for i, req := range batch {
+		if err != nil {
+			req.done <- err
+		} else {
+			req.done <- results[i]
+		}
+	}
+}
+
+// run executes the batch in one transaction; results get each request's own
+// error, the return value an error that fails the whole batch.
+func (w *writer) run(batch []*writeReq, results []error) (err error) {
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	single := len(batch) == 1
+	for i, req := range batch {
+		if cerr := req.ctx.Err(); cerr != nil {
+			results[i] = cerr
+			continue
+		}
+		if single {
+			results[i] = safeCall(req, tx)
+			if results[i] != nil {
+				tx.Rollback()
+				return results[i]
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			return err
+		}
+		results[i] = safeCall(req, tx)
+		if results[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// safeCall runs a request's function; a panic in it fails that request only.
+func safeCall(req *writeReq, tx *sql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write panicked: %v", r)
+		}
+	}()
+	return req.fn(req.ctx, tx)
+}
