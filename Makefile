@@ -45,13 +45,13 @@ proto: bin/protoc-gen-go bin/protoc-gen-go-grpc
 # proto-check fails when the committed generated code differs from what
 # `make proto` would write.
 proto-check: bin/protoc-gen-go bin/protoc-gen-go-grpc
-	@rm -rf bin/proto-check && mkdir -p bin/proto-check
-	$(call protoc_into,bin/proto-check)
-	@cd bin/proto-check && for f in $$(find . -name '*.go'); do \
+	@rm -rf bin/_proto-check && mkdir -p bin/_proto-check
+	$(call protoc_into,bin/_proto-check)
+	@cd bin/_proto-check && for f in $$(find . -name '*.go'); do \
 	  cmp -s "$$f" "../../proto/$$f" || { echo "stale generated code: proto/$$f (run make proto)"; exit 1; }; \
 	done
 	@for f in $$(find proto -name '*.pb.go'); do \
-	  [ -f "bin/proto-check/$${f#proto/}" ] || { echo "orphaned generated file: $$f"; exit 1; }; \
+	  [ -f "bin/_proto-check/$${f#proto/}" ] || { echo "orphaned generated file: $$f"; exit 1; }; \
 	done
 	@echo "proto: generated code is up to date"
 

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
+	pb "micro.dev/micro/proto/store"
+	"micro.dev/micro/schema"
+)
+
+// clock is a time source tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a store block on a fresh database file, served over loopback gRPC.
+type env struct {
+	db     *schema.DB
+	store  *Store
+	clock  *clock
+	conn   *grpc.ClientConn
+	client pb.StoreClient
+}
+
+func openDB(tb testing.TB) *schema.DB {
+	tb.Helper()
+	db, err := schema.Open(context.Background(), filepath.Join(tb.TempDir(), "micro.db"),
+		schema.Options{Migrations: []schema.Migrations{Migrations}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return db
+}
+
+func newEnv(tb testing.TB, opts ...Option) *env {
+	tb.Helper()
+	e := &env{db: openDB(tb), clock: newClock()}
+	e.store = New(e.db, append([]Option{WithClock(e.clock.Now)}, opts...)...)
+	tb.Cleanup(func() { e.store.Close() })
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	e.store.Register(gs)
+	go gs.Serve(lis)
+	tb.Cleanup(gs.Stop)
+
+	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.conn.Close() })
+	e.client = pb.NewStoreClient(e.conn)
+	return e
+}
+
+func (e *env) write(tb testing.TB, ctx context.Context, key, value string, expiry int64, o *pb.WriteOptions) {
+	tb.Helper()
+	_, err := e.client.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: key, Value: []byte(value), Expiry: expiry}, Options: o})
+	if err != nil {
+		tb.Fatalf("write %q: %v", key, err)
+	}
+}
+
+// readKeys returns the keys of the records a read returns.
+func (e *env) readKeys(t *testing.T, key string, o *pb.ReadOptions) []string {
+	t.Helper()
+	rsp, err := e.client.Read(t.Context(), &pb.ReadRequest{Key: key, Options: o})
+	if err != nil {
+		t.Fatalf("read %q %v: %v", key, o, err)
+	}
+	keys := []string{}
+	for _, r := range rsp.Records {
+		keys = append(keys, r.Key)
+	}
+	return keys
+}
+
+// list calls List and checks the stream carries exactly one message.
+func (e *env) list(t *testing.T, ctx context.Context, o *pb.ListOptions) []string {
+	t.Helper()
+	stream, err := e.client.List(ctx, &pb.ListRequest{Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*pb.ListResponse
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("list %v: %v", o, err)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("list %v: %d messages, want 1", o, len(msgs))
+	}
+	return append([]string{}, msgs[0].Keys...)
+}
+
+// rows counts the raw rows of the records table, expired ones included.
+func (e *env) rows(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := e.db.Read().QueryRow(`SELECT count(*) FROM store_records`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func equal(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if got == nil {
+		got = []string{}
+	}
+	if want == nil {
+		want = []string{}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: got %q, want %q", what, got, want)
+	}
+}

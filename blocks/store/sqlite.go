@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"micro.dev/micro/schema"
+)
+
+// sweepBatch bounds one sweeper transaction, so a backlog of expired rows
+// is deleted in steps that user writes can slip between.
+const sweepBatch = 1000
+
+// sqliteBackend keeps records in the store_records table of the micro
+// database: queries on the read pool, every change through the group-commit
+// writer.
+type sqliteBackend struct {
+	db  *schema.DB
+	now func() time.Time
+}
+
+// newSQLite returns a Backend on db, whose migrations must include
+// Migrations. now is the clock that decides what has expired.
+func newSQLite(db *schema.DB, now func() time.Time) *sqliteBackend {
+	return &sqliteBackend{db: db, now: now}
+}
+
+// live is the condition that hides expired rows; its argument is now.
+const live = `(expires_at IS NULL OR expires_at > ?)`
+
+const upsert = `INSERT INTO store_records
+	(db, tbl, key, expires_at, revision, created_at, updated_at, metadata, value)
+	VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7)
+	ON CONFLICT (db, tbl, key) DO UPDATE SET
+		revision   = CASE WHEN expires_at <= excluded.updated_at THEN 1 ELSE revision + 1 END,
+		created_at = CASE WHEN expires_at <= excluded.updated_at THEN excluded.created_at ELSE created_at END,
+		expires_at = excluded.expires_at,
+		updated_at = excluded.updated_at,
+		metadata   = excluded.metadata,
+		value      = excluded.value`
+
+func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Record) error {
+	meta := []byte("{}")
+	if len(r.Metadata) > 0 {
+		var err error
+		if meta, err = json.Marshal(r.Metadata); err != nil {
+			return err
+		}
+	}
+	var expires any
+	if !r.ExpiresAt.IsZero() {
+		expires = r.ExpiresAt.UnixNano()
+	}
+	value := r.Value
+	if value == nil {
+		value = []byte{} // nil binds as NULL
+	}
+	now := b.now().UnixNano()
+	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, upsert, database, table, r.Key, expires, now, string(meta), value)
+		return err
+	})
+}
+
+func (b *sqliteBackend) Delete(ctx context.Context, database, table, key string) error {
+	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE db = ? AND tbl = ? AND key = ?`, database, table, key)
+		return err
+	})
+}
+
+func (b *sqliteBackend) Read(ctx context.Context, database, table string, q Query) ([]Record, error) {
+	query, args := b.selectKeys(`key, expires_at, revision, created_at, updated_at, metadata, value`, database, table, q)
+	rows, err := b.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var (
+			r                Record
+			expires          sql.NullInt64
+			created, updated int64
+			meta             string
+		)
+		if err := rows.Scan(&r.Key, &expires, &r.Revision, &created, &updated, &meta, &r.Value); err != nil {
+			return nil, err
+		}
+		if expires.Valid {
+			r.ExpiresAt = time.Unix(0, expires.Int64)
+		}
+		r.Created, r.Updated = time.Unix(0, created), time.Unix(0, updated)
+		if meta != "{}" {
+			if err := json.Unmarshal([]byte(meta), &r.Metadata); err != nil {
+				return nil, fmt.Errorf("record %q: metadata: %w", r.Key, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (b *sqliteBackend) List(ctx context.Context, database, table string, q Query) ([]string, error) {
+	query, args := b.selectKeys(`key`, database, table, q)
+	return b.texts(ctx, query, args...)
+}
+
+func (b *sqliteBackend) Databases(ctx context.Context) ([]string, error) {
+	return b.texts(ctx, `SELECT DISTINCT db FROM store_records WHERE `+live+` ORDER BY db`, b.now().UnixNano())
+}
+
+func (b *sqliteBackend) Tables(ctx context.Context, database string) ([]string, error) {
+	return b.texts(ctx, `SELECT DISTINCT tbl FROM store_records WHERE db = ? AND `+live+` ORDER BY tbl`,
+		database, b.now().UnixNano())
+}
+
+func (b *sqliteBackend) Sweep(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		now := b.now().UnixNano()
+		var n int64
+		err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE rowid IN
+				(SELECT rowid FROM store_records WHERE expires_at <= ? LIMIT ?)`, now, sweepBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
+}
+
+// selectKeys builds the query for the live records of database/table that
+// q selects, in q's order, returning cols.
+func (b *sqliteBackend) selectKeys(cols, database, table string, q Query) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString("SELECT " + cols + " FROM store_records WHERE db = ? AND tbl = ? AND " + live)
+	args := []any{database, table, b.now().UnixNano()}
+	switch {
+	case q.Key != "":
+		sb.WriteString(" AND key = ?")
+		args = append(args, q.Key)
+	default:
+		// A range on the primary key, not LIKE: the index serves it, and
+		// % and _ in keys stay literal.
+		if q.Prefix != "" {
+			sb.WriteString(" AND key >= ?")
+			args = append(args, q.Prefix)
+			if end, ok := prefixEnd(q.Prefix); ok {
+				sb.WriteString(" AND key < ?")
+				args = append(args, end)
+			}
+		}
+		// Compared as bytes: substr on text counts characters.
+		if q.Suffix != "" {
+			sb.WriteString(" AND substr(CAST(key AS BLOB), ?) = ?")
+			args = append(args, -len(q.Suffix), []byte(q.Suffix))
+		}
+	}
+	if q.Desc {
+		sb.WriteString(" ORDER BY key DESC")
+	} else {
+		sb.WriteString(" ORDER BY key")
+	}
+	limit := int64(-1) // SQLite's "no limit"
+	if q.Limit > 0 && q.Limit <= math.MaxInt64 {
+		limit = int64(q.Limit)
+	}
+	sb.WriteString(" LIMIT ? OFFSET ?")
+	args = append(args, limit, int64(min(q.Offset, math.MaxInt64)))
+	return sb.String(), args
+}
+
+// prefixEnd returns the least string greater than every string starting
+// with p; ok is false when there is none (p is all 0xff bytes).
+func prefixEnd(p string) (end string, ok bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// texts runs a query whose rows are one text column.
+func (b *sqliteBackend) texts(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := b.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,130 @@
+// Package store is the key-value store block: Micro's store.Store service
+// (Read, Write, Delete, List, Databases, Tables) on records partitioned into
+// databases, one per namespace, and tables inside them.
+//
+// Store holds the block's rules: defaults (the database is the caller's
+// namespace, the table "micro"), validation and limits, expiry in seconds.
+// Persistence sits below it behind Backend; the one backend today keeps
+// records in the micro SQLite file, hides expired records on every read and
+// deletes them in the background.
+package store
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "micro.dev/micro/proto/store"
+	"micro.dev/micro/schema"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the store's schema; pass it to schema.Open.
+var Migrations = schema.Migrations{Block: "store", FS: mustSub(migrationFiles, "migrations")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a literal embedded above
+	}
+	return sub
+}
+
+// DefaultSweepInterval is how often expired records are deleted unless
+// WithSweepInterval says otherwise. Reads hide them at once regardless.
+const DefaultSweepInterval = time.Minute
+
+// Store is the store block. Its exported handler methods implement
+// pb.StoreServer; Register serves them.
+type Store struct {
+	pb.UnimplementedStoreServer
+
+	backend  Backend
+	now      func() time.Time
+	interval time.Duration
+	log      *slog.Logger
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started sync.Once
+	wg      sync.WaitGroup
+}
+
+// Option configures New.
+type Option func(*Store)
+
+// WithClock replaces time.Now as the clock deciding expiry, so tests can
+// move time forward instead of sleeping.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// WithSweepInterval sets how often the sweeper deletes expired records.
+func WithSweepInterval(d time.Duration) Option {
+	return func(s *Store) { s.interval = d }
+}
+
+// WithLogger sets where the sweeper and internal errors are logged;
+// the default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.log = l }
+}
+
+// New returns the store block on db, which must have been opened with
+// Migrations. Call Start to run the sweeper.
+func New(db *schema.DB, opts ...Option) *Store {
+	s := &Store{now: time.Now, interval: DefaultSweepInterval, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.interval <= 0 {
+		s.interval = DefaultSweepInterval
+	}
+	s.backend = newSQLite(db, s.now)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Register serves the store.Store service on gs.
+func (s *Store) Register(gs grpc.ServiceRegistrar) {
+	pb.RegisterStoreServer(gs, s)
+}
+
+// Start runs the sweeper until Close. Calling it again does nothing.
+func (s *Store) Start() {
+	s.started.Do(func() { s.wg.Go(s.sweepLoop) })
+}
+
+// Close stops the sweeper and waits for it to finish; close the Store
+// before the database. The error is always nil: Close is an io.Closer.
+func (s *Store) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Store) sweepLoop() {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.backend.Sweep(s.ctx)
+			switch {
+			case err != nil && s.ctx.Err() == nil:
+				s.log.Warn("store: sweeping expired records failed", "err", err, "deleted", n)
+			case n > 0:
+				s.log.Debug("store: swept expired records", "deleted", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	merrors "micro.dev/micro/framework/errors"
+	pberrors "micro.dev/micro/proto/errors"
+)
+
+// Exit codes of the micro command (reference §7). Scripts test them, so they
+// do not change once shipped.
+//
+// Micro exits 127 for every micro error it has no special case for, which
+// makes `micro store read missing` (a plain 404) look like a server fault. We
+// split them instead: a 4xx is the caller's doing and exits 1, like any other
+// user mistake; only 5xx (the server's doing) keeps 127. Errors grpc-go
+// produced without a micro error inside keep Micro's 128.
+const (
+	exitOK           = 0   // success, including --help
+	exitFailure      = 1   // usage mistakes, local failures, 4xx micro errors, 408 "Request timed out"
+	exitUnauthorized = 2   // 401 "Not authorized to perform this request"
+	exitMalformed    = 3   // malformed method name (micro call)
+	exitConnect      = 4   // "Failed to connect to micro server at A"
+	exitNoService    = 5   // "Service \"x\" not found", "Service method \"x\" not found"
+	exitServerError  = 127 // 5xx micro errors
+	exitOther        = 128 // gRPC errors that carry no micro error
+)
+
+// clientID is the id of micro errors made on the CLI's side of a call.
+const clientID = "micro.cli"
+
+// exitError is an error already in the form the user sees: a message for
+// stderr, an optional second line with the underlying cause, and the exit code.
+type exitError struct {
+	code  int
+	msg   string
+	cause string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// exitf returns an exitError with a formatted message.
+func exitf(code int, format string, a ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+// usageErrorf reports a mistake in how a command was invoked, pointing at the
+// help of the command (path is e.g. "micro store read").
+func usageErrorf(path, format string, a ...any) error {
+	msg := capitalize(fmt.Sprintf(format, a...))
+	return exitf(exitFailure, "%s. Please refer to '%s --help'", msg, path)
+}
+
+var (
+	unknownMethod  = regexp.MustCompile(`unknown method (\S+) for service (\S+)`)
+	unknownService = regexp.MustCompile(`unknown service (\S+)`)
+)
+
+// rpcError turns the error of a call to the server at addr into the message
+// and exit code the user sees (reference §7).
+func rpcError(err error, addr string) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	if st, ok := status.FromError(err); ok && !carriesMicroError(st) {
+		// grpc-go made this status itself: the transport, or a server that
+		// does not know the service or method.
+		switch st.Code() {
+		case codes.Unavailable:
+			return &exitError{code: exitConnect, msg: "Failed to connect to micro server at " + addr, cause: connectCause(st.Message())}
+		case codes.Unimplemented:
+			if m := unknownMethod.FindStringSubmatch(st.Message()); m != nil {
+				return exitf(exitNoService, "Service method %q not found", m[2]+"."+m[1])
+			}
+			if m := unknownService.FindStringSubmatch(st.Message()); m != nil {
+				return exitf(exitNoService, "Service %q not found", m[1])
+			}
+		case codes.DeadlineExceeded:
+			return exitf(exitFailure, "Request timed out")
+		case codes.Canceled:
+			return exitf(exitFailure, "Request canceled")
+		default:
+			return exitf(exitOther, "%s", capitalize(st.Message()))
+		}
+	}
+	me := merrors.FromError(err, clientID)
+	switch {
+	case me.Code == 401:
+		return exitf(exitUnauthorized, "Not authorized to perform this request")
+	case me.Code == 408:
+		return exitf(exitFailure, "Request timed out")
+	case me.Code >= 400 && me.Code < 500:
+		return exitf(exitFailure, "%s", capitalize(me.Detail))
+	default:
+		return exitf(exitServerError, "%s", capitalize(me.Detail))
+	}
+}
+
+// connectCause shortens grpc-go's message for a failed connection to its
+// cause: "connection error: desc = \"transport: Error while dialing: dial
+// tcp 127.0.0.1:8081: connect: connection refused\"" becomes "dial tcp
+// 127.0.0.1:8081: connect: connection refused".
+func connectCause(msg string) string {
+	if rest, ok := strings.CutPrefix(msg, "connection error: desc = "); ok {
+		if unq, err := strconv.Unquote(rest); err == nil {
+			rest = unq
+		}
+		msg = rest
+	}
+	return strings.TrimPrefix(msg, "transport: Error while dialing: ")
+}
+
+// carriesMicroError reports whether st was made from a micro error, as a
+// status detail or as the error's JSON in the message.
+func carriesMicroError(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if _, ok := d.(*pberrors.Error); ok {
+			return true
+		}
+	}
+	var e merrors.Error
+	return json.Unmarshal([]byte(st.Message()), &e) == nil && e.Code != 0
+}
+
+// capitalize upper-cases the first letter of s, as Micro prints details
+// ("not found" -> "Not found").
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || unicode.IsUpper(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}

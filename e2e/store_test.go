@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	pb "micro.dev/micro/proto/store"
+)
+
+// TestStoreTour is the issue's user story, step by step.
+func TestStoreTour(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	c := newCLI(t, s)
+
+	code, body := get(t, s.gateway+"/")
+	if code != 200 || !strings.Contains(body, `"version"`) {
+		t.Fatalf("GET /: %d %s", code, body)
+	}
+
+	c.ok("store", "write", "greeting", "hello")
+	if out := c.ok("store", "read", "greeting"); out != "hello\n" {
+		t.Fatalf("read: %q", out)
+	}
+	c.ok("store", "write", "grass", "green", "and", "wet")
+	if out := c.ok("store", "read", "grass"); out != "green and wet\n" {
+		t.Fatalf("multi-word value: %q", out)
+	}
+
+	c.ok("store", "write", "session", "abc", "--expiry", "1s")
+	if out := c.ok("store", "read", "session"); out != "abc\n" {
+		t.Fatalf("read before expiry: %q", out)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	out, errOut, exit := c.run("store", "read", "session")
+	if exit == 0 || !strings.Contains(strings.ToLower(errOut), "not found") {
+		t.Fatalf("expired read: exit %d stdout %q stderr %q", exit, out, errOut)
+	}
+
+	if out := c.ok("store", "list", "--prefix", "gr"); out != "grass\ngreeting\n" {
+		t.Fatalf("list --prefix gr: %q", out)
+	}
+	out = c.ok("store", "read", "-v", "greeting")
+	if !strings.Contains(out, "KEY") || !strings.Contains(out, "VALUE") || !strings.Contains(out, "EXPIRY") ||
+		!strings.Contains(out, "greeting") || !strings.Contains(out, "None") {
+		t.Fatalf("read -v: %q", out)
+	}
+
+	code, body, _ = post(t, s.gateway+"/store/Store/Read", "application/json", `{"key":"greeting"}`)
+	if code != 200 {
+		t.Fatalf("gateway read: %d %s", code, body)
+	}
+	var rsp struct {
+		Records []struct {
+			Key    string `json:"key"`
+			Value  []byte `json:"value"`
+			Expiry string `json:"expiry"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal([]byte(body), &rsp); err != nil {
+		t.Fatalf("gateway read body %s: %v", body, err)
+	}
+	if len(rsp.Records) != 1 || rsp.Records[0].Key != "greeting" || string(rsp.Records[0].Value) != "hello" || rsp.Records[0].Expiry != "0" {
+		t.Fatalf("gateway read: %s", body)
+	}
+
+	// Databases and tables follow --database and --table.
+	c.ok("store", "write", "k", "v", "--database", "shop", "--table", "carts")
+	if out := c.ok("store", "read", "k", "--database", "shop", "--table", "carts"); out != "v\n" {
+		t.Fatalf("read from shop/carts: %q", out)
+	}
+	if out := c.ok("store", "databases"); !strings.Contains(out, "shop") || !strings.Contains(out, "micro") {
+		t.Fatalf("databases: %q", out)
+	}
+	if out := c.ok("store", "tables", "--database", "shop"); out != "carts\n" {
+		t.Fatalf("tables: %q", out)
+	}
+	c.ok("store", "delete", "greeting")
+	if _, _, exit := c.run("store", "read", "greeting"); exit == 0 {
+		t.Fatal("deleted key still readable")
+	}
+}
+
+// TestProxyServesReflectionAndHealth is `grpcurl -plaintext :8081 list`.
+func TestProxyServesReflectionAndHealth(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	stream, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	rsp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, svc := range rsp.GetListServicesResponse().GetService() {
+		names = append(names, svc.GetName())
+	}
+	sort.Strings(names)
+	for _, want := range []string{"grpc.health.v1.Health", "store.Store"} {
+		if i := sort.SearchStrings(names, want); i == len(names) || names[i] != want {
+			t.Fatalf("reflection lists %v, missing %s", names, want)
+		}
+	}
+
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "store.Store"})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", h, err)
+	}
+
+	// The store is reachable over plain gRPC, as grpcurl would call it.
+	st := pb.NewStoreClient(conn)
+	if _, err := st.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: "g", Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Read(ctx, &pb.ReadRequest{Key: "g"})
+	if err != nil || len(r.Records) != 1 || string(r.Records[0].Value) != "x" {
+		t.Fatalf("grpc read: %v %v", r, err)
+	}
+}
+
+// TestShutdownLeavesOneFile: after SIGTERM the .db alone holds everything.
+func TestShutdownLeavesOneFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "micro.db")
+	s := startServer(t, data)
+	c := newCLI(t, s)
+	for i := 0; i < 20; i++ {
+		c.ok("store", "write", "key"+strconv.Itoa(i), "value"+strconv.Itoa(i))
+	}
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("server exit: %v", err)
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(data + side); err == nil {
+			t.Fatalf("%s left beside the database after shutdown", side)
+		}
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	b, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cp, b, 0o600)
+	s2 := startServer(t, cp)
+	c2 := newCLI(t, s2)
+	keys := strings.Fields(c2.ok("store", "list"))
+	if len(keys) != 20 {
+		t.Fatalf("copy holds %d keys: %v", len(keys), keys)
+	}
+	if out := c2.ok("store", "read", "key7"); out != "value7\n" {
+		t.Fatalf("copy read: %q", out)
+	}
+}
+
+// TestAcknowledgedWritesSurviveKill9: every write the server acknowledged is
+// there after kill -9 and a restart.
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "micro.db")
+	s := startServer(t, data)
+	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st := pb.NewStoreClient(conn)
+
+	// Writers run until the kill; every acknowledged key is recorded.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acked := make(chan string, 100000)
+	done := make(chan struct{})
+	const writers = 8
+	for w := 0; w < writers; w++ {
+		go func(w int) {
+			defer func() { done <- struct{}{} }()
+			for i := 0; ; i++ {
+				key := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				if _, err := st.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: key, Value: []byte(key)}}); err != nil {
+					return
+				}
+				acked <- key
+			}
+		}(w)
+	}
+	// Let some writes land, then kill without warning.
+	for len(acked) < 200 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.stop(syscall.SIGKILL)
+	for w := 0; w < writers; w++ {
+		<-done
+	}
+	close(acked)
+
+	s2 := startServer(t, data)
+	conn2, err := grpc.NewClient(s2.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	st2 := pb.NewStoreClient(conn2)
+	n := 0
+	for key := range acked {
+		r, err := st2.Read(ctx, &pb.ReadRequest{Key: key})
+		if err != nil || len(r.Records) != 1 || string(r.Records[0].Value) != key {
+			t.Fatalf("acknowledged write %s lost after kill -9: %v", key, err)
+		}
+		n++
+	}
+	t.Logf("%d acknowledged writes all present after kill -9", n)
+}

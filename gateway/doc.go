@@ -1,0 +1,40 @@
+// Package gateway is micro's HTTP API (:8080): it maps POST /{service}/{endpoint}
+// with a JSON body to a gRPC call and answers with the service's JSON, as
+// Micro's API gateway did (path mapping, qson queries, CORS, micro errors,
+// chunked streaming). Where a call goes is the Router's business; the
+// gateway only speaks HTTP.
+//
+// One request, in order: CORS headers; OPTIONS answered 200; GET / (version
+// and Config.Info), /favicon.ico and GET /health answered directly; anything
+// else becomes a call (newCall: path -> service and endpoint, query and body
+// -> one JSON object, headers -> metadata, namespace, timeout), is routed,
+// and is made unary or streaming as the Route says.
+//
+// Where this gateway knowingly differs from Micro's, and why:
+//
+//   - Paths that cannot name a service (empty segments, "." or "..",
+//     characters outside [A-Za-z0-9._-], a "." in a handler or method name)
+//     are a 400; Micro cleaned them into some other call.
+//   - An unknown endpoint of a known service is a 404: the Router's NotFound
+//     passes through, and gRPC's own "unknown service/method" (Unimplemented)
+//     is mapped to 404 as well. An unknown service keeps Micro's 500
+//     "service not found" (ErrServiceNotFound).
+//   - A body that is not one JSON object is a 400 naming the problem and its
+//     offset, before any service sees it; the default body limit is 10 MiB
+//     (Micro: 100 MiB), answered with a 413 micro error.
+//   - Query keys that cannot be parsed (a[b, a]) are a 400 rather than
+//     silently dropped or, in qson's case, a panic; a key that needs an
+//     object where a value stood replaces it (qson panicked).
+//   - Merging query under body keeps a body null instead of deleting the key
+//     (a JSON merge patch would); protojson reads both as unset.
+//   - Replies pass through as the service encoded them (Micro decoded and
+//     re-encoded them with sorted keys).
+//   - Streamed JSON messages end with a newline (JSON lines), an error after
+//     the first message is written as the last line, and a stream has no
+//     default deadline (only the Timeout header bounds it).
+//   - Headers that gRPC would refuse as metadata (non-ASCII values, "grpc-"
+//     keys, odd key characters) are dropped instead of failing the call;
+//     Host, Content-Length and hop-by-hop headers are not forwarded.
+//   - Not yet: websocket streams, multipart forms, json-rpc envelopes, the
+//     micro-token cookie.
+package gateway

@@ -1,0 +1,35 @@
+// Package node is the appliance: it opens the database, starts the blocks,
+// the gRPC proxy and the HTTP gateway, and shuts them down in order. It only
+// wires; every behaviour lives in the packages it starts.
+package node
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Config is what `micro server` is started with.
+type Config struct {
+	// Data is the path of the SQLite file holding every piece of state.
+	Data string
+	// GatewayAddress is the HTTP API's listen address (":8080"); ":0" picks a port.
+	GatewayAddress string
+	// ProxyAddress is the gRPC proxy's listen address (":8081").
+	ProxyAddress string
+	// DashboardAddress is the web dashboard's listen address (":8082"); empty disables it.
+	DashboardAddress string
+	// Version is reported by GET / and the health service.
+	Version string
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Run starts a node with cfg and serves until ctx is done, then shuts down.
+func Run(ctx context.Context, cfg Config) error {
+	n, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}

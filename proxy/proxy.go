@@ -1,0 +1,130 @@
+// Package proxy is micro's gRPC door on :8081. It hosts the block services
+// in-process, answers gRPC health checks and server reflection, and is where
+// the CLI and external gRPC clients connect.
+//
+// The same server is also reachable in-process (Dial), so that the HTTP
+// gateway calls the blocks through exactly the interceptors a remote caller
+// meets.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
+	"micro.dev/micro/framework/errors"
+)
+
+// MaxMessageSize bounds one message each way, as Micro does (32 MiB).
+const MaxMessageSize = 32 << 20
+
+// Config configures a Proxy.
+type Config struct {
+	Logger *slog.Logger
+}
+
+// Proxy is the gRPC server of a node.
+type Proxy struct {
+	log    *slog.Logger
+	server *grpc.Server
+	health *health.Server
+	inproc *bufconn.Listener
+}
+
+// New returns a proxy with health and reflection registered. Blocks register
+// their services on Server() before Serve.
+func New(cfg Config) *Proxy {
+	p := &Proxy{log: cfg.Logger, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.server = grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(p.recoverUnary),
+		grpc.ChainStreamInterceptor(p.recoverStream),
+	)
+	healthpb.RegisterHealthServer(p.server, p.health)
+	reflection.Register(p.server)
+	return p
+}
+
+// Server is the registrar block services are added to.
+func (p *Proxy) Server() *grpc.Server { return p.server }
+
+// Methods reports the services hosted in-process and, for each, its methods'
+// streaming shape; the node's router uses it to answer for the blocks.
+func (p *Proxy) Methods() map[string]grpc.ServiceInfo { return p.server.GetServiceInfo() }
+
+// Serve serves gRPC on lis and, in-process, on the listener behind Dial. It
+// marks every hosted service as serving in the health service.
+func (p *Proxy) Serve(lis net.Listener) error {
+	for name := range p.server.GetServiceInfo() {
+		p.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	go p.server.Serve(p.inproc)
+	return p.server.Serve(lis)
+}
+
+// Dial returns an in-process client connection to the proxy.
+func (p *Proxy) Dial() (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return p.inproc.DialContext(ctx)
+		}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+	)
+}
+
+// Stop marks the node not serving, lets calls in flight finish for up to
+// grace, then closes every connection (streams that outlive grace included).
+func (p *Proxy) Stop(grace time.Duration) {
+	p.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		p.server.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		p.server.Stop()
+		<-done
+	}
+}
+
+// A panic in a handler answers that call with a 500 and leaves the server up.
+func (p *Proxy) recovered(method string, r any) error {
+	p.log.Error("handler panicked", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return errors.InternalServerError("micro", "internal error in %s", method)
+}
+
+func (p *Proxy) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (rsp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = p.recovered(info.FullMethod, r)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func (p *Proxy) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = p.recovered(info.FullMethod, r)
+		}
+	}()
+	return h(srv, ss)
+}
