@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -58,6 +59,9 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 	w      *writer
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open opens (creating if absent) the micro database at path.
@@ -181,6 +185,7 @@ func (db *DB) open(ctx context.Context, fresh bool, opts Options) error {
 	if err := migrate(ctx, db.writer, opts.Migrations); err != nil {
 		return err
 	}
+	db.stmts = map[string]*sql.Stmt{}
 	db.w = startWriter(db.writer, opts.MaxBatch)
 	return nil
 }
@@ -223,6 +228,12 @@ func (db *DB) Close() error {
 		errs = append(errs, db.reader.Close())
 		db.reader = nil
 	}
+	db.stmtMu.Lock()
+	for _, stmt := range db.stmts {
+		stmt.Close()
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
 	if db.writer != nil {
 		if _, err := db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 			errs = append(errs, fmt.Errorf("checkpoint: %w", err))

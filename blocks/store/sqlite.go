@@ -61,8 +61,12 @@ func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Rec
 		value = []byte{} // nil binds as NULL
 	}
 	now := b.now().UnixNano()
+	stmt, err := b.db.Prepare(ctx, upsert)
+	if err != nil {
+		return err
+	}
 	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, upsert, database, table, r.Key, expires, now, string(meta), value)
+		_, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value)
 		return err
 	})
 }
