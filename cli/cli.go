@@ -71,6 +71,7 @@ func (a *app) rootCommand() *ffcli.Command {
 	alias(fs, "version", "v")
 
 	subs := []*ffcli.Command{
+		a.backupCommand(),
 		a.envCommand(),
 		a.serverCommand(),
 		a.storeCommand(),

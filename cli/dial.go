@@ -88,11 +88,17 @@ func (a *app) connect() (*client, error) {
 // Close releases the connection.
 func (c *client) Close() { c.conn.Close() }
 
-// callContext returns the context for one call: the namespace as metadata
-// and the CLI's timeout. The login token will be added here as well.
+// callContext returns the context for one call: its metadata and the CLI's
+// timeout.
 func (c *client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx = metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: c.target.Namespace})
-	return context.WithTimeout(ctx, callTimeout)
+	return context.WithTimeout(c.metadataContext(ctx), callTimeout)
+}
+
+// metadataContext returns ctx carrying what every call sends: the namespace
+// (and, with auth, the login token). Long-running calls use it without
+// callContext's timeout.
+func (c *client) metadataContext(ctx context.Context) context.Context {
+	return metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: c.target.Namespace})
 }
 
 // err turns the error of a call into what the user sees.

@@ -13,6 +13,7 @@ import (
 
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
+	adminpb "micro.dev/micro/proto/admin"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
 )
@@ -66,6 +67,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.store = store.New(n.db)
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
+	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
 
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
