@@ -60,7 +60,29 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	}
 	c.Metadata = headerMetadata(r.Header)
 	c.Metadata[metadata.Namespace] = c.Namespace
+	if authz := Authorization(r); authz != "" {
+		c.Metadata[metadata.Authorization] = authz
+	}
+	// Always overwritten: a header of that name is the client's claim, the
+	// connection's address is the fact.
+	c.Metadata[metadata.ClientAddress] = r.RemoteAddr
 	return c, nil
+}
+
+// TokenCookie is the cookie a browser session keeps its access token in,
+// as Micro's web UI did.
+const TokenCookie = "micro-token"
+
+// Authorization is the credential a request carries: its Authorization
+// header, else "Bearer <token>" from the micro-token cookie, else "".
+func Authorization(r *http.Request) string {
+	if v := r.Header.Get("Authorization"); v != "" {
+		return v
+	}
+	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" {
+		return "Bearer " + c.Value
+	}
+	return ""
 }
 
 // identify picks the call's namespace: Config.Identify when set (auth will
