@@ -8,6 +8,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -39,6 +40,8 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	flags          globalFlags
+	// in reads stdin line by line for prompts (login), made on first use.
+	in *bufio.Reader
 	root           *ffcli.Command
 	// usageFor is the command whose usage the flag package last asked for,
 	// on -h or a flag error; report prints it.
@@ -71,9 +74,13 @@ func (a *app) rootCommand() *ffcli.Command {
 	alias(fs, "version", "v")
 
 	subs := []*ffcli.Command{
+		a.authCommand(),
 		a.envCommand(),
+		a.loginCommand(),
+		a.logoutCommand(),
 		a.serverCommand(),
 		a.storeCommand(),
+		a.userCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",

@@ -70,10 +70,30 @@ func dial(addr string) (*grpc.ClientConn, error) {
 type client struct {
 	conn   *grpc.ClientConn
 	target *target
+	// token is the access token every call sends; "" when not logged in.
+	token string
 }
 
-// connect resolves the target (env, namespace, address) and dials its proxy.
+// connect resolves the target (env, namespace, address), dials its proxy
+// and picks up the login for it, refreshed if it is about to expire.
 func (a *app) connect() (*client, error) {
+	c, err := a.connectAnonymous()
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.session(c.target)
+	if err == nil {
+		c.token, err = s.token(context.Background(), c)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectAnonymous is connect without a login, for logging in.
+func (a *app) connectAnonymous() (*client, error) {
 	t, err := a.target()
 	if err != nil {
 		return nil, err
@@ -88,10 +108,14 @@ func (a *app) connect() (*client, error) {
 // Close releases the connection.
 func (c *client) Close() { c.conn.Close() }
 
-// callContext returns the context for one call: the namespace as metadata
-// and the CLI's timeout. The login token will be added here as well.
+// callContext returns the context for one call: the namespace and the
+// login's token as metadata, and the CLI's timeout.
 func (c *client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx = metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: c.target.Namespace})
+	md := metadata.Metadata{metadata.Namespace: c.target.Namespace}
+	if c.token != "" {
+		md[metadata.Authorization] = "Bearer " + c.token
+	}
+	ctx = metadata.NewContext(ctx, md)
 	return context.WithTimeout(ctx, callTimeout)
 }
 

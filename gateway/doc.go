@@ -42,5 +42,8 @@
 //     connection's address (micro-client-address, overwriting any header
 //     of that name), and Config.Identify picks the namespace. Errors are
 //     JSON 401/403 micro errors, not v3's plain-text ones.
+//   - A body labelled application/x-www-form-urlencoded that is a JSON
+//     object is read as JSON: that is what `curl -d '{...}'` sends, and no
+//     form looks like that.
 //   - Not yet: websocket streams, multipart forms, json-rpc envelopes.
 package gateway
