@@ -41,8 +41,8 @@ type app struct {
 	getenv         func(string) string
 	flags          globalFlags
 	// in reads stdin line by line for prompts (login), made on first use.
-	in *bufio.Reader
-	root           *ffcli.Command
+	in   *bufio.Reader
+	root *ffcli.Command
 	// usageFor is the command whose usage the flag package last asked for,
 	// on -h or a flag error; report prints it.
 	usageFor *ffcli.Command
