@@ -40,12 +40,12 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	flags          globalFlags
-	// in reads stdin line by line for prompts (login), made on first use.
-	in   *bufio.Reader
-	root *ffcli.Command
+	root           *ffcli.Command
 	// usageFor is the command whose usage the flag package last asked for,
 	// on -h or a flag error; report prints it.
 	usageFor *ffcli.Command
+	// in reads stdin line by line for prompts (login), made on first use.
+	in *bufio.Reader
 }
 
 // Main runs the micro command with args (without the program name) and
