@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 
@@ -95,9 +96,10 @@ func (a *Auth) inspect(ctx context.Context, token string) (*fauth.Account, error
 	if err != nil {
 		return nil, a.tokenError(ctx, err)
 	}
+	// Copies: the claims are shared by every call with this token.
 	return &fauth.Account{
 		ID: c.Subject, Type: c.Type, Issuer: c.Issuer, Name: c.Name,
-		Scopes: nonNil(c.Scopes), Metadata: nonNilMap(c.Metadata),
+		Scopes: append([]string{}, c.Scopes...), Metadata: maps.Clone(nonNilMap(c.Metadata)),
 	}, nil
 }
 

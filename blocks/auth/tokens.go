@@ -87,10 +87,19 @@ type keyring struct {
 
 	mu   sync.Mutex
 	byNS map[string][]signingKey // newest first
+
+	// verified remembers tokens whose signature checked out, so a token
+	// used call after call is verified once: keys are never deleted, so a
+	// signature once good stays good. Expiry is still checked on every use.
+	vmu      sync.Mutex
+	verified map[string]*claims
 }
 
+// maxVerified bounds the verified-token cache; past it, it starts over.
+const maxVerified = 10_000
+
 func newKeyring(b Backend, now func() time.Time) *keyring {
-	return &keyring{backend: b, now: now, byNS: map[string][]signingKey{}}
+	return &keyring{backend: b, now: now, byNS: map[string][]signingKey{}, verified: map[string]*claims{}}
 }
 
 func (k *keyring) load(ctx context.Context, ns string) ([]signingKey, error) {
@@ -190,12 +199,37 @@ func (k *keyring) sign(ctx context.Context, acc Account, ttl time.Duration, use 
 }
 
 // parse checks a JWT's signature (against the key of its issuer named by
-// its kid) and expiry, and returns its claims. It does not check that the
-// account still exists; Auth.checkLive does.
+// its kid) and expiry, and returns its claims, which callers must not
+// change. It does not check that the account still exists;
+// Auth.checkLive does.
 func (k *keyring) parse(ctx context.Context, token string) (*claims, error) {
 	if len(token) > maxTokenSize {
 		return nil, errTokenInvalid
 	}
+	k.vmu.Lock()
+	c, ok := k.verified[token]
+	k.vmu.Unlock()
+	if ok {
+		if !k.now().Before(c.ExpiresAt.Time) {
+			return nil, errTokenExpired
+		}
+		return c, nil
+	}
+	c, err := k.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	k.vmu.Lock()
+	if len(k.verified) >= maxVerified {
+		clear(k.verified)
+	}
+	k.verified[token] = c
+	k.vmu.Unlock()
+	return c, nil
+}
+
+// verify is parse without the cache.
+func (k *keyring) verify(ctx context.Context, token string) (*claims, error) {
 	var keyErr error
 	c := new(claims)
 	p := jwt.NewParser(
