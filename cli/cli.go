@@ -8,6 +8,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -43,6 +44,8 @@ type app struct {
 	// usageFor is the command whose usage the flag package last asked for,
 	// on -h or a flag error; report prints it.
 	usageFor *ffcli.Command
+	// in reads stdin line by line for prompts (login), made on first use.
+	in *bufio.Reader
 }
 
 // Main runs the micro command with args (without the program name) and
@@ -71,10 +74,14 @@ func (a *app) rootCommand() *ffcli.Command {
 	alias(fs, "version", "v")
 
 	subs := []*ffcli.Command{
+		a.authCommand(),
 		a.backupCommand(),
 		a.envCommand(),
+		a.loginCommand(),
+		a.logoutCommand(),
 		a.serverCommand(),
 		a.storeCommand(),
+		a.userCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",

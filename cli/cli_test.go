@@ -203,7 +203,7 @@ func stubNode(t *testing.T, err error) *node.Config {
 
 func TestServerFlags(t *testing.T) {
 	isolate(t)
-	for _, k := range []string{"MICRO_DATA", "MICRO_GATEWAY_ADDRESS", "MICRO_PROXY_ADDRESS", "MICRO_DASHBOARD_ADDRESS", "MICRO_CONFIG", "MICRO_LOG_LEVEL", "MICRO_LOG_FORMAT"} {
+	for _, k := range []string{"MICRO_DATA", "MICRO_GATEWAY_ADDRESS", "MICRO_PROXY_ADDRESS", "MICRO_DASHBOARD_ADDRESS", "MICRO_CONFIG", "MICRO_LOG_LEVEL", "MICRO_LOG_FORMAT", "MICRO_ADMIN_PASSWORD"} {
 		t.Setenv(k, "")
 	}
 	cfg := stubNode(t, nil)
@@ -226,6 +226,19 @@ func TestServerFlags(t *testing.T) {
 	want := node.Config{Data: "/tmp/env.db", GatewayAddress: ":1234", ProxyAddress: ":7081", DashboardAddress: ":9082"}
 	if cfg.Data != want.Data || cfg.GatewayAddress != want.GatewayAddress || cfg.ProxyAddress != want.ProxyAddress || cfg.DashboardAddress != want.DashboardAddress {
 		t.Errorf("got %+v, want %+v", *cfg, want)
+	}
+
+	if cfg.AdminPassword != "" {
+		t.Errorf("admin password %q without the flag", cfg.AdminPassword)
+	}
+	mustRun(t, "server", "--admin-password", "flag-pw")
+	if cfg.AdminPassword != "flag-pw" {
+		t.Errorf("--admin-password: %q", cfg.AdminPassword)
+	}
+	t.Setenv("MICRO_ADMIN_PASSWORD", "env-pw")
+	mustRun(t, "server")
+	if cfg.AdminPassword != "env-pw" {
+		t.Errorf("MICRO_ADMIN_PASSWORD: %q", cfg.AdminPassword)
 	}
 
 	wantFail(t, 1, `--log-level must be debug, info, warn or error, not "loud". Please refer to 'micro server --help'`, "server", "--log-level", "loud")

@@ -70,10 +70,30 @@ func dial(addr string) (*grpc.ClientConn, error) {
 type client struct {
 	conn   *grpc.ClientConn
 	target *target
+	// token is the access token every call sends; "" when not logged in.
+	token string
 }
 
-// connect resolves the target (env, namespace, address) and dials its proxy.
+// connect resolves the target (env, namespace, address), dials its proxy
+// and picks up the login for it, refreshed if it is about to expire.
 func (a *app) connect() (*client, error) {
+	c, err := a.connectAnonymous()
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.session(c.target)
+	if err == nil {
+		c.token, err = s.token(context.Background(), c)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectAnonymous is connect without a login, for logging in.
+func (a *app) connectAnonymous() (*client, error) {
 	t, err := a.target()
 	if err != nil {
 		return nil, err
@@ -95,10 +115,14 @@ func (c *client) callContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // metadataContext returns ctx carrying what every call sends: the namespace
-// (and, with auth, the login token). Long-running calls use it without
-// callContext's timeout.
+// and the login's token. Long-running calls use it without callContext's
+// timeout.
 func (c *client) metadataContext(ctx context.Context) context.Context {
-	return metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: c.target.Namespace})
+	md := metadata.Metadata{metadata.Namespace: c.target.Namespace}
+	if c.token != "" {
+		md[metadata.Authorization] = "Bearer " + c.token
+	}
+	return metadata.NewContext(ctx, md)
 }
 
 // err turns the error of a call into what the user sees.

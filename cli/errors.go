@@ -100,7 +100,9 @@ func rpcError(err error, addr string) error {
 	me := merrors.FromError(err, clientID)
 	switch {
 	case me.Code == 401:
-		return exitf(exitUnauthorized, "Not authorized to perform this request")
+		// Micro's line, then the server's reason (not logged in, token
+		// expired, the rules...), which is what the user can act on.
+		return &exitError{code: exitUnauthorized, msg: "Not authorized to perform this request", cause: me.Detail}
 	case me.Code == 408:
 		return exitf(exitFailure, "Request timed out")
 	case me.Code >= 400 && me.Code < 500:

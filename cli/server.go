@@ -29,6 +29,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.StringVar(&cfg.GatewayAddress, "gateway-address", ":8080", "HTTP API listen `address`; :0 picks a free port")
 	fs.StringVar(&cfg.ProxyAddress, "proxy-address", ":8081", "gRPC proxy listen `address`, the CLI's door; :0 picks a free port")
 	fs.StringVar(&cfg.DashboardAddress, "dashboard-address", ":8082", "web dashboard listen `address`; empty disables it")
+	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin account (namespace micro), set at the first start; default \"micro\", with a warning")
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -11,6 +11,12 @@ import (
 func TestGatewayBadInput(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
+	admin := s.adminToken(t)
+	post := func(t *testing.T, url, _, body string) (int, string, http.Header) {
+		t.Helper()
+		code, b := postAs(t, admin, url, body)
+		return code, b, nil
+	}
 
 	check := func(name string, code int, body string, wantCode int, wantDetail string) {
 		t.Helper()

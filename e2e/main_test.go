@@ -15,9 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 )
 
 var microBin string
@@ -51,6 +54,16 @@ type server struct {
 	proxy   string // host:port
 	exited  chan struct{}
 	err     error
+
+	logMu sync.Mutex
+	logs  bytes.Buffer
+}
+
+// log returns what the server has logged so far.
+func (s *server) log() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logs.String()
 }
 
 // startServer starts `micro server` on data (a new temp file when empty) with
@@ -75,13 +88,14 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	}
 	s := &server{t: t, cmd: cmd, data: data, exited: make(chan struct{})}
 	ready := make(chan map[string]any, 1)
-	var logs bytes.Buffer
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			logs.WriteString(line + "\n")
+			s.logMu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.logMu.Unlock()
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "micro server started" {
 				ready <- rec
@@ -98,9 +112,9 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 		s.gateway, _ = rec["gateway"].(string)
 		s.proxy, _ = rec["proxy"].(string)
 	case <-s.exited:
-		t.Fatalf("server exited before it was ready: %v\n%s", s.err, logs.String())
+		t.Fatalf("server exited before it was ready: %v\n%s", s.err, s.log())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("server not ready after 60s\n%s", logs.String())
+		t.Fatalf("server not ready after 60s\n%s", s.log())
 	}
 	return s
 }
@@ -142,10 +156,17 @@ func newCLI(t *testing.T, s *server) *cli {
 // run runs micro with args and returns stdout, stderr and the exit code.
 func (c *cli) run(args ...string) (string, string, int) {
 	c.t.Helper()
+	return c.runIn("", args...)
+}
+
+// runIn is run with stdin piped from the given text.
+func (c *cli) runIn(stdin string, args ...string) (string, string, int) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, microBin, args...)
 	cmd.Env = c.env
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -169,16 +190,83 @@ func (c *cli) ok(args ...string) string {
 	return out
 }
 
+// login logs c in with the flags of micro login and returns c.
+func (c *cli) login(user, password string) *cli {
+	c.t.Helper()
+	c.ok("login", "--username", user, "--password", password)
+	return c
+}
+
+// newAdminCLI is newCLI logged in as the default admin (admin/micro): the
+// store and the auth management need an admin of the namespace.
+func newAdminCLI(t *testing.T, s *server) *cli {
+	t.Helper()
+	return newCLI(t, s).login("admin", "micro")
+}
+
 // post sends body to the gateway and returns the status and response body.
 func post(t *testing.T, url, contentType, body string) (int, string, http.Header) {
 	t.Helper()
-	rsp, err := http.Post(url, contentType, strings.NewReader(body))
+	return request(t, http.MethodPost, url, body, "Content-Type", contentType)
+}
+
+// request sends body to url with headers given as name, value pairs.
+func request(t *testing.T, method, url, body string, header ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rsp.Body.Close()
 	b, _ := io.ReadAll(rsp.Body)
 	return rsp.StatusCode, string(b), rsp.Header
+}
+
+// postAs posts JSON to the gateway with "Authorization: Bearer token" (none
+// when token is empty) and extra headers.
+func postAs(t *testing.T, token, url, body string, header ...string) (int, string) {
+	t.Helper()
+	header = append(header, "Content-Type", "application/json")
+	if token != "" {
+		header = append(header, "Authorization", "Bearer "+token)
+	}
+	code, b, _ := request(t, http.MethodPost, url, body, header...)
+	return code, b
+}
+
+// token logs in through the gateway (Auth.Token) and returns the access
+// token.
+func (s *server) token(t *testing.T, ns, id, secret string) string {
+	t.Helper()
+	code, body := postAs(t, "", s.gateway+"/auth/Auth/Token",
+		fmt.Sprintf(`{"id":%q,"secret":%q,"options":{"namespace":%q}}`, id, secret, ns))
+	if code != 200 {
+		t.Fatalf("login %s/%s: %d %s", ns, id, code, body)
+	}
+	var rsp struct {
+		Token struct {
+			AccessToken string `json:"access_token"`
+		} `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(body), &rsp); err != nil || rsp.Token.AccessToken == "" {
+		t.Fatalf("login %s/%s: %s", ns, id, body)
+	}
+	return rsp.Token.AccessToken
+}
+
+// adminToken is an access token of the default admin.
+func (s *server) adminToken(t *testing.T) string { return s.token(t, "micro", "admin", "micro") }
+
+// bearer returns ctx sending "authorization: Bearer token" on gRPC calls.
+func bearer(ctx context.Context, token string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -24,7 +24,7 @@ import (
 func TestStoreTour(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	c := newCLI(t, s)
+	c := newAdminCLI(t, s)
 
 	code, body := get(t, s.gateway+"/")
 	if code != 200 || !strings.Contains(body, `"version"`) {
@@ -59,7 +59,7 @@ func TestStoreTour(t *testing.T) {
 		t.Fatalf("read -v: %q", out)
 	}
 
-	code, body, _ = post(t, s.gateway+"/store/Store/Read", "application/json", `{"key":"greeting"}`)
+	code, body = postAs(t, s.adminToken(t), s.gateway+"/store/Store/Read", `{"key":"greeting"}`)
 	if code != 200 {
 		t.Fatalf("gateway read: %d %s", code, body)
 	}
@@ -133,7 +133,9 @@ func TestProxyServesReflectionAndHealth(t *testing.T) {
 		t.Fatalf("health: %v %v", h, err)
 	}
 
-	// The store is reachable over plain gRPC, as grpcurl would call it.
+	// The store is reachable over plain gRPC, as grpcurl would call it,
+	// with an admin's token (health and reflection above needed none).
+	ctx = bearer(ctx, s.adminToken(t))
 	st := pb.NewStoreClient(conn)
 	if _, err := st.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: "g", Value: []byte("x")}}); err != nil {
 		t.Fatal(err)
@@ -150,7 +152,7 @@ func TestShutdownLeavesOneFile(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "micro.db")
 	s := startServer(t, data)
-	c := newCLI(t, s)
+	c := newAdminCLI(t, s)
 	for i := 0; i < 20; i++ {
 		c.ok("store", "write", "key"+strconv.Itoa(i), "value"+strconv.Itoa(i))
 	}
@@ -169,7 +171,7 @@ func TestShutdownLeavesOneFile(t *testing.T) {
 	}
 	os.WriteFile(cp, b, 0o600)
 	s2 := startServer(t, cp)
-	c2 := newCLI(t, s2)
+	c2 := newAdminCLI(t, s2)
 	keys := strings.Fields(c2.ok("store", "list"))
 	if len(keys) != 20 {
 		t.Fatalf("copy holds %d keys: %v", len(keys), keys)
@@ -192,9 +194,12 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	defer conn.Close()
 	st := pb.NewStoreClient(conn)
 
-	// Writers run until the kill; every acknowledged key is recorded.
+	// Writers run until the kill; every acknowledged key is recorded. The
+	// admin's token is kept in the database file, so it also works after
+	// the restart.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	ctx = bearer(ctx, s.adminToken(t))
 	acked := make(chan string, 100000)
 	done := make(chan struct{})
 	const writers = 8
@@ -243,7 +248,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 func TestOnlineBackup(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	c := newCLI(t, s)
+	c := newAdminCLI(t, s)
 	for i := 0; i < 10; i++ {
 		c.ok("store", "write", "key"+strconv.Itoa(i), "value"+strconv.Itoa(i))
 	}
@@ -254,10 +259,14 @@ func TestOnlineBackup(t *testing.T) {
 	if _, _, code := c.run("backup", dest); code == 0 {
 		t.Fatal("backup over an existing file succeeded")
 	}
+	// Only an administrator may copy the database.
+	if _, errOut, code := newCLI(t, s).run("backup", filepath.Join(t.TempDir(), "anon.db")); code == 0 {
+		t.Fatalf("anonymous backup succeeded: %s", errOut)
+	}
 	c.ok("store", "write", "after", "backup") // the server is still serving
 
 	s2 := startServer(t, dest)
-	c2 := newCLI(t, s2)
+	c2 := newAdminCLI(t, s2)
 	if keys := strings.Fields(c2.ok("store", "list")); len(keys) != 10 {
 		t.Fatalf("backup holds %v", keys)
 	}

@@ -35,6 +35,15 @@
 //   - Headers that gRPC would refuse as metadata (non-ASCII values, "grpc-"
 //     keys, odd key characters) are dropped instead of failing the call;
 //     Host, Content-Length and hop-by-hop headers are not forwarded.
-//   - Not yet: websocket streams, multipart forms, json-rpc envelopes, the
-//     micro-token cookie.
+//   - Auth is not checked here but by the proxy's interceptor, which every
+//     call meets on its way in-process (as in Micro v4, where each service
+//     checked): the gateway only passes the credential (Authorization
+//     header, else the micro-token cookie as a Bearer token) and the
+//     connection's address (micro-client-address, overwriting any header
+//     of that name), and Config.Identify picks the namespace. Errors are
+//     JSON 401/403 micro errors, not v3's plain-text ones.
+//   - A body labelled application/x-www-form-urlencoded that is a JSON
+//     object is read as JSON: that is what `curl -d '{...}'` sends, and no
+//     form looks like that.
+//   - Not yet: websocket streams, multipart forms, json-rpc envelopes.
 package gateway

@@ -60,7 +60,29 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	}
 	c.Metadata = headerMetadata(r.Header)
 	c.Metadata[metadata.Namespace] = c.Namespace
+	if authz := Authorization(r); authz != "" {
+		c.Metadata[metadata.Authorization] = authz
+	}
+	// Always overwritten: a header of that name is the client's claim, the
+	// connection's address is the fact.
+	c.Metadata[metadata.ClientAddress] = r.RemoteAddr
 	return c, nil
+}
+
+// TokenCookie is the cookie a browser session keeps its access token in,
+// as Micro's web UI did.
+const TokenCookie = "micro-token"
+
+// Authorization is the credential a request carries: its Authorization
+// header, else "Bearer <token>" from the micro-token cookie, else "".
+func Authorization(r *http.Request) string {
+	if v := r.Header.Get("Authorization"); v != "" {
+		return v
+	}
+	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" {
+		return "Bearer " + c.Value
+	}
+	return ""
 }
 
 // identify picks the call's namespace: Config.Identify when set (auth will
@@ -136,7 +158,7 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		return nil
 	}
 	var obj map[string]any
-	if ct == "application/x-www-form-urlencoded" {
+	if ct == "application/x-www-form-urlencoded" && !looksLikeJSONObject(body) {
 		if obj, err = formObject(body); err != nil {
 			return err
 		}
@@ -168,6 +190,14 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 	}
 	c.Body, err = encodeJSON(mergeUnder(q, obj))
 	return err
+}
+
+// looksLikeJSONObject reports a body that is a JSON object. `curl -d
+// '{"key":"k"}'` sends one labelled as a form (curl's default type); read
+// as a form it would be one odd key, so it is taken as the JSON it is.
+func looksLikeJSONObject(body []byte) bool {
+	t := bytes.TrimSpace(body)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 // readAll reads r's body up to the configured limit.

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
 )
 
@@ -22,6 +24,11 @@ type admin struct {
 // writers go on) and streams it to the caller, who may be on another machine.
 func (a *admin) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error {
 	ctx := stream.Context()
+	// The whole database holds every namespace's secrets: only an
+	// administrator of the micro namespace may copy it.
+	if err := auth.AuthorizeAdmin(ctx, metadata.DefaultNamespace); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp(filepath.Dir(a.node.db.Path()), ".micro-backup-")
 	if err != nil {
 		return errors.InternalServerError("admin", "backup: %v", err)

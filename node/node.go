@@ -20,6 +20,10 @@ type Config struct {
 	DashboardAddress string
 	// Version is reported by GET / and the health service.
 	Version string
+	// AdminPassword is the default admin's (micro/admin) password, applied
+	// at the first start, or later while the admin still has the default
+	// password "micro". Empty means "micro", with a warning at every start.
+	AdminPassword string
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/auth"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
 	adminpb "micro.dev/micro/proto/admin"
@@ -27,6 +28,7 @@ type Node struct {
 	db  *schema.DB
 
 	store *store.Store
+	auth  *auth.Auth
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -57,13 +59,18 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, auth.Migrations},
 	})
 	if err != nil {
 		return err
 	}
 
-	n.proxy = proxy.New(proxy.Config{Logger: log})
+	n.auth = auth.New(n.db, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
+	if err := n.auth.Start(ctx); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth})
+	n.auth.Register(n.proxy.Server())
 	n.store = store.New(n.db)
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
@@ -81,9 +88,11 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 
 	n.gateway = &http.Server{
 		Handler: gateway.New(gateway.Config{
-			Router:  &localRouter{proxy: n.proxy, conn: n.inproc},
-			Version: cfg.Version,
-			Logger:  log,
+			Router:   &localRouter{proxy: n.proxy, conn: n.inproc},
+			Version:  cfg.Version,
+			Logger:   log,
+			Identify: n.gatewayNamespace,
+			Info:     n.info,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -119,6 +128,30 @@ func listen(what, addr string) (net.Listener, error) {
 	return lis, nil
 }
 
+// gatewayNamespace is the namespace of an HTTP call (DESIGN §3): the
+// Micro-Namespace header, else the issuer of the caller's token, else ""
+// (the gateway's default). A token that does not check out names nothing
+// here; the proxy's auth answers for it.
+func (n *Node) gatewayNamespace(r *http.Request) (string, error) {
+	if ns := r.Header.Get("Micro-Namespace"); ns != "" {
+		return ns, nil
+	}
+	if acc, err := n.auth.Identify(r.Context(), gateway.Authorization(r)); err == nil && acc != nil {
+		return acc.Issuer, nil
+	}
+	return "", nil
+}
+
+// info adds to GET / whether the default admin password is still in use.
+func (n *Node) info() map[string]any {
+	info := map[string]any{"default_admin_password": n.auth.DefaultPasswordInUse()}
+	if n.auth.DefaultPasswordInUse() {
+		info["warning"] = "the admin account still has the default password; change it with 'micro user set password' " +
+			"or restart with --admin-password"
+	}
+	return info
+}
+
 // GatewayAddr is the address the HTTP gateway listens on.
 func (n *Node) GatewayAddr() string { return n.gatewayLn.Addr().String() }
 
@@ -152,6 +185,9 @@ func (n *Node) Close() error {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.auth != nil {
+		n.auth.Close()
 	}
 	if n.db != nil {
 		if err := n.db.Close(); err != nil {

@@ -32,11 +32,15 @@ const MaxMessageSize = 32 << 20
 // Config configures a Proxy.
 type Config struct {
 	Logger *slog.Logger
+	// Auth, when set, checks every call except health and reflection
+	// before any handler or routing runs (see auth.go).
+	Auth Authenticator
 }
 
 // Proxy is the gRPC server of a node.
 type Proxy struct {
 	log    *slog.Logger
+	auth   Authenticator
 	server *grpc.Server
 	health *health.Server
 	inproc *bufconn.Listener
@@ -45,15 +49,18 @@ type Proxy struct {
 // New returns a proxy with health and reflection registered. Blocks register
 // their services on Server() before Serve.
 func New(cfg Config) *Proxy {
-	p := &Proxy{log: cfg.Logger, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
+	p := &Proxy{log: cfg.Logger, auth: cfg.Auth, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
 	p.server = grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(p.recoverUnary),
-		grpc.ChainStreamInterceptor(p.recoverStream),
+		grpc.ChainUnaryInterceptor(p.recoverUnary, p.authUnary),
+		grpc.ChainStreamInterceptor(p.recoverStream, p.authStream),
+		// Without a handler for unknown services grpc-go would answer them
+		// before any interceptor runs, and auth must answer first.
+		grpc.UnknownServiceHandler(p.unknownService),
 	)
 	healthpb.RegisterHealthServer(p.server, p.health)
 	reflection.Register(p.server)

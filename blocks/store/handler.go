@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
@@ -168,13 +169,24 @@ func (s *Store) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb.L
 	return stream.Send(&pb.ListResponse{Keys: keys})
 }
 
-// Databases lists the databases that hold a live record.
+// Databases lists the databases that hold a live record and that the
+// caller administers: all of them for an admin of namespace micro, else
+// the caller's own.
 func (s *Store) Databases(ctx context.Context, _ *pb.DatabasesRequest) (*pb.DatabasesResponse, error) {
+	if err := auth.AuthorizeAdmin(ctx, metadata.NamespaceFrom(ctx)); err != nil {
+		return nil, err
+	}
 	dbs, err := s.backend.Databases(ctx)
 	if err != nil {
 		return nil, s.failed(ctx, "databases", err)
 	}
-	return &pb.DatabasesResponse{Databases: dbs}, nil
+	mine := dbs[:0]
+	for _, db := range dbs {
+		if auth.AuthorizeAdmin(ctx, db) == nil {
+			mine = append(mine, db)
+		}
+	}
+	return &pb.DatabasesResponse{Databases: mine}, nil
 }
 
 // Tables lists the tables of a database (the caller's namespace by default)
@@ -191,11 +203,16 @@ func (s *Store) Tables(ctx context.Context, req *pb.TablesRequest) (*pb.TablesRe
 	return &pb.TablesResponse{Tables: tables}, nil
 }
 
-// scope applies the defaults: the caller's namespace as the database and
-// DefaultTable as the table.
+// scope applies the defaults, the caller's namespace as the database and
+// DefaultTable as the table, and checks that the caller administers the
+// database's namespace (reference §5: the store needs an admin or service
+// account of the namespace).
 func scope(ctx context.Context, database, table string) (string, string, error) {
 	if database == "" {
 		database = metadata.NamespaceFrom(ctx)
+	}
+	if err := auth.AuthorizeAdmin(ctx, database); err != nil {
+		return "", "", err
 	}
 	if table == "" {
 		table = DefaultTable

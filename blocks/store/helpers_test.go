@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
+	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
 )
@@ -73,7 +76,7 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(callerUnary), grpc.ChainStreamInterceptor(callerStream))
 	e.store.Register(gs)
 	go gs.Serve(lis)
 	tb.Cleanup(gs.Stop)
@@ -155,3 +158,45 @@ func equal(t *testing.T, what string, got, want []string) {
 		t.Fatalf("%s: got %q, want %q", what, got, want)
 	}
 }
+
+// callerKey is test metadata naming the caller, as the proxy's auth would
+// put it in the context: "issuer/type/scope", or "anonymous". Without it the
+// caller is the admin of namespace micro.
+const callerKey = "x-test-caller"
+
+// asCaller returns ctx calling as caller (see callerKey).
+func asCaller(ctx context.Context, caller string) context.Context {
+	return metadata.Set(ctx, callerKey, caller)
+}
+
+func withCaller(ctx context.Context) context.Context {
+	c, ok := metadata.Get(ctx, callerKey)
+	if !ok {
+		c = "micro/user/admin"
+	}
+	if c == "anonymous" {
+		return ctx
+	}
+	var acc auth.Account
+	parts := strings.SplitN(c, "/", 3)
+	acc.ID, acc.Issuer, acc.Type = "tester", parts[0], parts[1]
+	if parts[2] != "" {
+		acc.Scopes = []string{parts[2]}
+	}
+	return auth.ContextWithAccount(ctx, &acc)
+}
+
+func callerUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	return h(withCaller(ctx), req)
+}
+
+func callerStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, &callerServerStream{ServerStream: ss, ctx: withCaller(ss.Context())})
+}
+
+type callerServerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *callerServerStream) Context() context.Context { return s.ctx }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
@@ -361,7 +362,7 @@ func (e *env) readErr(ctx context.Context, key string) error {
 // requests no wire could carry.
 func TestInProcessCalls(t *testing.T) {
 	e := newEnv(t)
-	ctx := t.Context()
+	ctx := auth.ContextWithAccount(t.Context(), &auth.Account{ID: "admin", Issuer: "micro", Type: "user", Scopes: []string{"admin"}})
 	if _, err := e.store.Write(ctx, nil); errors.Code(err) != 400 || !strings.Contains(err.Error(), "record is required") {
 		t.Fatalf("nil request: %v", err)
 	}
@@ -414,5 +415,56 @@ func TestConcurrentWritesAllLand(t *testing.T) {
 	recs, err := e.store.backend.Read(t.Context(), "micro", "t", Query{Key: "shared"})
 	if err != nil || len(recs) != 1 || recs[0].Revision != n {
 		t.Fatalf("shared record: %+v %v, want revision %d", recs, err, n)
+	}
+}
+
+// TestNeedsAdminOfTheNamespace: every call needs an admin or service
+// account of the database's namespace; an admin of micro may use any.
+func TestNeedsAdminOfTheNamespace(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.write(t, ctx, "k", "v", 0, &pb.WriteOptions{Database: "acme"})
+	e.write(t, ctx, "k", "v", 0, nil)
+
+	cases := []struct {
+		caller   string
+		database string
+		code     int32
+	}{
+		{"anonymous", "acme", 401},
+		{"acme/user/", "acme", 403},
+		{"acme/user/admin", "acme", 0},
+		{"acme/service/service", "acme", 0},
+		{"acme/user/admin", "micro", 403},
+		{"acme/service/service", "micro", 403},
+		{"micro/service/service", "acme", 0},
+		{"micro/user/", "acme", 403},
+		{"micro/user/admin", "acme", 0},
+	}
+	for _, c := range cases {
+		cctx := asCaller(ctx, c.caller)
+		_, rerr := e.client.Read(cctx, &pb.ReadRequest{Key: "k", Options: &pb.ReadOptions{Database: c.database}})
+		_, werr := e.client.Write(cctx, &pb.WriteRequest{Record: &pb.Record{Key: "k", Value: []byte("v")}, Options: &pb.WriteOptions{Database: c.database}})
+		_, derr := e.client.Tables(cctx, &pb.TablesRequest{Database: c.database})
+		for op, err := range map[string]error{"read": rerr, "write": werr, "tables": derr} {
+			if got := errors.Code(err); got != c.code {
+				t.Errorf("%s as %s on %s: code %d (%v), want %d", op, c.caller, c.database, got, err, c.code)
+			}
+		}
+	}
+
+	// Databases lists only what the caller administers.
+	dbs, err := e.client.Databases(metadata.Set(asCaller(ctx, "acme/user/admin"), metadata.Namespace, "acme"), &pb.DatabasesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "acme admin's databases", dbs.Databases, []string{"acme"})
+	dbs, err = e.client.Databases(ctx, &pb.DatabasesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "micro admin's databases", dbs.Databases, []string{"acme", "micro"})
+	if _, err := e.client.Databases(asCaller(ctx, "anonymous"), &pb.DatabasesRequest{}); errors.Code(err) != 401 {
+		t.Fatalf("anonymous databases: %v", err)
 	}
 }

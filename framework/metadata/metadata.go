@@ -15,6 +15,11 @@ const (
 	Authorization = "authorization"
 	Namespace     = "micro-namespace"
 	Timeout       = "timeout" // nanoseconds
+	// ClientAddress is the address a call came from, as the door that took
+	// it saw it. The proxy sets it on every call it serves; it trusts a
+	// value already there only from the in-process gateway, which sets it
+	// from the HTTP connection (never from a client's header).
+	ClientAddress = "micro-client-address"
 )
 
 // DefaultNamespace is the namespace of a call that names none.

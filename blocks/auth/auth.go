@@ -1,0 +1,298 @@
+// Package auth is the auth block: accounts, tokens and access rules, per
+// namespace (reference §2.1, §5). It serves Micro's auth.Auth (Generate,
+// Inspect, Token), auth.Accounts (List, Delete, ChangeSecret) and
+// auth.Rules (Create, Delete, List), and it is the Authenticator the proxy
+// puts in front of every call: who is calling (Bearer JWT), in which
+// namespace, and whether the rules let them in.
+//
+// Auth holds the block's rules: secrets hashed with argon2id, JWTs signed
+// with a per-namespace Ed25519 key, refresh tokens that rotate on use, the
+// rules verifier, login rate limits, and the default admin. Persistence sits
+// below it behind Backend; the one backend today keeps everything in the
+// micro SQLite file.
+package auth
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	fauth "micro.dev/micro/framework/auth"
+	"micro.dev/micro/framework/metadata"
+	pb "micro.dev/micro/proto/auth"
+	"micro.dev/micro/schema"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the auth block's schema; pass it to schema.Open.
+var Migrations = schema.Migrations{Block: "auth", FS: mustSub(migrationFiles, "migrations")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a literal embedded above
+	}
+	return sub
+}
+
+// The default admin: an account "admin" in namespace "micro" only, made at
+// the first start with DefaultAdminPassword unless WithAdminPassword says
+// otherwise.
+const (
+	AdminID              = "admin"
+	DefaultAdminPassword = "micro"
+)
+
+// Token lifetimes.
+const (
+	// DefaultTokenExpiry is an access token's lifetime when the request
+	// names none.
+	DefaultTokenExpiry = 15 * time.Minute
+	// MaxTokenExpiry caps the lifetime a request may ask for; longer
+	// sessions refresh.
+	MaxTokenExpiry = 24 * time.Hour
+	// RefreshTokenExpiry is how long an unused refresh token lives. Each
+	// use issues a new one with a fresh lifetime.
+	RefreshTokenExpiry = 30 * 24 * time.Hour
+	// CredentialExpiry is the lifetime of a service secret minted by
+	// MintServiceAccount.
+	CredentialExpiry = 365 * 24 * time.Hour
+	// usedRefreshKept is how long a used refresh token is kept to detect
+	// its reuse.
+	usedRefreshKept = 24 * time.Hour
+)
+
+// DefaultSweepInterval is how often expired refresh tokens are deleted.
+const DefaultSweepInterval = time.Hour
+
+const errID = "auth"
+
+// Auth is the auth block.
+type Auth struct {
+	backend       Backend
+	keys          *keyring
+	limits        *loginLimiter
+	now           func() time.Time
+	log           *slog.Logger
+	adminPassword string
+	interval      time.Duration
+
+	accounts liveCache
+	rules    rulesCache
+
+	// defaultPassword is whether micro/admin still has the password
+	// "micro"; GET / reports it.
+	defaultPassword atomic.Bool
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started sync.Once
+	wg      sync.WaitGroup
+}
+
+// Option configures New.
+type Option func(*Auth)
+
+// WithClock replaces time.Now for token lifetimes and rate limits, so tests
+// can move time instead of sleeping.
+func WithClock(now func() time.Time) Option { return func(a *Auth) { a.now = now } }
+
+// WithLogger sets where the block logs; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(a *Auth) { a.log = l } }
+
+// WithAdminPassword sets the default admin's password at the first start
+// (and replaces the default password "micro" on a later start if the admin
+// still has it).
+func WithAdminPassword(pw string) Option { return func(a *Auth) { a.adminPassword = pw } }
+
+// WithLoginLimits replaces the login rate limits per account and per
+// client address.
+func WithLoginLimits(account, address Limit) Option {
+	return func(a *Auth) { a.limits = newLoginLimiter(account, address, func() time.Time { return a.now() }) }
+}
+
+// WithSweepInterval sets how often expired refresh tokens are deleted.
+func WithSweepInterval(d time.Duration) Option { return func(a *Auth) { a.interval = d } }
+
+// New returns the auth block on db, which must have been opened with
+// Migrations. Call Start before serving.
+func New(db *schema.DB, opts ...Option) *Auth {
+	return NewWithBackend(newSQLite(db), opts...)
+}
+
+// NewWithBackend returns the auth block on backend b.
+func NewWithBackend(b Backend, opts ...Option) *Auth {
+	a := &Auth{backend: b, now: time.Now, log: slog.Default(), interval: DefaultSweepInterval}
+	for _, o := range opts {
+		o(a)
+	}
+	clock := func() time.Time { return a.now() }
+	if a.limits == nil {
+		a.limits = newLoginLimiter(
+			Limit{Burst: DefaultAccountBurst, Interval: DefaultAccountInterval},
+			Limit{Burst: DefaultAddressBurst, Interval: DefaultAddressInterval}, clock)
+	}
+	if a.interval <= 0 {
+		a.interval = DefaultSweepInterval
+	}
+	a.keys = newKeyring(b, clock)
+	a.accounts.uids = map[string]string{}
+	a.rules.byNS = map[string]nsRules{}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a
+}
+
+// Register serves auth.Auth, auth.Accounts and auth.Rules on gs.
+func (a *Auth) Register(gs grpc.ServiceRegistrar) {
+	pb.RegisterAuthServer(gs, authServer{a: a})
+	pb.RegisterAccountsServer(gs, accountsServer{a: a})
+	pb.RegisterRulesServer(gs, rulesServer{a: a})
+}
+
+// Start does the first start if the database has not seen one (a signing
+// key for namespace micro and the default admin), applies the admin
+// password, warns while the default password is in use, and runs the
+// sweeper until Close.
+func (a *Auth) Start(ctx context.Context) error {
+	if err := a.bootstrap(ctx); err != nil {
+		return err
+	}
+	a.started.Do(func() { a.wg.Go(a.sweepLoop) })
+	return nil
+}
+
+func (a *Auth) bootstrap(ctx context.Context) error {
+	pw := a.adminPassword
+	if pw == "" {
+		pw = DefaultAdminPassword
+	}
+	hash, err := hashSecret(pw)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	admin := Account{
+		Namespace: metadata.DefaultNamespace, ID: AdminID, UID: newUID(), Type: fauth.TypeUser, Name: AdminID,
+		Scopes: []string{fauth.ScopeAdmin}, SecretHash: hash, Created: now, Updated: now,
+	}
+	first, err := a.backend.Bootstrap(ctx, generateKey(metadata.DefaultNamespace, now), admin)
+	if err != nil {
+		return err
+	}
+	if first {
+		a.log.Info("auth: first start: created the signing key and the admin account", "namespace", admin.Namespace, "account", AdminID)
+	}
+	stored, err := a.backend.Account(ctx, metadata.DefaultNamespace, AdminID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a.defaultPassword.Store(false)
+		return nil
+	case err != nil:
+		return err
+	}
+	isDefault, _ := checkSecret(stored.SecretHash, DefaultAdminPassword)
+	if isDefault && a.adminPassword != "" && a.adminPassword != DefaultAdminPassword {
+		// The admin never changed the default; the operator now gives one.
+		if err := a.backend.SetSecret(ctx, stored.Namespace, stored.ID, hash, newUID(), now); err != nil {
+			return err
+		}
+		a.log.Info("auth: set the admin password from --admin-password")
+		isDefault = false
+	} else if !first && a.adminPassword != "" && !isDefault {
+		a.log.Info("auth: --admin-password ignored: the admin password was already changed; use 'micro user set password'")
+	}
+	a.defaultPassword.Store(isDefault)
+	if isDefault {
+		a.log.Warn("auth: the admin account still has the default password \"micro\"; anyone who can reach this server can " +
+			"administer it. Set one with 'micro user set password' or start with --admin-password (MICRO_ADMIN_PASSWORD)")
+	}
+	return nil
+}
+
+// DefaultPasswordInUse reports whether the default admin (micro/admin)
+// still has the password "micro".
+func (a *Auth) DefaultPasswordInUse() bool { return a.defaultPassword.Load() }
+
+// Close stops the sweeper and waits for it; close Auth before the
+// database. The error is always nil: Close is an io.Closer.
+func (a *Auth) Close() error {
+	a.cancel()
+	a.wg.Wait()
+	return nil
+}
+
+func (a *Auth) sweepLoop() {
+	t := time.NewTicker(a.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			now := a.now()
+			n, err := a.backend.Sweep(a.ctx, now, now.Add(-usedRefreshKept))
+			switch {
+			case err != nil && a.ctx.Err() == nil:
+				a.log.Warn("auth: sweeping refresh tokens failed", "err", err)
+			case n > 0:
+				a.log.Debug("auth: swept refresh tokens", "deleted", n)
+			}
+		}
+	}
+}
+
+// newUID returns a fresh account generation id.
+func newUID() string { return randomToken(16) }
+
+// MintServiceAccount returns credentials for the service account name in
+// namespace ns, creating the account (type "service", scope "service") if
+// it does not exist. The secret is a JWT valid for CredentialExpiry that
+// Auth.Token accepts in place of a password (reference §5, "a service's
+// secret may be a JWT"); the runtime hands id and secret to the services it
+// starts as MICRO_AUTH_ID and MICRO_AUTH_SECRET. Minting again for a running
+// account leaves earlier secrets valid, so an old process keeps working
+// while its replacement starts; deleting the account revokes them all.
+func (a *Auth) MintServiceAccount(ctx context.Context, ns, name string) (id, secret string, err error) {
+	if err := checkNamespace(ns); err != nil {
+		return "", "", err
+	}
+	if err := checkID("name", name); err != nil {
+		return "", "", err
+	}
+	acc, err := a.backend.Account(ctx, ns, name)
+	if errors.Is(err, ErrNotFound) {
+		now := a.now()
+		acc = Account{
+			Namespace: ns, ID: name, UID: newUID(), Type: fauth.TypeService, Name: name,
+			Scopes: []string{fauth.ScopeService}, SecretHash: noSecret, Created: now, Updated: now,
+		}
+		err = a.backend.CreateAccount(ctx, acc)
+		if errors.Is(err, ErrExists) {
+			acc, err = a.backend.Account(ctx, ns, name)
+		}
+	}
+	if err != nil {
+		return "", "", a.failed(ctx, "minting a service account", err)
+	}
+	if acc.Type != fauth.TypeService {
+		return "", "", conflict("account %s in namespace %s exists and is not a service account", name, ns)
+	}
+	secret, _, err = a.keys.sign(ctx, acc, CredentialExpiry, useCredential)
+	if err != nil {
+		return "", "", a.failed(ctx, "signing a service secret", err)
+	}
+	return acc.ID, secret, nil
+}
+
+// noSecret is the hash of an account that has no password (a service
+// account minted with a JWT secret): it never matches.
+const noSecret = "!"

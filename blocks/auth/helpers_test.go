@@ -1,0 +1,154 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	merrors "micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+	pb "micro.dev/micro/proto/auth"
+	"micro.dev/micro/proxy"
+	"micro.dev/micro/schema"
+)
+
+// clock is a time source tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// quiet drops the block's logs, which tests check through behaviour.
+var quiet = WithLogger(slog.New(slog.DiscardHandler))
+
+// env is the auth block on a fresh database file, served by a real proxy
+// (so every call meets Authenticate) over loopback gRPC.
+type env struct {
+	path     string
+	db       *schema.DB
+	auth     *Auth
+	clock    *clock
+	conn     *grpc.ClientConn
+	authc    pb.AuthClient
+	accounts pb.AccountsClient
+	rules    pb.RulesClient
+}
+
+func openDB(tb testing.TB, path string) *schema.DB {
+	tb.Helper()
+	db, err := schema.Open(context.Background(), path, schema.Options{Migrations: []schema.Migrations{Migrations}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+func newEnv(tb testing.TB, opts ...Option) *env {
+	tb.Helper()
+	e := &env{path: filepath.Join(tb.TempDir(), "micro.db"), clock: newClock()}
+	e.db = openDB(tb, e.path)
+	tb.Cleanup(func() {
+		if err := e.db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	e.auth = New(e.db, append([]Option{WithClock(e.clock.Now), quiet}, opts...)...)
+	if err := e.auth.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.auth.Close() })
+
+	p := proxy.New(proxy.Config{Auth: e.auth})
+	e.auth.Register(p.Server())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go p.Serve(lis)
+	tb.Cleanup(func() { p.Stop(time.Second) })
+
+	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.conn.Close() })
+	e.authc = pb.NewAuthClient(e.conn)
+	e.accounts = pb.NewAccountsClient(e.conn)
+	e.rules = pb.NewRulesClient(e.conn)
+	return e
+}
+
+// as returns ctx calling with token (and no namespace of its own).
+func as(ctx context.Context, token string) context.Context {
+	return metadata.Set(ctx, metadata.Authorization, "Bearer "+token)
+}
+
+// inNS returns ctx calling in namespace ns.
+func inNS(ctx context.Context, ns string) context.Context {
+	return metadata.Set(ctx, metadata.Namespace, ns)
+}
+
+// login gets a token for id/secret in ns, failing the test if it cannot.
+func (e *env) login(tb testing.TB, ns, id, secret string) *pb.Token {
+	tb.Helper()
+	rsp, err := e.authc.Token(context.Background(), &pb.TokenRequest{Id: id, Secret: secret, Options: &pb.Options{Namespace: ns}})
+	if err != nil {
+		tb.Fatalf("login %s/%s: %v", ns, id, err)
+	}
+	return rsp.Token
+}
+
+// admin is a token of the default admin.
+func (e *env) admin(tb testing.TB) string {
+	return e.login(tb, "micro", AdminID, DefaultAdminPassword).AccessToken
+}
+
+// generate creates an account as the default admin.
+func (e *env) generate(tb testing.TB, ns, id, typ, secret string, scopes ...string) {
+	tb.Helper()
+	_, err := e.authc.Generate(as(context.Background(), e.admin(tb)), &pb.GenerateRequest{
+		Id: id, Type: typ, Secret: secret, Scopes: scopes, Options: &pb.Options{Namespace: ns},
+	})
+	if err != nil {
+		tb.Fatalf("generate %s/%s: %v", ns, id, err)
+	}
+}
+
+// wantCode fails unless err is a micro error with code (0: no error) whose
+// detail contains detail.
+func wantCode(tb testing.TB, what string, err error, code int32, detail string) {
+	tb.Helper()
+	me := merrors.FromError(err, "")
+	got := int32(0)
+	if me != nil {
+		got = me.Code
+	}
+	if got != code {
+		tb.Fatalf("%s: code %d (%v), want %d", what, got, err, code)
+	}
+	if me != nil && detail != "" && !strings.Contains(me.Detail, detail) {
+		tb.Fatalf("%s: detail %q, want it to contain %q", what, me.Detail, detail)
+	}
+}

@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"errors"
+	"sort"
+	"strings"
+
+	fauth "micro.dev/micro/framework/auth"
+)
+
+// Rule scopes with a meaning of their own (reference §5); any other scope
+// names one an account must hold.
+const (
+	// ScopePublic lets anyone in, anonymous callers included.
+	ScopePublic = ""
+	// ScopeAccount lets in any account of the namespace.
+	ScopeAccount = "*"
+	// ScopeAnyNamespace lets in any account of any namespace.
+	ScopeAnyNamespace = "+"
+)
+
+// Access is what a rule decides.
+type Access string
+
+// The two decisions a rule can make.
+const (
+	Granted Access = "granted"
+	Denied  Access = "denied"
+)
+
+// Resource is what a call touches: for RPCs {type "service", name the
+// service, endpoint "Handler.Method"}. "*" in a rule matches anything.
+type Resource struct {
+	Type, Name, Endpoint string
+}
+
+// String is the resource as the CLI writes it: type:name:endpoint.
+func (r Resource) String() string { return r.Type + ":" + r.Name + ":" + r.Endpoint }
+
+// Rule grants or denies callers holding Scope access to Resource; rules
+// with a higher Priority are checked first.
+type Rule struct {
+	ID       string
+	Scope    string
+	Resource Resource
+	Access   Access
+	Priority int32
+}
+
+// IDs of the rules every namespace starts with.
+const (
+	DefaultRuleID   = "default"
+	AuthTokenRuleID = "auth-token"
+)
+
+// DefaultRules are the rules of a namespace until an admin changes them:
+// everything is public (Micro's "default" rule), and so, on its own, is
+// logging in (Auth.Token). The second rule is our addition: Micro's
+// lockdown recipe deletes "default", and without it a namespace locked down
+// with `--scope '*'` would let no one log in to get the account the scope
+// asks for.
+func DefaultRules() []Rule {
+	return []Rule{
+		{ID: DefaultRuleID, Scope: ScopePublic, Resource: Resource{Type: "*", Name: "*", Endpoint: "*"}, Access: Granted},
+		{ID: AuthTokenRuleID, Scope: ScopePublic, Resource: Resource{Type: "service", Name: "auth", Endpoint: "Auth.Token"}, Access: Granted},
+	}
+}
+
+// ErrForbidden is Verify's answer when the rules do not let a caller in.
+var ErrForbidden = errors.New("forbidden")
+
+// Verify decides whether acc (nil: anonymous) may access res in namespace
+// ns under rules, exactly as Micro does (reference §5):
+//
+//   - keep the rules whose type, name and endpoint match res (equal or "*",
+//     case-insensitively; an endpoint that is a path also matches its
+//     prefix wildcards "/a/*", "/a/b/*");
+//   - walk them by priority, highest first (ties in the given order);
+//   - a public rule decides for anyone; the others are skipped for an
+//     anonymous caller; a rule other than "+" forbids an account issued by
+//     another namespace; "*" and "+" decide for any account; any other
+//     scope decides for an account holding it;
+//   - nothing decided: forbidden.
+//
+// It returns nil when access is granted and ErrForbidden when not.
+func Verify(rules []Rule, acc *fauth.Account, res Resource, ns string) error {
+	validTypes := []string{"*", res.Type}
+	validNames := []string{"*", res.Name}
+	validEndpoints := []string{"*", res.Endpoint}
+	if comps := strings.Split(res.Endpoint, "/"); len(comps) > 1 {
+		for i := 1; i <= len(comps); i++ {
+			validEndpoints = append(validEndpoints, strings.Join(comps[:i], "/")+"/*")
+		}
+	}
+
+	var matched []Rule
+	for _, r := range rules {
+		if includes(validTypes, r.Resource.Type) && includes(validNames, r.Resource.Name) && includes(validEndpoints, r.Resource.Endpoint) {
+			matched = append(matched, r)
+		}
+	}
+	sort.SliceStable(matched, func(i, j int) bool { return matched[i].Priority > matched[j].Priority })
+
+	for _, r := range matched {
+		if r.Scope == ScopePublic {
+			return decide(r)
+		}
+		if acc == nil {
+			continue
+		}
+		if r.Scope != ScopeAnyNamespace && acc.Issuer != ns {
+			return ErrForbidden
+		}
+		if r.Scope == ScopeAccount || r.Scope == ScopeAnyNamespace {
+			return decide(r)
+		}
+		if acc.HasScope(r.Scope) {
+			return decide(r)
+		}
+	}
+	return ErrForbidden
+}
+
+// decide is a matching rule's answer. A rule with neither access decides
+// nothing; Create refuses such rules, so it cannot be stored.
+func decide(r Rule) error {
+	if r.Access == Granted {
+		return nil
+	}
+	return ErrForbidden
+}
+
+func includes(set []string, v string) bool {
+	for _, s := range set {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseResource reads "type:name:endpoint" as the CLI writes a resource. The
+// endpoint may itself contain ":" (a path); type and name may not.
+func ParseResource(s string) (Resource, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return Resource{}, errors.New("a resource is type:name:endpoint, e.g. service:helloworld:Helloworld.Call or *:*:*")
+	}
+	return Resource{Type: parts[0], Name: parts[1], Endpoint: parts[2]}, nil
+}

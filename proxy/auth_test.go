@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpcmd "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+)
+
+// fakeAuth records what it is asked and refuses calls to service "deny".
+type fakeAuth struct {
+	mu    sync.Mutex
+	calls []string // service endpoint clientAddr
+}
+
+func (f *fakeAuth) Authenticate(ctx context.Context, service, endpoint, addr string) (context.Context, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, service+" "+endpoint+" "+addr)
+	f.mu.Unlock()
+	if service == "deny" {
+		return nil, errors.Unauthorized(service, "Unauthorized call made to %s:%s", service, endpoint)
+	}
+	return ctx, nil
+}
+
+func (f *fakeAuth) last() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return ""
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+func TestSplitMethod(t *testing.T) {
+	for full, want := range map[string][2]string{
+		"/helloworld.Helloworld/Call":       {"helloworld", "Helloworld.Call"},
+		"/v1.foo.Bar/Baz":                   {"v1.foo", "Bar.Baz"},
+		"/grpc.health.v1.Health/Check":      {"grpc.health.v1", "Health.Check"},
+		"/Foo/Bar":                          {"", "Foo.Bar"},
+		"/store.Store/Read":                 {"store", "Store.Read"},
+		"/go.micro.srv.greeter.Greeter/Say": {"go.micro.srv.greeter", "Greeter.Say"},
+	} {
+		s, e := splitMethod(full)
+		if s != want[0] || e != want[1] {
+			t.Errorf("splitMethod(%q) = %q, %q; want %q, %q", full, s, e, want[0], want[1])
+		}
+	}
+}
+
+func TestAuthRunsFirst(t *testing.T) {
+	fa := &fakeAuth{}
+	p := New(Config{Auth: fa})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(lis)
+	t.Cleanup(func() { p.Stop(time.Second) })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call := func(ctx context.Context, conn *grpc.ClientConn, method string) error {
+		var out codec.Frame
+		return conn.Invoke(ctx, method, &codec.Frame{Data: []byte(`{}`)}, &out, grpc.CallContentSubtype(codec.JSON))
+	}
+
+	// Health needs no authentication.
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || fa.last() != "" {
+		t.Fatalf("health: %v, auth asked %q", err, fa.last())
+	}
+	// An unknown service meets auth before anything answers it.
+	err = call(ctx, conn, "/deny.Deny/Call")
+	if errors.Code(err) != 401 {
+		t.Fatalf("denied call: %v", err)
+	}
+	err = call(ctx, conn, "/helloworld.Helloworld/Call")
+	if st, _ := status.FromError(err); st.Code() != codes.Unimplemented || st.Message() != "unknown service helloworld.Helloworld" {
+		t.Fatalf("unknown service after auth: %v", err)
+	}
+	err = call(ctx, conn, "/grpc.health.v1.Health/Nope")
+	if st, _ := status.FromError(err); st.Code() != codes.Unimplemented || st.Message() != "unknown method Nope for service grpc.health.v1.Health" {
+		t.Fatalf("unknown method: %v", err)
+	}
+	if err := call(ctx, conn, "/Blank/Call"); errors.Code(err) != 400 {
+		t.Fatalf("blank service: %v", err)
+	}
+
+	// A network client's address is its own, whatever its metadata says.
+	spoof := grpcmd.AppendToOutgoingContext(ctx, metadata.ClientAddress, "203.0.113.1:1")
+	call(spoof, conn, "/helloworld.Helloworld/Call")
+	if got := fa.last(); !strings.HasPrefix(got, "helloworld Helloworld.Call 127.0.0.1:") {
+		t.Fatalf("network client: auth saw %q", got)
+	}
+	// The in-process door (the gateway) names the HTTP client's address.
+	in, err := p.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	call(grpcmd.AppendToOutgoingContext(ctx, metadata.ClientAddress, "198.51.100.7:80"), in, "/helloworld.Helloworld/Call")
+	if got := fa.last(); got != "helloworld Helloworld.Call 198.51.100.7:80" {
+		t.Fatalf("in-process client: auth saw %q", got)
+	}
+
+	// Streams meet auth too.
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/deny.Deny/Watch", grpc.CallContentSubtype(codec.JSON))
+	if err == nil {
+		stream.SendMsg(&codec.Frame{Data: []byte(`{}`)})
+		stream.CloseSend()
+		var out codec.Frame
+		err = stream.RecvMsg(&out)
+	}
+	if err == io.EOF || errors.Code(err) != 401 {
+		t.Fatalf("denied stream: %v", err)
+	}
+}
