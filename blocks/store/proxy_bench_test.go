@@ -12,7 +12,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/framework/metadata"
 	"micro.dev/micro/node"
+	authpb "micro.dev/micro/proto/auth"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -36,6 +38,11 @@ func BenchmarkWriteViaProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
+	tok, err := authpb.NewAuthClient(conn).Token(context.Background(), &authpb.TokenRequest{Id: "admin", Secret: "micro"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := metadata.Set(b.Context(), metadata.Authorization, "Bearer "+tok.GetToken().GetAccessToken())
 	client := pb.NewStoreClient(conn)
 	value := make([]byte, 100)
 
@@ -45,7 +52,7 @@ func BenchmarkWriteViaProxy(b *testing.B) {
 	b.RunParallel(func(p *testing.PB) {
 		for p.Next() {
 			key := "bench/" + strconv.FormatInt(seq.Add(1), 10)
-			if _, err := client.Write(b.Context(), &pb.WriteRequest{Record: &pb.Record{Key: key, Value: value}}); err != nil {
+			if _, err := client.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: key, Value: value}}); err != nil {
 				b.Error(err)
 				return
 			}
