@@ -51,10 +51,15 @@ type server struct {
 	proxy   string // host:port
 	exited  chan struct{}
 	err     error
+
+	// dashboard is http://host:port, or "" unless extra flags enable it
+	// (startServer passes --dashboard-address ""; a later flag wins).
+	dashboard string
 }
 
 // startServer starts `micro server` on data (a new temp file when empty) with
-// free ports, and waits until it has logged its addresses.
+// free ports, and waits until it has logged its addresses. extra flags come
+// after the defaults, so they override them.
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	if data == "" {
@@ -97,6 +102,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	case rec := <-ready:
 		s.gateway, _ = rec["gateway"].(string)
 		s.proxy, _ = rec["proxy"].(string)
+		s.dashboard, _ = rec["dashboard"].(string)
 	case <-s.exited:
 		t.Fatalf("server exited before it was ready: %v\n%s", s.err, logs.String())
 	case <-time.After(60 * time.Second):
