@@ -135,7 +135,7 @@ async function loadUser() {
 }
 
 function start() {
-  document.getElementById('version').textContent = version ? 'v' + version.replace(/^v/, '') : '';
+  document.getElementById('version').textContent = version;
   document.getElementById('api').textContent = apiBase;
 
   document.getElementById('ns-form').addEventListener('submit', (e) => {

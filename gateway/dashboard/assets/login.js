@@ -21,7 +21,8 @@ function nextPath(query) {
 }
 
 export function render(main, ctx) {
-  const ns = h('input', {name: 'namespace', value: namespace(), autocomplete: 'off', required: true});
+  const ns = h('input', {name: 'namespace', value: namespace(), autocomplete: 'off', required: true,
+    pattern: '[A-Za-z0-9._\\-]+', title: 'letters, digits, dot, dash or underscore'});
   const id = h('input', {name: 'id', autocomplete: 'username', required: true, autofocus: true});
   const secret = h('input', {name: 'secret', type: 'password', autocomplete: 'current-password', required: true});
   const submit = h('button', {type: 'submit', text: 'Sign in'});
