@@ -67,7 +67,7 @@ func TestPageReferencesOnlyEmbeddedAssets(t *testing.T) {
 					if _, ok := embeddedAssets[name]; !ok || !isAsset {
 						t.Errorf("<%s %s=%q>: not an embedded asset", n.Data, key, ref)
 					}
-				} else if !appRoutes[firstSegment(ref)] && ref != "/logout" {
+				} else if !isAppRoute(ref) && ref != "/logout" {
 					t.Errorf("<a href=%q>: no such page", ref)
 				}
 			}

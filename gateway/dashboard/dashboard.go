@@ -71,9 +71,28 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg, log: log, page: pageTemplate, assets: embeddedAssets}
 }
 
-// appRoutes are the first path segments the app has pages for; a path
-// outside them still gets the app, with a 404.
-var appRoutes = map[string]bool{"": true, "services": true, "service": true, "store": true, "runtime": true, "events": true}
+// isAppRoute reports a path the app has a page for (the same routes as
+// app.js); other paths still get the app, with a 404.
+func isAppRoute(path string) bool {
+	switch path {
+	case "/", "/services", "/store", "/runtime", "/events", "/login":
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, "/service/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) > 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return false
+		}
+	}
+	return true
+}
 
 // ServeHTTP answers one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,20 +139,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(rec, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 	default:
 		status := http.StatusOK
-		if !appRoutes[firstSegment(path)] {
+		if !isAppRoute(path) {
 			status = http.StatusNotFound
 		}
 		h.servePage(rec, r, api, status)
 	}
-}
-
-// firstSegment is "store" for "/store/x", "" for "/".
-func firstSegment(path string) string {
-	path = strings.TrimPrefix(path, "/")
-	if i := strings.IndexByte(path, '/'); i >= 0 {
-		return path[:i]
-	}
-	return path
 }
 
 func hasToken(r *http.Request) bool {
