@@ -55,6 +55,10 @@ type server struct {
 	exited  chan struct{}
 	err     error
 
+	// dashboard is http://host:port, or "" unless extra flags enable it
+	// (startServer passes --dashboard-address ""; a later flag wins).
+	dashboard string
+
 	logMu sync.Mutex
 	logs  bytes.Buffer
 }
@@ -67,7 +71,8 @@ func (s *server) log() string {
 }
 
 // startServer starts `micro server` on data (a new temp file when empty) with
-// free ports, and waits until it has logged its addresses.
+// free ports, and waits until it has logged its addresses. extra flags come
+// after the defaults, so they override them.
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	if data == "" {
@@ -111,6 +116,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	case rec := <-ready:
 		s.gateway, _ = rec["gateway"].(string)
 		s.proxy, _ = rec["proxy"].(string)
+		s.dashboard, _ = rec["dashboard"].(string)
 	case <-s.exited:
 		t.Fatalf("server exited before it was ready: %v\n%s", s.err, s.log())
 	case <-time.After(60 * time.Second):

@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/blocks/auth"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
+	"micro.dev/micro/gateway/dashboard"
 	adminpb "micro.dev/micro/proto/admin"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
@@ -35,6 +36,9 @@ type Node struct {
 	inproc    *grpc.ClientConn
 	gateway   *http.Server
 	gatewayLn net.Listener
+
+	dashboard   *http.Server // nil when Config.DashboardAddress is empty
+	dashboardLn net.Listener
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -98,14 +102,45 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if err := n.startDashboard(cfg); err != nil {
+		return err
+	}
+
 	go n.serve("proxy", func() error { return n.proxy.Serve(n.proxyLis) })
 	go n.serve("gateway", func() error { return n.gateway.Serve(n.gatewayLn) })
 
-	log.Info("micro server started",
+	started := []any{
 		"version", cfg.Version,
 		"data", n.db.Path(),
-		"gateway", "http://"+n.gatewayLn.Addr().String(),
-		"proxy", n.proxyLis.Addr().String())
+		"gateway", "http://" + n.gatewayLn.Addr().String(),
+		"proxy", n.proxyLis.Addr().String(),
+	}
+	if n.dashboard != nil {
+		go n.serve("dashboard", func() error { return n.dashboard.Serve(n.dashboardLn) })
+		started = append(started, "dashboard", "http://"+n.dashboardLn.Addr().String())
+	}
+	log.Info("micro server started", started...)
+	return nil
+}
+
+// startDashboard listens for the web dashboard when it is enabled. The
+// page finds the gateway on its own host at the gateway's bound port.
+func (n *Node) startDashboard(cfg Config) (err error) {
+	if cfg.DashboardAddress == "" {
+		return nil
+	}
+	if n.dashboardLn, err = listen("dashboard", cfg.DashboardAddress); err != nil {
+		return err
+	}
+	n.dashboard = &http.Server{
+		Handler: dashboard.New(dashboard.Config{
+			APIAddress: n.GatewayAddr,
+			Version:    cfg.Version,
+			Logger:     n.log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
 	return nil
 }
 
@@ -161,10 +196,20 @@ func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 // Backup writes a consistent copy of the database to dest while serving.
 func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
 
-// Close shuts the node down in order: stop taking HTTP requests, drain gRPC,
-// stop the blocks, then checkpoint and close the database.
+// Close shuts the node down in order: stop taking HTTP requests (dashboard,
+// then gateway), drain gRPC, stop the blocks, then checkpoint and close the
+// database.
 func (n *Node) Close() error {
 	var errs []error
+	if n.dashboard != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := n.dashboard.Shutdown(ctx); err != nil {
+			n.dashboard.Close()
+		}
+		cancel()
+	} else if n.dashboardLn != nil {
+		n.dashboardLn.Close()
+	}
 	if n.gateway != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := n.gateway.Shutdown(ctx); err != nil {
