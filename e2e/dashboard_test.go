@@ -84,6 +84,7 @@ func TestDashboard(t *testing.T) {
 
 	// The store browser's calls, as store.js makes them: a write, then the
 	// keys as JSON lines from the streaming List.
+	token := s.token(t, "micro", "admin", "micro")
 	call := func(path, body string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, s.gateway+"/"+path, strings.NewReader(body))
@@ -91,6 +92,7 @@ func TestDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Origin", s.dashboard)
+		req.AddCookie(&http.Cookie{Name: "micro-token", Value: token})
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Micro-Namespace", "micro")
 		rsp, err := noFollow.Do(req)

@@ -32,6 +32,16 @@ func TestCredentialsReachTheCall(t *testing.T) {
 	if got := e.store.lastMetadata()[metadata.Authorization]; got != "Bearer xyz" || seen != "Bearer xyz" {
 		t.Fatalf("cookie: metadata %q, Identify saw %q", got, seen)
 	}
+	// The cookie counts from a page of this host (the dashboard on another
+	// port), not from another site's page that the browser attached it to.
+	e.do(t, "POST", "/store/Store/Tables", `{}`, "Cookie", TokenCookie+"=xyz", "Origin", "http://127.0.0.1:8082").want(t, 200, `{"tables":["micro",""]}`)
+	if got := e.store.lastMetadata()[metadata.Authorization]; got != "Bearer xyz" {
+		t.Fatalf("cookie from this host's page: %q", got)
+	}
+	e.do(t, "POST", "/store/Store/Tables", `{}`, "Cookie", TokenCookie+"=xyz", "Origin", "https://evil.example").want(t, 200, `{"tables":["micro",""]}`)
+	if got, ok := e.store.lastMetadata()[metadata.Authorization]; ok {
+		t.Fatalf("cookie honoured for another site's page: %q", got)
+	}
 	// The header wins over the cookie.
 	e.do(t, "POST", "/store/Store/Tables", `{}`, "Cookie", TokenCookie+"=xyz", "Authorization", "Bearer abc").want(t, 200, `{"tables":["micro",""]}`)
 	if got := e.store.lastMetadata()[metadata.Authorization]; got != "Bearer abc" {

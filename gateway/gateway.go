@@ -139,15 +139,20 @@ const (
 )
 
 // cors sets Micro's permissive CORS headers where not already set: any
-// origin, with credentials. The API is open by design; auth rules, not the
-// browser, decide who may call what.
+// origin may call, since auth rules, not the browser, decide who may call
+// what. Credentials (the micro-token cookie) are allowed only for pages
+// served from the gateway's own host, such as the dashboard on another port:
+// Micro allowed them for every origin, which let any web page the admin
+// visited act with the admin's cookie.
 func cors(h http.Header, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		origin = "*"
 	}
 	setDefault(h, "Access-Control-Allow-Origin", origin)
-	setDefault(h, "Access-Control-Allow-Credentials", "true")
+	if origin != "*" && sameHost(r) {
+		setDefault(h, "Access-Control-Allow-Credentials", "true")
+	}
 	setDefault(h, "Access-Control-Allow-Methods", corsMethods)
 	setDefault(h, "Access-Control-Allow-Headers", corsHeaders)
 	// The allowed origin varies with the request, so caches must key on it.

@@ -6,6 +6,7 @@ import (
 	stderrors "errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -79,10 +80,30 @@ func Authorization(r *http.Request) string {
 	if v := r.Header.Get("Authorization"); v != "" {
 		return v
 	}
-	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" {
+	// A cookie rides along on requests other sites' pages make; honour it
+	// only from pages of this host (see cors).
+	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" && sameHost(r) {
 		return "Bearer " + c.Value
 	}
 	return ""
+}
+
+// sameHost reports whether r comes from a page of the host it is addressed
+// to (any port), or from no page at all (curl, a native client).
+func sameHost(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	return strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
 }
 
 // identify picks the call's namespace: Config.Identify when set (auth will
