@@ -114,7 +114,11 @@ func (w *logWriter) flush(ctx context.Context) {
 	for k, p := range batch {
 		lines := p.lines
 		if p.dropped > 0 {
-			lines = append([]LogLine{{Time: lines[0].Time, Stream: StreamRuntime,
+			if len(lines) >= w.keep { // room for the note within the cap
+				p.dropped += len(lines) - w.keep + 1
+				lines = lines[len(lines)-w.keep+1:]
+			}
+			lines = append([]LogLine{{Time: time.Now(), Stream: StreamRuntime,
 				Message: "[runtime] output too fast: " + strconv.Itoa(p.dropped) + " lines dropped"}}, lines...)
 		}
 		if err := w.backend.AppendLogs(ctx, k, lines, w.keep); err != nil && ctx.Err() == nil {
@@ -199,4 +203,3 @@ func clean(b []byte) string {
 	}
 	return string([]rune(string(b))) // invalid bytes become U+FFFD
 }
-

@@ -210,4 +210,3 @@ func TestRestoreRebuildsFromSnapshotWhenDirectoryIsGone(t *testing.T) {
 	e.waitStatus("version", StatusRunning, 30*time.Second)
 	e.waitLog("version", "is gone; building from the snapshot", time.Second)
 }
-

@@ -134,6 +134,16 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 	return true
 }
 
+// watching reports whether dir is watched.
+func (w *watcher) watching(dir string) bool {
+	for _, p := range w.fsw.WatchList() {
+		if p == dir {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *watcher) close() {
 	close(w.done)
 	w.fsw.Close()
