@@ -74,6 +74,8 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.envCommand(),
 		a.serverCommand(),
 		a.storeCommand(),
+		// runtime (run.go, status.go)
+		a.runCommand(), a.updateCommand(), a.killCommand(), a.statusCommand(), a.logsCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",

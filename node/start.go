@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/proxy"
@@ -25,7 +26,8 @@ type Node struct {
 	log *slog.Logger
 	db  *schema.DB
 
-	store *store.Store
+	store   *store.Store
+	runtime *runtime.Runtime
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -56,7 +58,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, runtime.Migrations},
 	})
 	if err != nil {
 		return err
@@ -70,6 +72,10 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
 	}
+	// The runtime needs the proxy's address for the services it starts
+	// (MICRO_PROXY); it starts them once the proxy serves.
+	n.runtime = runtime.New(n.db, runtime.Config{Logger: log, ProxyAddress: n.proxyLis.Addr().String()})
+	n.runtime.Register(n.proxy.Server())
 	if n.gatewayLn, err = listen("gateway", cfg.GatewayAddress); err != nil {
 		return err
 	}
@@ -89,6 +95,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 
 	go n.serve("proxy", func() error { return n.proxy.Serve(n.proxyLis) })
 	go n.serve("gateway", func() error { return n.gateway.Serve(n.gatewayLn) })
+	if err := n.runtime.Start(); err != nil {
+		return err
+	}
 
 	log.Info("micro server started",
 		"version", cfg.Version,
@@ -126,10 +135,16 @@ func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 // Backup writes a consistent copy of the database to dest while serving.
 func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
 
-// Close shuts the node down in order: stop taking HTTP requests, drain gRPC,
-// stop the blocks, then checkpoint and close the database.
+// Close shuts the node down in order: stop the services the runtime runs,
+// stop taking HTTP requests, drain gRPC, stop the blocks, then checkpoint and
+// close the database.
 func (n *Node) Close() error {
 	var errs []error
+	// User services go first, while the proxy and the database they use
+	// are still there (they deregister on SIGTERM).
+	if n.runtime != nil {
+		n.runtime.Close()
+	}
 	if n.gateway != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := n.gateway.Shutdown(ctx); err != nil {

@@ -195,6 +195,14 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 	}
 	u.retries = 0
 	old := u.cur
+	if old != nil && build == u.build && dir == u.srcDir {
+		// The same binary (a save that changed nothing the build sees):
+		// nothing to swap.
+		os.Remove(bin)
+		u.r.logs.note(u.key, "", "[runtime] build unchanged; the running version stays")
+		u.setStatus(StatusRunning, map[string]string{"error": ""})
+		return
+	}
 	if old == nil {
 		u.launch(bin, build, dir)
 		return
