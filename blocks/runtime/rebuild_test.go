@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // setVersion rewrites the version program's constant.
@@ -145,5 +147,22 @@ func TestWatcherIgnoresEditorFiles(t *testing.T) {
 		if got := ignoredDir(name); got != want {
 			t.Errorf("ignoredDir(%q) = %v; want %v", name, got, want)
 		}
+	}
+}
+
+func TestWatcherIgnoresTheDatabaseAndCacheInsideTheSource(t *testing.T) {
+	root := "/src/svc"
+	w := &watcher{root: root, ignore: []string{"/src/svc/micro.db", "/src/svc/micro.db-wal", "/src/svc/micro.db.cache"}}
+	for name, want := range map[string]bool{
+		"/src/svc/main.go": true, "/src/svc/micro.db": false, "/src/svc/micro.db-wal": false,
+		"/src/svc/micro.db.cache/services/x/bin/svc-1": false, "/src/svc/handler/h.go": true,
+		"/src/svc/vendor/x/y.go": false, "/src/svc/.git/index": false,
+	} {
+		if got := w.relevant(fsnotify.Event{Name: name, Op: fsnotify.Write}); got != want {
+			t.Errorf("relevant(%s) = %v; want %v", name, got, want)
+		}
+	}
+	if w.relevant(fsnotify.Event{Name: "/src/svc/main.go", Op: fsnotify.Chmod}) {
+		t.Error("a chmod is not a change")
 	}
 }

@@ -19,13 +19,10 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -95,9 +92,9 @@ type Config struct {
 	// change it, not only read it). nil: every call is allowed.
 	Authorize func(ctx context.Context, namespace string, admin bool) error
 
-	// CacheDir holds checkouts and binaries. Default: a directory under
-	// os.UserCacheDir()/micro/runtime named after the database path, so two
-	// servers on different files never share one.
+	// CacheDir holds checkouts and binaries. Default: beside the database,
+	// <data>.cache, so two servers on different files never share one. Go's
+	// own build cache is used as usual.
 	CacheDir string
 	// GoBinary and GitBinary are the commands run for builds and git
 	// sources; default "go" and "git" on PATH.
@@ -133,6 +130,9 @@ func (c *Config) defaults(dbPath string) {
 		c.Logger = slog.Default()
 	}
 	c.ProxyAddress = localAddress(c.ProxyAddress)
+	if abs, err := filepath.Abs(c.CacheDir); err == nil && c.CacheDir != "" {
+		c.CacheDir = abs
+	}
 	if c.CacheDir == "" {
 		c.CacheDir = defaultCacheDir(dbPath)
 	}
@@ -192,15 +192,10 @@ func localAddress(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func defaultCacheDir(dbPath string) string {
-	sum := sha256.Sum256([]byte(dbPath))
-	id := hex.EncodeToString(sum[:8])
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "micro-runtime-"+id)
-	}
-	return filepath.Join(base, "micro", "runtime", id)
-}
+// defaultCacheDir is beside the database: <data>.cache. It goes with the
+// file it belongs to, a test's temp file included, and is safe to delete
+// (the next start rebuilds into it).
+func defaultCacheDir(dbPath string) string { return dbPath + ".cache" }
 
 // Runtime is the runtime block. Its exported handler methods implement
 // pb.RuntimeServer; Register serves them and the Source service.
@@ -211,6 +206,7 @@ type Runtime struct {
 	log     *slog.Logger
 	backend Backend
 	logs    *logWriter
+	ignore  []string // paths the watchers leave out
 	// builds bounds concurrent checkouts and builds: the machine's cores
 	// are shared with the services themselves.
 	builds chan struct{}
@@ -242,6 +238,11 @@ func New(db *schema.DB, cfg Config) *Runtime {
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.logs = newLogWriter(r.backend, cfg.LogLines, r.log)
+	// A watched source tree may hold the database or the cache (micro
+	// server started in the service's directory): their writes are not
+	// changes of the source, and would rebuild forever.
+	p := db.Path()
+	r.ignore = []string{p, p + "-wal", p + "-shm", p + "-journal", cfg.CacheDir}
 	return r
 }
 

@@ -16,6 +16,7 @@ import (
 // (temp file, rename, chmod), and so is a git checkout.
 type watcher struct {
 	root     string
+	ignore   []string // absolute paths left out, with what is below them
 	fsw      *fsnotify.Watcher
 	delay    time.Duration
 	onChange func()
@@ -27,7 +28,7 @@ type watcher struct {
 // watch starts watching root for the unit; failing to watch is noted in
 // the logs, not fatal: the service still runs.
 func (u *unit) watch(root string) {
-	w, err := newWatcher(root, u.r.cfg.WatchDelay, func() {
+	w, err := newWatcher(root, u.r.ignore, u.r.cfg.WatchDelay, func() {
 		u.r.logs.note(u.key, "", "[runtime] source changed; rebuilding")
 		u.changed()
 	}, func(err error) {
@@ -40,12 +41,12 @@ func (u *unit) watch(root string) {
 	u.watcher = w
 }
 
-func newWatcher(root string, delay time.Duration, onChange func(), onError func(error)) (*watcher, error) {
+func newWatcher(root string, ignore []string, delay time.Duration, onChange func(), onError func(error)) (*watcher, error) {
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{root: root, fsw: fsw, delay: delay, onChange: onChange, onError: onError, done: make(chan struct{})}
+	w := &watcher{root: root, ignore: ignore, fsw: fsw, delay: delay, onChange: onChange, onError: onError, done: make(chan struct{})}
 	if err := w.addTree(root); err != nil {
 		fsw.Close()
 		return nil, err
@@ -66,7 +67,7 @@ func (w *watcher) addTree(dir string) error {
 		if !d.IsDir() {
 			return nil
 		}
-		if p != dir && ignoredDir(d.Name()) {
+		if p != dir && (ignoredDir(d.Name()) || w.ignored(p)) {
 			return filepath.SkipDir
 		}
 		return w.fsw.Add(p)
@@ -119,7 +120,7 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
 	}
-	if ignoredFile(filepath.Base(ev.Name)) {
+	if ignoredFile(filepath.Base(ev.Name)) || w.ignored(ev.Name) {
 		return false
 	}
 	rel, err := filepath.Rel(w.root, ev.Name)
@@ -132,6 +133,16 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 		}
 	}
 	return true
+}
+
+// ignored reports whether p is, or is below, a path the watcher leaves out.
+func (w *watcher) ignored(p string) bool {
+	for _, ig := range w.ignore {
+		if p == ig || strings.HasPrefix(p, ig+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 // watching reports whether dir is watched.
