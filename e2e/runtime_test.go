@@ -216,6 +216,10 @@ func TestRuntimeTour(t *testing.T) {
 	}
 	t.Logf("save to new version running: %s; plain go build of the same service: %s", swap.Round(time.Millisecond), time.Since(buildStart).Round(time.Millisecond))
 
+	// micro update rebuilds on demand; the same code is left running.
+	c.ok("update", version)
+	waitLogs(t, c, "version", "build unchanged; the running version stays")
+
 	// A crash is restarted with backoff, shown in status.
 	c.ok("run", copyTestdata(t, "crasher"))
 	waitFor(t, 60*time.Second, "crasher retries", func() bool {
