@@ -98,11 +98,16 @@ func (u *unit) goBuild(ctx context.Context, dir, bin string) ([]byte, error) {
 		return nil
 	}
 	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if errors.Is(err, exec.ErrNotFound) {
-		return out, fmt.Errorf("go is not installed on the server (%s not found on PATH); the runtime builds services with it", u.r.cfg.GoBinary)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := startCmd(cmd)
+	if err == nil {
+		err = cmd.Wait()
 	}
-	return out, err
+	if errors.Is(err, exec.ErrNotFound) {
+		return out.Bytes(), fmt.Errorf("go is not installed on the server (%s not found on PATH); the runtime builds services with it", u.r.cfg.GoBinary)
+	}
+	return out.Bytes(), err
 }
 
 // summary is the first lines of a failed build's output, or the error

@@ -3,19 +3,49 @@ package runtime
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
 // procAttr puts the child in its own process group and has the kernel kill
 // it when the server dies, even by SIGKILL.
 //
-// Pdeathsig fires when the thread that forked the child exits; Go keeps its
-// threads alive unless a goroutine locked to one exits, which the runtime
-// never does while starting processes.
+// Pdeathsig fires when the thread that forked the child exits, not the
+// process; Go ends a thread when a goroutine locked to it exits. So every
+// child is started by startCmd from one goroutine locked to its thread for
+// the life of the server, whose thread never ends.
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+var (
+	spawnOnce sync.Once
+	spawns    chan spawnReq
+)
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startCmd starts cmd from the spawner's thread.
+func startCmd(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawns = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives on
+			for req := range spawns {
+				req.done <- req.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawns <- spawnReq{cmd: cmd, done: done}
+	return <-done
 }
 
 // groupMembers returns the live (not zombie) processes of group pgid, read

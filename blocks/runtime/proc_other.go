@@ -2,7 +2,10 @@
 
 package runtime
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // Without process groups (Windows), the runtime stops the process it
 // started; whatever that process started itself is not tracked.
@@ -13,3 +16,6 @@ func ownsGroup(int, string) bool            { return false }
 func terminateGroup(p *proc)                { p.cmd.Process.Kill() }
 func killGroup(p *proc)                     { p.cmd.Process.Kill() }
 func signalGroup(int, syscall.Signal) error { return nil }
+
+// startCmd starts cmd.
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

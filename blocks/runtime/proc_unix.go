@@ -2,7 +2,10 @@
 
 package runtime
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // procAttr puts the child in its own process group. Without Linux's
 // Pdeathsig, a child outlives a server killed by SIGKILL until the next
@@ -20,3 +23,6 @@ func killGroup(p *proc)      { syscall.Kill(-p.pgid, syscall.SIGKILL) }
 func signalGroup(pgid int, sig syscall.Signal) error {
 	return syscall.Kill(-pgid, sig)
 }
+
+// startCmd starts cmd.
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

@@ -53,7 +53,7 @@ func startProcess(spec procSpec) (*proc, error) {
 	cmd.Env = spec.env
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = procAttr()
-	err = cmd.Start()
+	err = startCmd(cmd)
 	// The child holds its own copies; ours must go so the readers see EOF
 	// once every process of the group has closed them.
 	outW.Close()

@@ -1,3 +1,5 @@
+//go:build unix
+
 package runtime
 
 import (
@@ -315,5 +317,16 @@ func main() {
 	e.service("flood")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Read took %s while a service floods its output", d)
+	}
+}
+
+func TestGoMissingIsAClearError(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.GoBinary = "go-that-is-not-installed"
+	e := newEnv(t, cfg)
+	err := e.create("ticker", testdata(t, "ticker"), nil, false)
+	if errCode(err) != 400 || !strings.Contains(err.Error(), "go is not installed on the server") {
+		t.Errorf("create: %v; want 400 go is not installed", err)
 	}
 }

@@ -195,6 +195,12 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 	}
 	u.retries = 0
 	old := u.cur
+	if old != nil && old.exited() {
+		// It crashed while this build ran: nothing to swap with.
+		dead := old
+		u.cur, old = nil, nil
+		u.bg.Go(func() { u.stopProc(dead) })
+	}
 	if old != nil && build == u.build && dir == u.srcDir {
 		// The same binary (a save that changed nothing the build sees):
 		// nothing to swap.
