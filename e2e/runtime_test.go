@@ -150,7 +150,7 @@ func TestRuntimeTour(t *testing.T) {
 	}
 
 	// logs -f follows.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	follow := exec.CommandContext(ctx, microBin, "logs", "-f", "-n", "1", "ticker")
 	follow.Env = c.env
@@ -236,6 +236,23 @@ func TestRuntimeTour(t *testing.T) {
 	waitStatus(t, c, "uploaded", "running")
 	waitLogs(t, c, "uploaded", "ticker tick 1")
 
+	// micro run --watch against a remote server re-uploads on save.
+	remote := copyTestdata(t, "version")
+	watch := exec.CommandContext(ctx, microBin, "run", "--upload", "--watch", "--name", "remote", remote)
+	watch.Env = c.env
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "remote", "running")
+	waitLogs(t, c, "remote", "version v1 started")
+	rsrc, _ := os.ReadFile(filepath.Join(remote, "main.go"))
+	os.WriteFile(filepath.Join(remote, "main.go"), []byte(strings.Replace(string(rsrc), `"v1"`, `"v2"`, 1)), 0o644)
+	waitLogs(t, c, "remote", "version v2 started")
+	watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Errorf("micro run --watch after Ctrl-C: %v", err)
+	}
+
 	// kill stops the process and removes the service.
 	pid := startedPID(t, started)
 	c.ok("kill", "ticker")
@@ -245,7 +262,7 @@ func TestRuntimeTour(t *testing.T) {
 	if st, _ := statusOf(c, "ticker"); st != "" {
 		t.Errorf("ticker still listed: %s", st)
 	}
-	c.ok("kill", "crasher", "uploaded", "version", "broken")
+	c.ok("kill", "crasher", "uploaded", "version", "broken", "remote")
 	if out := c.ok("status"); out != "" {
 		t.Errorf("status after killing everything: %q", out)
 	}
