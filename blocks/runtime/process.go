@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,8 @@ type proc struct {
 	// then holds how it ended.
 	done chan struct{}
 	err  error
+	// registered is set once WaitReady has seen the process registered.
+	registered atomic.Bool
 }
 
 // procSpec is what startProcess runs.

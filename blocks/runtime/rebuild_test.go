@@ -71,6 +71,7 @@ func TestHotRebuildSwapsOnlyOnceTheNewVersionIsReady(t *testing.T) {
 	e.mustCreate("version", dir, nil, true)
 	first := e.waitStatus("version", StatusRunning, 30*time.Second)
 	<-ready.asked
+	e.waitLog("version", "registered", 10*time.Second)
 	e.waitLog("version", "version v1", 10*time.Second)
 	old := e.processes("version")[0].PGID
 
@@ -167,4 +168,26 @@ func TestWatcherIgnoresTheDatabaseAndCacheInsideTheSource(t *testing.T) {
 	if w.relevant(fsnotify.Event{Name: "/src/svc/main.go", Op: fsnotify.Chmod}) {
 		t.Error("a chmod is not a change")
 	}
+}
+
+// A program that never registers (not built on the framework) still runs
+// and is still swapped on save: only registering services wait for it.
+func TestServiceThatNeverRegisters(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.ReadyTimeout = 300 * time.Millisecond
+	cfg.WaitReady = func(ctx context.Context, _, _, _ string) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	e := newEnv(t, cfg)
+	dir := testdata(t, "version")
+	e.mustCreate("version", dir, nil, true)
+	e.waitStatus("version", StatusRunning, 30*time.Second)
+	e.waitLog("version", "not registered within 300ms; it keeps running", 10*time.Second)
+	old := e.processes("version")[0].PGID
+	setVersion(t, dir, "v1", "v2")
+	e.waitLog("version", "version v2 started", 60*time.Second)
+	eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
+	e.waitStatus("version", StatusRunning, 10*time.Second)
 }

@@ -220,7 +220,14 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 		return
 	}
 	u.setStatus(StatusStarting, nil)
-	if ok, why := u.ready(p); !ok {
+	// A service that registers (the old one did) must have its new version
+	// registered before the swap; one that never registers (a plain
+	// program, not built on the framework) only has to stay up.
+	ready := u.settle
+	if u.r.cfg.WaitReady != nil && old.registered.Load() {
+		ready = u.register
+	}
+	if ok, why := ready(p); !ok {
 		u.r.logs.note(u.key, p.instance, "[runtime] new version "+why+"; the previous version keeps running")
 		u.stopProc(p)
 		os.Remove(bin)
@@ -231,6 +238,7 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 	}
 	u.cur, u.bin, u.build, u.srcDir = p, bin, build, dir
 	u.setStatus(StatusRunning, u.runningMetadata(p))
+	u.watchRegistration(p)
 	u.r.logs.note(u.key, old.instance, "[runtime] new version ready; stopping the previous one ("+old.String()+")")
 	u.stopProc(old)
 	u.prune()
@@ -248,18 +256,11 @@ func (u *unit) launch(bin, build, dir string) {
 	}
 	u.cur = p
 	u.setStatus(StatusStarting, nil)
-	ok, why := u.ready(p)
-	switch {
-	case ok:
+	if ok, _ := u.settle(p); ok {
 		u.setStatus(StatusRunning, u.runningMetadata(p))
-	case p.exited() || u.ctx.Err() != nil:
-		// The run loop sees the exit and restarts it; a stop ends it.
-	default:
-		// Up but not registered: leave it running, and say so.
-		md := u.runningMetadata(p)
-		md["error"] = why
-		u.setStatus(StatusRunning, md)
+		u.watchRegistration(p)
 	}
+	// Otherwise it exited (the run loop restarts it) or the unit stops.
 }
 
 func (u *unit) runningMetadata(p *proc) map[string]string {
@@ -275,40 +276,60 @@ func (u *unit) runningMetadata(p *proc) map[string]string {
 	return md
 }
 
-// ready waits until p is ready to serve (WaitReady, or Settle without it).
-func (u *unit) ready(p *proc) (bool, string) {
-	cfg := u.r.cfg
-	var res chan error
-	var timeout <-chan time.Time
-	if cfg.WaitReady != nil {
-		ctx, cancel := context.WithTimeout(u.ctx, cfg.ReadyTimeout)
-		defer cancel()
-		res = make(chan error, 1)
-		go func() { res <- cfg.WaitReady(ctx, u.key.Namespace, u.key.Name, p.instance) }()
-	} else {
-		t := time.NewTimer(cfg.Settle)
-		defer t.Stop()
-		timeout = t.C
-	}
+// settle waits until p has stayed up for Settle.
+func (u *unit) settle(p *proc) (bool, string) {
+	t := time.NewTimer(u.r.cfg.Settle)
+	defer t.Stop()
 	select {
-	case err := <-res:
-		if err == nil {
-			return true, ""
-		}
-		if p.exited() {
-			return false, "exited during start: " + exitReason(p.err)
-		}
-		if u.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return false, "not registered within " + cfg.ReadyTimeout.String()
-		}
-		return false, "not ready: " + err.Error()
-	case <-timeout:
+	case <-t.C:
 		return true, ""
 	case <-p.done:
 		return false, "exited during start: " + exitReason(p.err)
 	case <-u.ctx.Done():
 		return false, "stopped during start"
 	}
+}
+
+// register waits until WaitReady reports p registered, at most
+// ReadyTimeout; it marks p registered.
+func (u *unit) register(p *proc) (bool, string) {
+	cfg := u.r.cfg
+	ctx, cancel := context.WithTimeout(u.ctx, cfg.ReadyTimeout)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- cfg.WaitReady(ctx, u.key.Namespace, u.key.Name, p.instance) }()
+	select {
+	case err := <-res:
+		switch {
+		case err == nil:
+			if !p.registered.Swap(true) {
+				u.r.logs.note(u.key, p.instance, "[runtime] instance "+p.instance+" registered")
+			}
+			return true, ""
+		case p.exited():
+			return false, "exited during start: " + exitReason(p.err)
+		case u.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			return false, "not registered within " + cfg.ReadyTimeout.String()
+		}
+		return false, "not ready: " + err.Error()
+	case <-p.done:
+		return false, "exited during start: " + exitReason(p.err)
+	case <-u.ctx.Done():
+		return false, "stopped during start"
+	}
+}
+
+// watchRegistration notes in the background when p registers, so the next
+// swap knows to wait for the new version's registration.
+func (u *unit) watchRegistration(p *proc) {
+	if u.r.cfg.WaitReady == nil || p.registered.Load() {
+		return
+	}
+	u.bg.Go(func() {
+		if ok, why := u.register(p); !ok && !p.exited() && u.ctx.Err() == nil {
+			u.r.logs.note(u.key, p.instance, "[runtime] instance "+p.instance+" "+why+"; it keeps running")
+		}
+	})
 }
 
 // crashed handles the exit of the current process: status error, and a
