@@ -82,6 +82,8 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.serverCommand(),
 		a.storeCommand(),
 		a.userCommand(),
+		// runtime (run.go, status.go)
+		a.runCommand(), a.updateCommand(), a.killCommand(), a.statusCommand(), a.logsCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",

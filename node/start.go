@@ -12,7 +12,9 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/auth"
+	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
+	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/gateway/dashboard"
 	adminpb "micro.dev/micro/proto/admin"
@@ -28,8 +30,9 @@ type Node struct {
 	log *slog.Logger
 	db  *schema.DB
 
-	store *store.Store
-	auth  *auth.Auth
+	store   *store.Store
+	auth    *auth.Auth
+	runtime *runtime.Runtime
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -63,7 +66,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations, auth.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations},
 	})
 	if err != nil {
 		return err
@@ -83,6 +86,15 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
 	}
+	// The runtime needs the proxy's address for the services it starts
+	// (MICRO_PROXY); it starts them once the proxy serves.
+	n.runtime = runtime.New(n.db, runtime.Config{
+		Logger:       log,
+		ProxyAddress: n.proxyLis.Addr().String(),
+		MintAccount:  n.auth.MintServiceAccount,
+		Authorize:    authorize,
+	})
+	n.runtime.Register(n.proxy.Server())
 	if n.gatewayLn, err = listen("gateway", cfg.GatewayAddress); err != nil {
 		return err
 	}
@@ -108,6 +120,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 
 	go n.serve("proxy", func() error { return n.proxy.Serve(n.proxyLis) })
 	go n.serve("gateway", func() error { return n.gateway.Serve(n.gatewayLn) })
+	if err := n.runtime.Start(); err != nil {
+		return err
+	}
 
 	started := []any{
 		"version", cfg.Version,
@@ -121,6 +136,14 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Info("micro server started", started...)
 	return nil
+}
+
+// authorize is the namespace check of blocks that tell reads from changes.
+func authorize(ctx context.Context, namespace string, admin bool) error {
+	if admin {
+		return microauth.AuthorizeAdmin(ctx, namespace)
+	}
+	return microauth.Authorize(ctx, namespace)
 }
 
 // startDashboard listens for the web dashboard when it is enabled. The
@@ -196,11 +219,16 @@ func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 // Backup writes a consistent copy of the database to dest while serving.
 func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
 
-// Close shuts the node down in order: stop taking HTTP requests (dashboard,
-// then gateway), drain gRPC, stop the blocks, then checkpoint and close the
-// database.
+// Close shuts the node down in order: stop the services the runtime runs,
+// stop taking HTTP requests (dashboard, then gateway), drain gRPC, stop the
+// blocks, then checkpoint and close the database.
 func (n *Node) Close() error {
 	var errs []error
+	// User services go first, while the proxy and the database they use
+	// are still there (they deregister on SIGTERM).
+	if n.runtime != nil {
+		n.runtime.Close()
+	}
 	if n.dashboard != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := n.dashboard.Shutdown(ctx); err != nil {

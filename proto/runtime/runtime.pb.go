@@ -422,7 +422,10 @@ type CreateOptions struct {
 	Volumes    map[string]string `protobuf:"bytes,10,rep,name=volumes,proto3" json:"volumes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Instances  int64             `protobuf:"varint,11,opt,name=instances,proto3" json:"instances,omitempty"`
 	// replace the service if it already exists
-	Force         bool `protobuf:"varint,12,opt,name=force,proto3" json:"force,omitempty"`
+	Force bool `protobuf:"varint,12,opt,name=force,proto3" json:"force,omitempty"`
+	// rebuild and swap in the new version when the files of a local
+	// directory source change (micro run's default for directories)
+	Watch         bool `protobuf:"varint,13,opt,name=watch,proto3" json:"watch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +540,13 @@ func (x *CreateOptions) GetInstances() int64 {
 func (x *CreateOptions) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *CreateOptions) GetWatch() bool {
+	if x != nil {
+		return x.Watch
 	}
 	return false
 }
@@ -1436,7 +1446,7 @@ const file_runtime_runtime_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\x05R\x06status\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf9\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x04\n" +
 	"\rCreateOptions\x12\x18\n" +
 	"\acommand\x18\x01 \x03(\tR\acommand\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\tR\x04args\x12\x10\n" +
@@ -1452,7 +1462,8 @@ const file_runtime_runtime_proto_rawDesc = "" +
 	"\avolumes\x18\n" +
 	" \x03(\v2#.runtime.CreateOptions.VolumesEntryR\avolumes\x12\x1c\n" +
 	"\tinstances\x18\v \x01(\x03R\tinstances\x12\x14\n" +
-	"\x05force\x18\f \x01(\bR\x05force\x1a:\n" +
+	"\x05force\x18\f \x01(\bR\x05force\x12\x14\n" +
+	"\x05watch\x18\r \x01(\bR\x05watch\x1a:\n" +
 	"\fSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +

@@ -1,0 +1,21 @@
+//go:build !unix
+
+package runtime
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// Without process groups (Windows), the runtime stops the process it
+// started; whatever that process started itself is not tracked.
+func procAttr() *syscall.SysProcAttr { return nil }
+
+func groupAlive(int) bool                   { return false }
+func ownsGroup(int, string) bool            { return false }
+func terminateGroup(p *proc)                { p.cmd.Process.Kill() }
+func killGroup(p *proc)                     { p.cmd.Process.Kill() }
+func signalGroup(int, syscall.Signal) error { return nil }
+
+// startCmd starts cmd.
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

@@ -1,0 +1,343 @@
+// Package runtime is the runtime block: Micro's runtime.Runtime and
+// runtime.Source services, which build user services from source (a
+// directory on this machine, an uploaded tarball or a git repository) with
+// `go build` and supervise them as child processes.
+//
+// Everything the runtime knows lives in the micro database: each service's
+// desired state and status, its source archive, its logs (capped per
+// service) and the process groups it started. So a server that restarts,
+// even after kill -9, stops what its previous run left behind and brings
+// every service back, rebuilt, with its logs.
+//
+// Each service is supervised by its own goroutine (a unit): it builds,
+// starts the process in its own process group, restarts it after a crash
+// with exponential backoff, and, on a change of source, builds the new
+// version and starts it beside the old one, stopping the old one only once
+// the new one is ready (a zero-downtime swap). A failed build leaves the old
+// version running.
+package runtime
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "micro.dev/micro/proto/runtime"
+	"micro.dev/micro/schema"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the runtime's schema; pass it to schema.Open.
+var Migrations = schema.Migrations{Block: "runtime", FS: mustSub(migrationFiles, "migrations")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a literal embedded above
+	}
+	return sub
+}
+
+// Defaults of Config's zero values.
+const (
+	DefaultLogLines      = 5000
+	DefaultMaxLineBytes  = 4096
+	DefaultSettle        = time.Second
+	DefaultReadyTimeout  = 30 * time.Second
+	DefaultStopGrace     = 10 * time.Second
+	DefaultWatchDelay    = 300 * time.Millisecond
+	DefaultMaxSourceSize = 64 << 20
+	DefaultBuildTimeout  = 10 * time.Minute
+)
+
+// Backoff is how a crashed process is restarted: after Initial, doubling
+// on each consecutive crash up to Max. A process that ran for at least
+// Reset before it crashed counts as a first crash again.
+type Backoff struct {
+	Initial, Max, Reset time.Duration
+}
+
+// DefaultBackoff is the backoff of a Config that sets none.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: time.Minute, Reset: 30 * time.Second}
+
+// Config configures the runtime. The func fields are seams the node fills
+// from other blocks; nil means the behaviour described on each.
+type Config struct {
+	Logger *slog.Logger
+
+	// ProxyAddress is the gRPC proxy services are given as MICRO_PROXY
+	// (and MICRO_SERVICE_NETWORK). An unspecified host (":8081",
+	// "[::]:8081") becomes 127.0.0.1.
+	ProxyAddress string
+	// MintAccount returns credentials for a service: auth mints a service
+	// account for name in namespace. They reach the process as
+	// MICRO_AUTH_ID/MICRO_AUTH_SECRET and MICRO_CLIENT_ID/MICRO_CLIENT_SECRET.
+	// nil: no credentials are passed.
+	MintAccount func(ctx context.Context, namespace, name string) (id, secret string, err error)
+	// WaitReady returns once the process with MICRO_INSTANCE_ID instanceID
+	// is ready to serve, i.e. the registry holds a node of the service whose
+	// metadata "instance" is instanceID. It is given at most ReadyTimeout.
+	// nil: a process is ready once it has stayed up for Settle.
+	WaitReady func(ctx context.Context, namespace, name, instanceID string) error
+	// Authorize checks the caller in ctx may act on namespace (admin: may
+	// change it, not only read it). nil: every call is allowed.
+	Authorize func(ctx context.Context, namespace string, admin bool) error
+
+	// CacheDir holds checkouts and binaries. Default: beside the database,
+	// <data>.cache, so two servers on different files never share one. Go's
+	// own build cache is used as usual.
+	CacheDir string
+	// GoBinary and GitBinary are the commands run for builds and git
+	// sources; default "go" and "git" on PATH.
+	GoBinary, GitBinary string
+
+	// LogLines is how many lines of logs each service keeps (default 5000);
+	// MaxLineBytes cuts longer lines (default 4096).
+	LogLines, MaxLineBytes int
+	// Backoff paces restarts after a crash (default DefaultBackoff).
+	Backoff Backoff
+	// Settle is how long a process must stay up to count as ready when
+	// WaitReady is nil (default 1s).
+	Settle time.Duration
+	// ReadyTimeout bounds WaitReady (default 30s).
+	ReadyTimeout time.Duration
+	// StopGrace is how long a process group gets after SIGTERM before
+	// SIGKILL (default 10s).
+	StopGrace time.Duration
+	// WatchDelay is how long the files of a watched source must be quiet
+	// before a rebuild (default 300ms).
+	WatchDelay time.Duration
+	// MaxSourceSize caps an uploaded or snapshotted source archive (default
+	// 64 MiB).
+	MaxSourceSize int64
+	// BuildTimeout bounds one checkout and build (default 10m).
+	BuildTimeout time.Duration
+	// Now is the clock for times recorded; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults(dbPath string) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.ProxyAddress = localAddress(c.ProxyAddress)
+	if abs, err := filepath.Abs(c.CacheDir); err == nil && c.CacheDir != "" {
+		c.CacheDir = abs
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = defaultCacheDir(dbPath)
+	}
+	if c.GoBinary == "" {
+		c.GoBinary = "go"
+	}
+	if c.GitBinary == "" {
+		c.GitBinary = "git"
+	}
+	if c.LogLines <= 0 {
+		c.LogLines = DefaultLogLines
+	}
+	if c.MaxLineBytes <= 0 {
+		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.Backoff.Initial <= 0 {
+		c.Backoff.Initial = DefaultBackoff.Initial
+	}
+	if c.Backoff.Max < c.Backoff.Initial {
+		c.Backoff.Max = max(DefaultBackoff.Max, c.Backoff.Initial)
+	}
+	if c.Backoff.Reset <= 0 {
+		c.Backoff.Reset = DefaultBackoff.Reset
+	}
+	if c.Settle <= 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = DefaultStopGrace
+	}
+	if c.WatchDelay <= 0 {
+		c.WatchDelay = DefaultWatchDelay
+	}
+	if c.MaxSourceSize <= 0 {
+		c.MaxSourceSize = DefaultMaxSourceSize
+	}
+	if c.BuildTimeout <= 0 {
+		c.BuildTimeout = DefaultBuildTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// localAddress turns a listen address into one a local process can dial.
+func localAddress(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// defaultCacheDir is beside the database: <data>.cache. It goes with the
+// file it belongs to, a test's temp file included, and is safe to delete
+// (the next start rebuilds into it).
+func defaultCacheDir(dbPath string) string { return dbPath + ".cache" }
+
+// Runtime is the runtime block. Its exported handler methods implement
+// pb.RuntimeServer; Register serves them and the Source service.
+type Runtime struct {
+	pb.UnimplementedRuntimeServer
+
+	cfg     Config
+	log     *slog.Logger
+	backend Backend
+	logs    *logWriter
+	ignore  []string // paths the watchers leave out
+	// builds bounds concurrent checkouts and builds: the machine's cores
+	// are shared with the services themselves.
+	builds chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// ops serializes Create, Update and Delete, so two calls never race on
+	// one service's unit.
+	ops sync.Mutex
+
+	mu      sync.Mutex
+	units   map[Key]*unit
+	started bool
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New returns the runtime block on db, which must have been opened with
+// Migrations. Call Start once the proxy serves, to restore the services.
+func New(db *schema.DB, cfg Config) *Runtime {
+	cfg.defaults(db.Path())
+	r := &Runtime{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		backend: newSQLite(db, cfg.Now),
+		builds:  make(chan struct{}, 2),
+		units:   map[Key]*unit{},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.logs = newLogWriter(r.backend, cfg.LogLines, r.log)
+	// A watched source tree may hold the database or the cache (micro
+	// server started in the service's directory): their writes are not
+	// changes of the source, and would rebuild forever.
+	p := db.Path()
+	r.ignore = []string{p, p + "-wal", p + "-shm", p + "-journal", cfg.CacheDir}
+	return r
+}
+
+// Register serves the runtime.Runtime and runtime.Source services on gs.
+func (r *Runtime) Register(gs grpc.ServiceRegistrar) {
+	pb.RegisterRuntimeServer(gs, r)
+	pb.RegisterSourceServer(gs, &sourceServer{r: r})
+}
+
+// Start stops the process groups a previous run of the server left behind
+// (it was killed before it could stop them), then builds and starts every
+// service again. It returns once the restore has begun; builds go on in the
+// background. Calling it again does nothing.
+func (r *Runtime) Start() error {
+	r.mu.Lock()
+	if r.started || r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.started = true
+	r.mu.Unlock()
+
+	r.wg.Go(func() { r.logs.run(r.ctx) })
+	r.reapLeftovers(r.ctx)
+	svcs, err := r.backend.ListServices(r.ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		r.log.Info("runtime: restoring service", "service", s.Key.String(), "source", s.Source)
+		r.logs.note(s.Key, "", "server started: rebuilding and starting the service")
+		r.startUnit(s, false)
+	}
+	return nil
+}
+
+// Close stops every service (SIGTERM to each process group, SIGKILL after
+// the grace period) and waits for them. Their desired state stays in the
+// database, so the next Start brings them back. Close the runtime before the
+// database and before the proxy stops, so services leave first.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	units := make([]*unit, 0, len(r.units))
+	for _, u := range r.units {
+		units = append(units, u)
+	}
+	r.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, u := range units {
+		wg.Go(u.stop)
+	}
+	wg.Wait()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// startUnit begins supervising s, replacing nothing: the caller made sure
+// no unit runs for its key. The unit deploys at once; the returned channel
+// gets the outcome of that first build.
+func (r *Runtime) startUnit(s Service, refetch bool) (*unit, <-chan error) {
+	u := newUnit(r, s)
+	r.mu.Lock()
+	r.units[s.Key] = u
+	r.mu.Unlock()
+	res := u.request(refetch)
+	r.wg.Go(u.run)
+	return u, res
+}
+
+// unit returns the unit supervising k, if any.
+func (r *Runtime) unit(k Key) *unit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.units[k]
+}
+
+// dropUnit forgets u if it is still the unit of its key.
+func (r *Runtime) dropUnit(u *unit) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.units[u.key] == u {
+		delete(r.units, u.key)
+	}
+}
+
+// isClosed reports whether Close has begun.
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}

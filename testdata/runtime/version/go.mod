@@ -1,0 +1,3 @@
+module version
+
+go 1.22
