@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/schema"
 )
@@ -502,20 +504,22 @@ func (g *group) deliverNew(members []*member, room map[*member]int, now time.Tim
 	return out, len(evs) == limit, nil
 }
 
-// deadLetter is ev as it goes to the dead-letter topic: same id, payload
-// and metadata, plus where it came from.
+// deadLetter is ev as it goes to the dead-letter topic: same payload and
+// metadata, plus where it came from. It gets an id of its own, since one
+// event may be dead-lettered by several groups.
 func (g *group) deadLetter(ev *Event, deliveries int64) Event {
-	md := make(map[string]string, len(ev.Metadata)+4)
+	md := make(map[string]string, len(ev.Metadata)+5)
 	for k, v := range ev.Metadata {
 		md[k] = v
 	}
+	md["Micro-Dead-Letter-Id"] = ev.ID
 	md["Micro-Dead-Letter-Topic"] = ev.Topic
 	md["Micro-Dead-Letter-Sequence"] = strconv.FormatUint(ev.Seq, 10)
 	md["Micro-Dead-Letter-Deliveries"] = strconv.FormatInt(deliveries, 10)
 	if g.durable {
 		md["Micro-Dead-Letter-Group"] = g.name
 	}
-	return Event{ID: ev.ID, Metadata: md, Payload: ev.Payload, Timestamp: ev.Timestamp}
+	return Event{ID: uuid.NewString(), Metadata: md, Payload: ev.Payload, Timestamp: ev.Timestamp}
 }
 
 // save writes what changed (a durable group's position and pending

@@ -131,7 +131,7 @@ func TestRedeliveryAndDeadLetter(t *testing.T) {
 		}
 	}
 	d := dead.next()
-	if d.Id != id || string(d.Payload) != "job-1" || d.Topic != "jobs.dead" || d.Metadata["Micro-Dead-Letter-Topic"] != "jobs" ||
+	if d.Id == id || d.Metadata["Micro-Dead-Letter-Id"] != id || string(d.Payload) != "job-1" || d.Topic != "jobs.dead" || d.Metadata["Micro-Dead-Letter-Topic"] != "jobs" ||
 		d.Metadata["Micro-Dead-Letter-Group"] != "workers" || d.Metadata["Micro-Dead-Letter-Deliveries"] != "3" ||
 		d.Metadata["Micro-Dead-Letter-Sequence"] != "1" {
 		t.Fatalf("dead letter: %v", d)
