@@ -11,6 +11,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/broker"
+	"micro.dev/micro/blocks/config"
+	"micro.dev/micro/blocks/events"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/proxy"
@@ -25,7 +28,10 @@ type Node struct {
 	log *slog.Logger
 	db  *schema.DB
 
-	store *store.Store
+	store  *store.Store
+	config *config.Config
+	events *events.Events
+	broker *broker.Broker
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -56,7 +62,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, config.Migrations, events.Migrations},
 	})
 	if err != nil {
 		return err
@@ -66,6 +72,24 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.store = store.New(n.db)
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
+
+	// Auth is wired in later: each block then gets
+	// With{Authorize}(auth.AuthorizeAdmin) (broker: auth.Authorize).
+	configOpts := []config.Option{config.WithLogger(log)}
+	if cfg.ConfigSecretKey != "" {
+		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
+		if err != nil {
+			return fmt.Errorf("--config-secret-key (MICRO_CONFIG_SECRET_KEY): %w", err)
+		}
+		configOpts = append(configOpts, config.WithSecretKey(key))
+	}
+	n.config = config.New(n.db, configOpts...)
+	n.config.Register(n.proxy.Server())
+	n.events = events.New(n.db, events.WithRetention(cfg.EventsRetention), events.WithLogger(log))
+	n.events.Register(n.proxy.Server())
+	n.events.Start()
+	n.broker = broker.New(broker.WithLogger(log))
+	n.broker.Register(n.proxy.Server())
 
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
@@ -130,6 +154,17 @@ func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Back
 // stop the blocks, then checkpoint and close the database.
 func (n *Node) Close() error {
 	var errs []error
+	// Long-lived streams (watch, consume, subscribe) end first, so they do
+	// not hold up the graceful stops below.
+	if n.config != nil {
+		n.config.Close()
+	}
+	if n.broker != nil {
+		n.broker.Close()
+	}
+	if n.events != nil {
+		n.events.Stop()
+	}
 	if n.gateway != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := n.gateway.Shutdown(ctx); err != nil {
@@ -147,6 +182,9 @@ func (n *Node) Close() error {
 	}
 	if n.inproc != nil {
 		n.inproc.Close()
+	}
+	if n.events != nil {
+		n.events.Close()
 	}
 	if n.store != nil {
 		n.store.Close()

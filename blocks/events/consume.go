@@ -65,6 +65,11 @@ func (s streamServer) Consume(stream serverStream) error {
 	}
 	defer g.leave(m)
 	defer m.fail(nil) // unblocks the ack reader below
+	// Headers now tell the client the subscription was accepted, before
+	// any event: the gateway answers 200 (or the error) on it.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 
 	// Acks arrive on the same stream, read here while events are sent below.
 	go func() {
