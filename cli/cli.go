@@ -74,6 +74,9 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.envCommand(),
 		a.serverCommand(),
 		a.storeCommand(),
+		a.configCommand(),
+		a.eventsCommand(),
+		a.brokerCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",
