@@ -171,7 +171,11 @@ func (e *Events) Start() {
 // do not hold up a graceful stop. Publish and Read keep working until the
 // database closes.
 func (e *Events) Stop() {
+	// Under the hub's lock, so no group starts (wg.Add) once Close may be
+	// waiting.
+	e.hub.mu.Lock()
 	e.cancel()
+	e.hub.mu.Unlock()
 }
 
 // Close stops the streams (see Stop), waits for the consumer groups to save
@@ -180,7 +184,7 @@ func (e *Events) Stop() {
 // stopped, and close the database after. The error is always nil: Close is
 // an io.Closer.
 func (e *Events) Close() error {
-	e.cancel()
+	e.Stop()
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
