@@ -84,6 +84,9 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.userCommand(),
 		// runtime (run.go, status.go)
 		a.runCommand(), a.updateCommand(), a.killCommand(), a.statusCommand(), a.logsCommand(),
+		a.configCommand(),
+		a.eventsCommand(),
+		a.brokerCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",

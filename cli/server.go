@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -30,6 +31,8 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.StringVar(&cfg.ProxyAddress, "proxy-address", ":8081", "gRPC proxy listen `address`, the CLI's door; :0 picks a free port")
 	fs.StringVar(&cfg.DashboardAddress, "dashboard-address", ":8082", "web dashboard listen `address`; empty disables it")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin account (namespace micro), set at the first start; default \"micro\", with a warning")
+	fs.StringVar(&cfg.ConfigSecretKey, "config-secret-key", "", "`base64` of the 32-byte key sealing config secrets; default a key kept in the database")
+	fs.DurationVar(&cfg.EventsRetention, "events-retention", 24*time.Hour, "how long events are kept unless their topic says otherwise")
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

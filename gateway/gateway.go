@@ -37,6 +37,9 @@ type Config struct {
 	// Info, when set, adds fields to the GET / answer (it may override
 	// "version").
 	Info func() map[string]any
+	// SSEHeartbeat is how often an idle GET /events/{topic} stream gets a
+	// comment line; zero means DefaultSSEHeartbeat.
+	SSEHeartbeat time.Duration
 	// Identify, when set, decides a request's namespace, e.g. from its
 	// token's issuer; an error it returns answers the request (through
 	// errors.FromError, so return a micro 401 or 403). An empty namespace
@@ -104,6 +107,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.WriteHeader(http.StatusOK)
 	case r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		writeJSON(rec, map[string]any{"status": "ok"})
+	case isEvents(r):
+		g.serveEvents(rec, r) // server-sent events: sse.go
 	default:
 		g.serveCall(rec, r)
 	}

@@ -59,15 +59,22 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	if err := g.readBody(r, c); err != nil {
 		return nil, err
 	}
-	c.Metadata = headerMetadata(r.Header)
-	c.Metadata[metadata.Namespace] = c.Namespace
+	c.Metadata = callMetadata(r, c.Namespace)
+	return c, nil
+}
+
+// callMetadata is the metadata a call made for r carries: its headers, the
+// namespace, the caller's credentials and the client's address.
+func callMetadata(r *http.Request, namespace string) metadata.Metadata {
+	md := headerMetadata(r.Header)
+	md[metadata.Namespace] = namespace
 	if authz := Authorization(r); authz != "" {
-		c.Metadata[metadata.Authorization] = authz
+		md[metadata.Authorization] = authz
 	}
 	// Always overwritten: a header of that name is the client's claim, the
 	// connection's address is the fact.
-	c.Metadata[metadata.ClientAddress] = r.RemoteAddr
-	return c, nil
+	md[metadata.ClientAddress] = r.RemoteAddr
+	return md
 }
 
 // TokenCookie is the cookie a browser session keeps its access token in,

@@ -6,6 +6,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // Config is what `micro server` is started with.
@@ -18,6 +19,12 @@ type Config struct {
 	ProxyAddress string
 	// DashboardAddress is the web dashboard's listen address (":8082"); empty disables it.
 	DashboardAddress string
+	// ConfigSecretKey seals config secrets: base64 of 32 bytes
+	// (MICRO_CONFIG_SECRET_KEY). Empty means a key kept in the database.
+	ConfigSecretKey string
+	// EventsRetention is how long events are kept unless their topic says
+	// otherwise; zero means 24 hours.
+	EventsRetention time.Duration
 	// Version is reported by GET / and the health service.
 	Version string
 	// AdminPassword is the default admin's (micro/admin) password, applied

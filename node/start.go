@@ -12,6 +12,9 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/auth"
+	"micro.dev/micro/blocks/broker"
+	"micro.dev/micro/blocks/config"
+	"micro.dev/micro/blocks/events"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
 	microauth "micro.dev/micro/framework/auth"
@@ -33,6 +36,9 @@ type Node struct {
 	store   *store.Store
 	auth    *auth.Auth
 	runtime *runtime.Runtime
+	config  *config.Config
+	events  *events.Events
+	broker  *broker.Broker
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -66,7 +72,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations, config.Migrations, events.Migrations},
 	})
 	if err != nil {
 		return err
@@ -82,6 +88,23 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
 	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
+
+	configOpts := []config.Option{config.WithLogger(log), config.WithAuthorize(microauth.AuthorizeAdmin)}
+	if cfg.ConfigSecretKey != "" {
+		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
+		if err != nil {
+			return fmt.Errorf("--config-secret-key (MICRO_CONFIG_SECRET_KEY): %w", err)
+		}
+		configOpts = append(configOpts, config.WithSecretKey(key))
+	}
+	n.config = config.New(n.db, configOpts...)
+	n.config.Register(n.proxy.Server())
+	n.events = events.New(n.db, events.WithRetention(cfg.EventsRetention), events.WithLogger(log),
+		events.WithAuthorize(microauth.AuthorizeAdmin))
+	n.events.Register(n.proxy.Server())
+	n.events.Start()
+	n.broker = broker.New(broker.WithLogger(log), broker.WithAuthorize(microauth.Authorize))
+	n.broker.Register(n.proxy.Server())
 
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
@@ -238,6 +261,17 @@ func (n *Node) Close() error {
 	} else if n.dashboardLn != nil {
 		n.dashboardLn.Close()
 	}
+	// Long-lived streams (watch, consume, subscribe) end first, so they do
+	// not hold up the graceful stops below.
+	if n.config != nil {
+		n.config.Close()
+	}
+	if n.broker != nil {
+		n.broker.Close()
+	}
+	if n.events != nil {
+		n.events.Stop()
+	}
 	if n.gateway != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := n.gateway.Shutdown(ctx); err != nil {
@@ -255,6 +289,9 @@ func (n *Node) Close() error {
 	}
 	if n.inproc != nil {
 		n.inproc.Close()
+	}
+	if n.events != nil {
+		n.events.Close()
 	}
 	if n.store != nil {
 		n.store.Close()

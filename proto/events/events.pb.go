@@ -177,7 +177,10 @@ func (x *PublishRequest) GetTimestamp() int64 {
 }
 
 type PublishResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// the event's id and sequence number (not in Micro)
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sequence      uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -212,19 +215,42 @@ func (*PublishResponse) Descriptor() ([]byte, []int) {
 	return file_events_events_proto_rawDescGZIP(), []int{2}
 }
 
+func (x *PublishResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// ConsumeRequest is the first message of a Consume stream (the
+// subscription) and, with only ack set, each later one. A bare AckRequest
+// sent by a Micro client decodes as a ConsumeRequest whose group is the
+// event id (field 1) and is taken as an ack too.
+//
+// Without offset, sequence or new_only a consumer starts at the oldest
+// retained event (Micro started at new events). A named group is durable:
+// once it exists its saved position wins over the start given here.
 type ConsumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// one delivery per group; defaults to a random group (broadcast)
+	// one delivery per group; defaults to a group of this consumer alone
+	// (broadcast), which is not saved
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
-	// unix seconds; replay stored events from this time before live ones
+	// unix seconds: start at the first event published at or after it
 	Offset  int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	AutoAck bool  `protobuf:"varint,4,opt,name=auto_ack,json=autoAck,proto3" json:"auto_ack,omitempty"`
 	// redelivery interval for unacked events, in nanoseconds
 	AckWait int64 `protobuf:"varint,5,opt,name=ack_wait,json=ackWait,proto3" json:"ack_wait,omitempty"`
-	// redeliveries before giving up; -1 means unlimited
+	// redeliveries before an event goes to <topic>.dead; -1 means unlimited
 	RetryLimit int64 `protobuf:"varint,6,opt,name=retry_limit,json=retryLimit,proto3" json:"retry_limit,omitempty"`
-	// replay from this sequence number instead (not in Micro)
+	// start at this sequence number (not in Micro)
 	Sequence uint64 `protobuf:"varint,7,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// only events published after subscribing (not in Micro)
 	NewOnly bool `protobuf:"varint,8,opt,name=new_only,json=newOnly,proto3" json:"new_only,omitempty"`
@@ -575,6 +601,272 @@ func (*WriteResponse) Descriptor() ([]byte, []int) {
 	return file_events_events_proto_rawDescGZIP(), []int{8}
 }
 
+type Topic struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// sequence numbers of the oldest and newest retained events; first is
+	// last + 1 when the topic holds none
+	FirstSequence uint64 `protobuf:"varint,2,opt,name=first_sequence,json=firstSequence,proto3" json:"first_sequence,omitempty"`
+	LastSequence  uint64 `protobuf:"varint,3,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	// seconds events are kept: the topic's own setting, else the server's
+	Retention int64 `protobuf:"varint,4,opt,name=retention,proto3" json:"retention,omitempty"`
+	// whether retention is the topic's own setting
+	RetentionSet bool `protobuf:"varint,5,opt,name=retention_set,json=retentionSet,proto3" json:"retention_set,omitempty"`
+	// the durable consumer groups of the topic
+	Groups        []string `protobuf:"bytes,6,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Topic) Reset() {
+	*x = Topic{}
+	mi := &file_events_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Topic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Topic) ProtoMessage() {}
+
+func (x *Topic) ProtoReflect() protoreflect.Message {
+	mi := &file_events_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Topic.ProtoReflect.Descriptor instead.
+func (*Topic) Descriptor() ([]byte, []int) {
+	return file_events_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Topic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Topic) GetFirstSequence() uint64 {
+	if x != nil {
+		return x.FirstSequence
+	}
+	return 0
+}
+
+func (x *Topic) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+func (x *Topic) GetRetention() int64 {
+	if x != nil {
+		return x.Retention
+	}
+	return 0
+}
+
+func (x *Topic) GetRetentionSet() bool {
+	if x != nil {
+		return x.RetentionSet
+	}
+	return false
+}
+
+func (x *Topic) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type ListTopicsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsRequest) Reset() {
+	*x = ListTopicsRequest{}
+	mi := &file_events_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsRequest) ProtoMessage() {}
+
+func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_events_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
+func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
+	return file_events_events_proto_rawDescGZIP(), []int{10}
+}
+
+type ListTopicsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topics        []*Topic               `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsResponse) Reset() {
+	*x = ListTopicsResponse{}
+	mi := &file_events_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsResponse) ProtoMessage() {}
+
+func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_events_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
+func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
+	return file_events_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListTopicsResponse) GetTopics() []*Topic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+type UpdateTopicRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// seconds to keep events; 0 returns to the server's default
+	Retention     int64 `protobuf:"varint,2,opt,name=retention,proto3" json:"retention,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTopicRequest) Reset() {
+	*x = UpdateTopicRequest{}
+	mi := &file_events_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTopicRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTopicRequest) ProtoMessage() {}
+
+func (x *UpdateTopicRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_events_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTopicRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTopicRequest) Descriptor() ([]byte, []int) {
+	return file_events_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateTopicRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *UpdateTopicRequest) GetRetention() int64 {
+	if x != nil {
+		return x.Retention
+	}
+	return 0
+}
+
+type UpdateTopicResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         *Topic                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTopicResponse) Reset() {
+	*x = UpdateTopicResponse{}
+	mi := &file_events_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTopicResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTopicResponse) ProtoMessage() {}
+
+func (x *UpdateTopicResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_events_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTopicResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTopicResponse) Descriptor() ([]byte, []int) {
+	return file_events_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateTopicResponse) GetTopic() *Topic {
+	if x != nil {
+		return x.Topic
+	}
+	return nil
+}
+
 var File_events_events_proto protoreflect.FileDescriptor
 
 const file_events_events_proto_rawDesc = "" +
@@ -597,8 +889,10 @@ const file_events_events_proto_rawDesc = "" +
 	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x11\n" +
-	"\x0fPublishResponse\"\x88\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x0fPublishResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\x88\x02\n" +
 	"\x0eConsumeRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x16\n" +
@@ -623,13 +917,31 @@ const file_events_events_proto_rawDesc = "" +
 	"\fWriteRequest\x12#\n" +
 	"\x05event\x18\x01 \x01(\v2\r.events.EventR\x05event\x12\x10\n" +
 	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\"\x0f\n" +
-	"\rWriteResponse2~\n" +
+	"\rWriteResponse\"\xc2\x01\n" +
+	"\x05Topic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\x0efirst_sequence\x18\x02 \x01(\x04R\rfirstSequence\x12#\n" +
+	"\rlast_sequence\x18\x03 \x01(\x04R\flastSequence\x12\x1c\n" +
+	"\tretention\x18\x04 \x01(\x03R\tretention\x12#\n" +
+	"\rretention_set\x18\x05 \x01(\bR\fretentionSet\x12\x16\n" +
+	"\x06groups\x18\x06 \x03(\tR\x06groups\"\x13\n" +
+	"\x11ListTopicsRequest\";\n" +
+	"\x12ListTopicsResponse\x12%\n" +
+	"\x06topics\x18\x01 \x03(\v2\r.events.TopicR\x06topics\"H\n" +
+	"\x12UpdateTopicRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tretention\x18\x02 \x01(\x03R\tretention\":\n" +
+	"\x13UpdateTopicResponse\x12#\n" +
+	"\x05topic\x18\x01 \x01(\v2\r.events.TopicR\x05topic2~\n" +
 	"\x06Stream\x12<\n" +
 	"\aPublish\x12\x16.events.PublishRequest\x1a\x17.events.PublishResponse\"\x00\x126\n" +
 	"\aConsume\x12\x16.events.ConsumeRequest\x1a\r.events.Event\"\x00(\x010\x012t\n" +
 	"\x05Store\x123\n" +
 	"\x04Read\x12\x13.events.ReadRequest\x1a\x14.events.ReadResponse\"\x00\x126\n" +
-	"\x05Write\x12\x14.events.WriteRequest\x1a\x15.events.WriteResponse\"\x00B%Z#micro.dev/micro/proto/events;eventsb\x06proto3"
+	"\x05Write\x12\x14.events.WriteRequest\x1a\x15.events.WriteResponse\"\x002\x8e\x01\n" +
+	"\x06Topics\x12?\n" +
+	"\x04List\x12\x19.events.ListTopicsRequest\x1a\x1a.events.ListTopicsResponse\"\x00\x12C\n" +
+	"\x06Update\x12\x1a.events.UpdateTopicRequest\x1a\x1b.events.UpdateTopicResponse\"\x00B%Z#micro.dev/micro/proto/events;eventsb\x06proto3"
 
 var (
 	file_events_events_proto_rawDescOnce sync.Once
@@ -643,39 +955,50 @@ func file_events_events_proto_rawDescGZIP() []byte {
 	return file_events_events_proto_rawDescData
 }
 
-var file_events_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_events_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_events_events_proto_goTypes = []any{
-	(*Event)(nil),           // 0: events.Event
-	(*PublishRequest)(nil),  // 1: events.PublishRequest
-	(*PublishResponse)(nil), // 2: events.PublishResponse
-	(*ConsumeRequest)(nil),  // 3: events.ConsumeRequest
-	(*AckRequest)(nil),      // 4: events.AckRequest
-	(*ReadRequest)(nil),     // 5: events.ReadRequest
-	(*ReadResponse)(nil),    // 6: events.ReadResponse
-	(*WriteRequest)(nil),    // 7: events.WriteRequest
-	(*WriteResponse)(nil),   // 8: events.WriteResponse
-	nil,                     // 9: events.Event.MetadataEntry
-	nil,                     // 10: events.PublishRequest.MetadataEntry
+	(*Event)(nil),               // 0: events.Event
+	(*PublishRequest)(nil),      // 1: events.PublishRequest
+	(*PublishResponse)(nil),     // 2: events.PublishResponse
+	(*ConsumeRequest)(nil),      // 3: events.ConsumeRequest
+	(*AckRequest)(nil),          // 4: events.AckRequest
+	(*ReadRequest)(nil),         // 5: events.ReadRequest
+	(*ReadResponse)(nil),        // 6: events.ReadResponse
+	(*WriteRequest)(nil),        // 7: events.WriteRequest
+	(*WriteResponse)(nil),       // 8: events.WriteResponse
+	(*Topic)(nil),               // 9: events.Topic
+	(*ListTopicsRequest)(nil),   // 10: events.ListTopicsRequest
+	(*ListTopicsResponse)(nil),  // 11: events.ListTopicsResponse
+	(*UpdateTopicRequest)(nil),  // 12: events.UpdateTopicRequest
+	(*UpdateTopicResponse)(nil), // 13: events.UpdateTopicResponse
+	nil,                         // 14: events.Event.MetadataEntry
+	nil,                         // 15: events.PublishRequest.MetadataEntry
 }
 var file_events_events_proto_depIdxs = []int32{
-	9,  // 0: events.Event.metadata:type_name -> events.Event.MetadataEntry
-	10, // 1: events.PublishRequest.metadata:type_name -> events.PublishRequest.MetadataEntry
+	14, // 0: events.Event.metadata:type_name -> events.Event.MetadataEntry
+	15, // 1: events.PublishRequest.metadata:type_name -> events.PublishRequest.MetadataEntry
 	4,  // 2: events.ConsumeRequest.ack:type_name -> events.AckRequest
 	0,  // 3: events.ReadResponse.events:type_name -> events.Event
 	0,  // 4: events.WriteRequest.event:type_name -> events.Event
-	1,  // 5: events.Stream.Publish:input_type -> events.PublishRequest
-	3,  // 6: events.Stream.Consume:input_type -> events.ConsumeRequest
-	5,  // 7: events.Store.Read:input_type -> events.ReadRequest
-	7,  // 8: events.Store.Write:input_type -> events.WriteRequest
-	2,  // 9: events.Stream.Publish:output_type -> events.PublishResponse
-	0,  // 10: events.Stream.Consume:output_type -> events.Event
-	6,  // 11: events.Store.Read:output_type -> events.ReadResponse
-	8,  // 12: events.Store.Write:output_type -> events.WriteResponse
-	9,  // [9:13] is the sub-list for method output_type
-	5,  // [5:9] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	9,  // 5: events.ListTopicsResponse.topics:type_name -> events.Topic
+	9,  // 6: events.UpdateTopicResponse.topic:type_name -> events.Topic
+	1,  // 7: events.Stream.Publish:input_type -> events.PublishRequest
+	3,  // 8: events.Stream.Consume:input_type -> events.ConsumeRequest
+	5,  // 9: events.Store.Read:input_type -> events.ReadRequest
+	7,  // 10: events.Store.Write:input_type -> events.WriteRequest
+	10, // 11: events.Topics.List:input_type -> events.ListTopicsRequest
+	12, // 12: events.Topics.Update:input_type -> events.UpdateTopicRequest
+	2,  // 13: events.Stream.Publish:output_type -> events.PublishResponse
+	0,  // 14: events.Stream.Consume:output_type -> events.Event
+	6,  // 15: events.Store.Read:output_type -> events.ReadResponse
+	8,  // 16: events.Store.Write:output_type -> events.WriteResponse
+	11, // 17: events.Topics.List:output_type -> events.ListTopicsResponse
+	13, // 18: events.Topics.Update:output_type -> events.UpdateTopicResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_events_events_proto_init() }
@@ -689,9 +1012,9 @@ func file_events_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_events_events_proto_rawDesc), len(file_events_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_events_events_proto_goTypes,
 		DependencyIndexes: file_events_events_proto_depIdxs,

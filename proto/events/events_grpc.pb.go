@@ -306,3 +306,149 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "events/events.proto",
 }
+
+const (
+	Topics_List_FullMethodName   = "/events.Topics/List"
+	Topics_Update_FullMethodName = "/events.Topics/Update"
+)
+
+// TopicsClient is the client API for Topics service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Topics lists topics and sets how long each keeps its events (not in
+// Micro).
+type TopicsClient interface {
+	List(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error)
+	Update(ctx context.Context, in *UpdateTopicRequest, opts ...grpc.CallOption) (*UpdateTopicResponse, error)
+}
+
+type topicsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewTopicsClient(cc grpc.ClientConnInterface) TopicsClient {
+	return &topicsClient{cc}
+}
+
+func (c *topicsClient) List(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTopicsResponse)
+	err := c.cc.Invoke(ctx, Topics_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topicsClient) Update(ctx context.Context, in *UpdateTopicRequest, opts ...grpc.CallOption) (*UpdateTopicResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTopicResponse)
+	err := c.cc.Invoke(ctx, Topics_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TopicsServer is the server API for Topics service.
+// All implementations must embed UnimplementedTopicsServer
+// for forward compatibility.
+//
+// Topics lists topics and sets how long each keeps its events (not in
+// Micro).
+type TopicsServer interface {
+	List(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error)
+	Update(context.Context, *UpdateTopicRequest) (*UpdateTopicResponse, error)
+	mustEmbedUnimplementedTopicsServer()
+}
+
+// UnimplementedTopicsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedTopicsServer struct{}
+
+func (UnimplementedTopicsServer) List(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedTopicsServer) Update(context.Context, *UpdateTopicRequest) (*UpdateTopicResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedTopicsServer) mustEmbedUnimplementedTopicsServer() {}
+func (UnimplementedTopicsServer) testEmbeddedByValue()                {}
+
+// UnsafeTopicsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to TopicsServer will
+// result in compilation errors.
+type UnsafeTopicsServer interface {
+	mustEmbedUnimplementedTopicsServer()
+}
+
+func RegisterTopicsServer(s grpc.ServiceRegistrar, srv TopicsServer) {
+	// If the following call panics, it indicates UnimplementedTopicsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Topics_ServiceDesc, srv)
+}
+
+func _Topics_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTopicsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopicsServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topics_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopicsServer).List(ctx, req.(*ListTopicsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Topics_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTopicRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopicsServer).Update(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topics_Update_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopicsServer).Update(ctx, req.(*UpdateTopicRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Topics_ServiceDesc is the grpc.ServiceDesc for Topics service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Topics_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "events.Topics",
+	HandlerType: (*TopicsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "List",
+			Handler:    _Topics_List_Handler,
+		},
+		{
+			MethodName: "Update",
+			Handler:    _Topics_Update_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "events/events.proto",
+}

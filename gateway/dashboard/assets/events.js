@@ -1,7 +1,7 @@
 // /events: publish to a topic (events/Stream/Publish) and follow a topic
 // live as server-sent events from the gateway (GET <api>/events/{topic}).
 
-import {h, busy, bytesView, encodeText, field, formatTime, metadataView, notice, replace} from './dom.js';
+import {h, busy, encodeText, field, notice, replace} from './dom.js';
 import {apiBase, call, errorView} from './api.js';
 
 // KEEP is how many tailed events stay on the page.
@@ -90,12 +90,13 @@ function tail(ctx, topic) {
       opened = true;
       status.textContent = `Following ${t}: ${received} event${received === 1 ? '' : 's'} so far.`;
     };
-    es.onmessage = (e) => {
+    // The gateway names each event after its topic (event: <topic>).
+    es.addEventListener(t, (e) => {
       received++;
       list.prepend(eventView(e));
       while (list.childElementCount > KEEP) list.lastElementChild.remove();
       status.textContent = `Following ${t}: ${received} event${received === 1 ? '' : 's'} so far.`;
-    };
+    });
     es.onerror = () => {
       if (source !== es) return;
       if (es.readyState === EventSource.CLOSED) {
@@ -120,22 +121,14 @@ function tail(ctx, topic) {
     status, list);
 }
 
-// eventView shows one server-sent event; its data is an events.Event as
-// JSON, or anything else as text.
+// eventView shows one server-sent event: its topic (the event's name), its
+// sequence number (the event id) and its payload (JSON when it is JSON).
 function eventView(e) {
-  let ev = null;
+  let text = e.data;
   try {
-    ev = JSON.parse(e.data);
-  } catch (err) { /* not JSON */ }
-  if (!ev || typeof ev !== 'object') {
-    return h('div', {class: 'event'}, h('pre', {class: 'value', text: e.data}));
-  }
+    text = JSON.stringify(JSON.parse(e.data), null, 2);
+  } catch (err) { /* not JSON: shown as sent */ }
   return h('div', {class: 'event'},
-    h('p', {class: 'muted'},
-      h('code', {text: ev.topic || ''}), ' ',
-      ev.sequence ? `#${ev.sequence} ` : '',
-      formatTime(ev.timestamp), ' ',
-      h('span', {class: 'small', text: ev.id || e.lastEventId || ''})),
-    ev.metadata && Object.keys(ev.metadata).length ? metadataView(ev.metadata) : null,
-    typeof ev.payload === 'string' ? bytesView(ev.payload) : h('pre', {class: 'json', text: JSON.stringify(ev, null, 2)}));
+    h('p', {class: 'muted'}, h('code', {text: e.type}), ' ', e.lastEventId ? `#${e.lastEventId}` : ''),
+    h('pre', {class: 'json', text}));
 }

@@ -1,0 +1,169 @@
+// Package config is the config block: Micro's config.Config service (Get,
+// Set, Delete, the legacy Read) plus Watch, on a JSON tree per namespace
+// addressed by dotted paths.
+//
+// Config holds the block's rules: paths and JSON, objects set as many leaves
+// (merging), secrets sealed with AES-256-GCM and read back as "[secret]"
+// unless asked for, and the watch hub that pushes every change, in order, to
+// every watcher of an overlapping path. Persistence sits below it behind
+// Backend; the one backend today keeps one row per leaf in the micro SQLite
+// file.
+package config
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "micro.dev/micro/proto/config"
+	"micro.dev/micro/schema"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the config block's schema; pass it to schema.Open.
+var Migrations = schema.Migrations{Block: "config", FS: mustSub(migrationFiles, "migrations")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a literal embedded above
+	}
+	return sub
+}
+
+// Limits on what may be set; a request over them gets a 400.
+const (
+	// MaxPathSize is the longest path, in bytes.
+	MaxPathSize = 1024
+	// MaxValueSize is the largest value set at once, in bytes.
+	MaxValueSize = 8 << 20
+	// MaxLeaves is the most leaves one value may expand to.
+	MaxLeaves = 10000
+	// WatchBuffer is how many changes a watcher may fall behind before its
+	// stream is ended (with a 429) rather than slow every writer down.
+	WatchBuffer = 1024
+)
+
+// Secret is what a secret reads back as unless the caller asks for it.
+const Secret = `"[secret]"`
+
+// AuthorizeFunc decides whether the caller in ctx may act on namespace ns;
+// a non-nil error (a micro 401 or 403) answers the call.
+type AuthorizeFunc func(ctx context.Context, ns string) error
+
+// Config is the config block. Its exported handler methods implement
+// pb.ConfigServer; Register serves them.
+type Config struct {
+	pb.UnimplementedConfigServer
+
+	backend   Backend
+	now       func() time.Time
+	log       *slog.Logger
+	authorize AuthorizeFunc
+	key       []byte // from WithSecretKey; nil means the stored key
+
+	sealMu sync.Mutex
+	sealer *sealer
+
+	// writeMu orders writes with watcher registration and notification:
+	// each write commits and is delivered to watchers before the next one
+	// starts, so watchers see changes in commit order and a new watcher's
+	// first value is exactly the state before the next change it gets.
+	writeMu  sync.Mutex
+	watchers map[*watcher]struct{}
+	closed   bool
+}
+
+// Option configures New.
+type Option func(*Config)
+
+// WithClock replaces time.Now for the update times of leaves.
+func WithClock(now func() time.Time) Option {
+	return func(c *Config) { c.now = now }
+}
+
+// WithLogger sets where internal errors are logged; the default is
+// slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Config) { c.log = l }
+}
+
+// WithSecretKey seals secrets with key (32 bytes, see ParseSecretKey)
+// instead of the key the block keeps in the database.
+func WithSecretKey(key []byte) Option {
+	return func(c *Config) { c.key = key }
+}
+
+// WithAuthorize makes every call pass authorize for its namespace first
+// (Micro requires admin access: auth.AuthorizeAdmin). Without it every
+// caller is allowed.
+func WithAuthorize(authorize AuthorizeFunc) Option {
+	return func(c *Config) { c.authorize = authorize }
+}
+
+// New returns the config block on db, which must have been opened with
+// Migrations.
+func New(db *schema.DB, opts ...Option) *Config {
+	c := &Config{now: time.Now, log: slog.Default(), watchers: map[*watcher]struct{}{}}
+	for _, o := range opts {
+		o(c)
+	}
+	c.backend = newSQLite(db, c.now)
+	return c
+}
+
+// Register serves the config.Config service on gs.
+func (c *Config) Register(gs grpc.ServiceRegistrar) {
+	pb.RegisterConfigServer(gs, c)
+}
+
+// Close ends every watch stream (with a 503) and refuses new ones. Get, Set
+// and Delete keep working until the database closes, so close the block
+// before the gRPC server drains, and the database after. The error is always
+// nil: Close is an io.Closer.
+func (c *Config) Close() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.closed = true
+	for w := range c.watchers {
+		w.end(errShuttingDown)
+		delete(c.watchers, w)
+	}
+	return nil
+}
+
+// secrets returns the sealer, loading or creating the stored key on first
+// use unless WithSecretKey gave one.
+func (c *Config) secrets(ctx context.Context) (*sealer, error) {
+	c.sealMu.Lock()
+	defer c.sealMu.Unlock()
+	if c.sealer != nil {
+		return c.sealer, nil
+	}
+	key := c.key
+	if key == nil {
+		var err error
+		key, err = c.backend.SecretKey(ctx, func() ([]byte, error) {
+			k := make([]byte, SecretKeySize)
+			_, err := rand.Read(k)
+			return k, err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	c.sealer = s
+	return s, nil
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
+	"micro.dev/micro/framework/errors"
+	pb "micro.dev/micro/proto/config"
+	"micro.dev/micro/schema"
+)
+
+// env is a config block on a fresh database file, served over loopback gRPC.
+type env struct {
+	path   string
+	db     *schema.DB
+	config *Config
+	conn   *grpc.ClientConn
+	client pb.ConfigClient
+}
+
+func openDB(tb testing.TB, path string) *schema.DB {
+	tb.Helper()
+	db, err := schema.Open(context.Background(), path, schema.Options{Migrations: []schema.Migrations{Migrations}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+func newEnv(tb testing.TB, opts ...Option) *env {
+	tb.Helper()
+	return newEnvAt(tb, filepath.Join(tb.TempDir(), "micro.db"), opts...)
+}
+
+// newEnvAt serves a config block on the database file at path; closing
+// happens at cleanup, or earlier with stop.
+func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
+	tb.Helper()
+	e := &env{path: path, db: openDB(tb, path)}
+	e.config = New(e.db, opts...)
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	e.config.Register(gs)
+	go gs.Serve(lis)
+
+	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.client = pb.NewConfigClient(e.conn)
+	tb.Cleanup(func() {
+		e.conn.Close()
+		e.config.Close()
+		gs.Stop()
+		e.db.Close()
+	})
+	return e
+}
+
+// stop closes the block and its database (idempotent with the cleanup).
+func (e *env) stop(tb testing.TB) {
+	tb.Helper()
+	e.config.Close()
+	if err := e.db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (e *env) set(tb testing.TB, path, data string, secret bool) {
+	tb.Helper()
+	_, err := e.client.Set(tb.Context(), &pb.SetRequest{Path: path, Value: &pb.Value{Data: data}, Options: &pb.Options{Secret: secret}})
+	if err != nil {
+		tb.Fatalf("set %s %s: %v", path, data, err)
+	}
+}
+
+func (e *env) get(tb testing.TB, path string, secret bool) string {
+	tb.Helper()
+	rsp, err := e.client.Get(tb.Context(), &pb.GetRequest{Path: path, Options: &pb.Options{Secret: secret}})
+	if err != nil {
+		tb.Fatalf("get %s: %v", path, err)
+	}
+	return rsp.GetValue().GetData()
+}
+
+// wantCode checks err is a micro error with code.
+func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
+	tb.Helper()
+	if err == nil {
+		tb.Fatalf("%s: no error, want %d", what, code)
+	}
+	me := errors.FromError(err, "")
+	if me.Code != code {
+		tb.Fatalf("%s: %v, want code %d", what, err, code)
+	}
+	return me
+}

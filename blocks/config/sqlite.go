@@ -1,0 +1,198 @@
+package config
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"micro.dev/micro/schema"
+)
+
+// sqliteBackend keeps the tree in the config_values table of the micro
+// database: reads on the read pool, every change through the group-commit
+// writer.
+type sqliteBackend struct {
+	db  *schema.DB
+	now func() time.Time
+}
+
+func newSQLite(db *schema.DB, now func() time.Time) *sqliteBackend {
+	return &sqliteBackend{db: db, now: now}
+}
+
+func (b *sqliteBackend) Leaves(ctx context.Context, ns, path string) ([]Leaf, error) {
+	query := `SELECT path, value, secret, key_id, updated_at FROM config_values WHERE namespace = ? ORDER BY path`
+	args := []any{ns}
+	if path != "" {
+		lo, hi := under(path)
+		query = `SELECT path, value, secret, key_id, updated_at FROM config_values
+			WHERE namespace = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`
+		args = append(args, path, lo, hi)
+	}
+	rows, err := b.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Leaf
+	for rows.Next() {
+		var (
+			l       Leaf
+			secret  int64
+			updated int64
+		)
+		if err := rows.Scan(&l.Path, &l.Value, &secret, &l.KeyID, &updated); err != nil {
+			return nil, err
+		}
+		l.Secret, l.Updated = secret == 1, time.Unix(0, updated)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func (b *sqliteBackend) Exists(ctx context.Context, ns string) (bool, error) {
+	var one int
+	err := b.db.Read().QueryRowContext(ctx, `SELECT 1 FROM config_values WHERE namespace = ? LIMIT 1`, ns).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (b *sqliteBackend) Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) error {
+	now := b.now().UnixNano()
+	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// Above path: only empty objects may be in the way; they go.
+		for _, a := range ancestors(path) {
+			var (
+				value  string
+				secret int
+			)
+			err := tx.QueryRowContext(ctx, `SELECT value, secret FROM config_values WHERE namespace = ? AND path = ?`, ns, a).Scan(&value, &secret)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if secret == 1 || value != emptyObject {
+				return &ScalarError{Path: a}
+			}
+			if err := deleteAt(ctx, tx, ns, a); err != nil {
+				return err
+			}
+		}
+		if replace {
+			if err := deleteTree(ctx, tx, ns, path); err != nil {
+				return err
+			}
+		}
+		for _, l := range leaves {
+			if !replace {
+				// The leaf turns values between path and itself into
+				// objects, and itself into a leaf.
+				for _, a := range ancestors(l.Path) {
+					if len(a) >= len(path) {
+						if err := deleteAt(ctx, tx, ns, a); err != nil {
+							return err
+						}
+					}
+				}
+				if l.Value == emptyObject && !l.Secret {
+					// Merging {} into an object changes nothing.
+					var one int
+					lo, hi := under(l.Path)
+					err := tx.QueryRowContext(ctx, `SELECT 1 FROM config_values WHERE namespace = ? AND path >= ? AND path < ? LIMIT 1`,
+						ns, lo, hi).Scan(&one)
+					if err == nil {
+						continue
+					}
+					if !errors.Is(err, sql.ErrNoRows) {
+						return err
+					}
+				} else if err := deleteUnder(ctx, tx, ns, l.Path); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO config_values (namespace, path, secret, key_id, updated_at, value)
+				VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (namespace, path) DO UPDATE SET
+					secret = excluded.secret, key_id = excluded.key_id,
+					updated_at = excluded.updated_at, value = excluded.value`,
+				ns, l.Path, boolInt(l.Secret), l.KeyID, now, l.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (b *sqliteBackend) Delete(ctx context.Context, ns, path string) (bool, error) {
+	var n int64
+	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if path == "" {
+			res, err = tx.ExecContext(ctx, `DELETE FROM config_values WHERE namespace = ?`, ns)
+		} else {
+			lo, hi := under(path)
+			res, err = tx.ExecContext(ctx, `DELETE FROM config_values WHERE namespace = ? AND (path = ? OR (path >= ? AND path < ?))`,
+				ns, path, lo, hi)
+		}
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n > 0, err
+}
+
+func (b *sqliteBackend) SecretKey(ctx context.Context, generate func() ([]byte, error)) ([]byte, error) {
+	var key []byte
+	err := b.db.Read().QueryRowContext(ctx, `SELECT key FROM config_keys WHERE name = 'secret'`).Scan(&key)
+	if err == nil {
+		return key, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	fresh, err := generate()
+	if err != nil {
+		return nil, err
+	}
+	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config_keys (name, key, created_at) VALUES ('secret', ?, ?)
+			ON CONFLICT (name) DO NOTHING`, fresh, b.now().UnixNano()); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT key FROM config_keys WHERE name = 'secret'`).Scan(&key)
+	})
+	return key, err
+}
+
+func deleteAt(ctx context.Context, tx *sql.Tx, ns, path string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM config_values WHERE namespace = ? AND path = ?`, ns, path)
+	return err
+}
+
+func deleteUnder(ctx context.Context, tx *sql.Tx, ns, path string) error {
+	lo, hi := under(path)
+	_, err := tx.ExecContext(ctx, `DELETE FROM config_values WHERE namespace = ? AND path >= ? AND path < ?`, ns, lo, hi)
+	return err
+}
+
+func deleteTree(ctx context.Context, tx *sql.Tx, ns, path string) error {
+	if err := deleteAt(ctx, tx, ns, path); err != nil {
+		return err
+	}
+	return deleteUnder(ctx, tx, ns, path)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

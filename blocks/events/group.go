@@ -1,0 +1,587 @@
+package events
+
+import (
+	"context"
+	stderrors "errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/schema"
+)
+
+const (
+	// readBatch is the most events a group reads at once.
+	readBatch = 256
+	// recentAcks is how many acked ids a group remembers, so that a late
+	// ack (of an event since redelivered and acked elsewhere) is not taken
+	// for a client's mistake.
+	recentAcks = 4096
+	// ackQueue bounds acks waiting for a group's loop.
+	ackQueue = 1024
+)
+
+// group delivers a topic to the members of one consumer group. All its
+// state is owned by its loop (run); members talk to it through the hub's
+// lock (join, leave) and channels (acks, wake).
+type group struct {
+	e       *Events
+	key     topicKey
+	name    string
+	durable bool
+	start   uint64
+	wake    chan struct{}
+	acks    chan ackReq
+
+	// Guarded by hub.mu.
+	members  []*member
+	joined   []*member // since the loop last looked
+	left     []*member // since the loop last looked
+	requeued []*Event  // unsent events of members that left
+	closed   bool
+
+	// Owned by run.
+	next, saved uint64
+	pending     map[uint64]*pending
+	dirty       map[uint64]struct{} // pending seqs changed since the last save
+	byID        map[string]uint64
+	recent      map[string]struct{}
+	recentRing  []string
+	rr          int
+	retryLimit  int64 // of the last member to join that acks by hand
+}
+
+// pending is an event sent and not acked; member is nil once it is due for
+// anyone.
+type pending struct {
+	Pending
+	member *member
+}
+
+type ackReq struct {
+	m       *member
+	id      string
+	success bool
+}
+
+// delivery is an event going to a member.
+type delivery struct {
+	m  *member
+	ev *Event
+}
+
+func (g *group) poke() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ack queues an ack for the loop; false when the member's stream ended.
+func (g *group) ack(m *member, id string, success bool) bool {
+	select {
+	case g.acks <- ackReq{m: m, id: id, success: success}:
+		g.poke()
+		return true
+	case <-m.failed:
+		return false
+	case <-g.e.ctx.Done():
+		return false
+	}
+}
+
+// leave removes m. Events it failed to send, and those still in its
+// buffer (which the loop drains, being their only sender), go back to the
+// group.
+func (g *group) leave(m *member) {
+	h := g.e.hub
+	h.mu.Lock()
+	g.members = slices.DeleteFunc(g.members, func(x *member) bool { return x == m })
+	g.left = append(g.left, m)
+	g.requeued = append(g.requeued, m.unsent...)
+	h.mu.Unlock()
+	g.poke()
+}
+
+// run is the group's loop: apply acks and departures, redeliver what is
+// due, deliver new events to members with room, save the group's state,
+// and only then hand the events to the streams. It ends when the last
+// member leaves, having saved what they left behind; when the block
+// closes, members leave as their streams end.
+func (g *group) run() {
+	if err := g.load(); err != nil {
+		g.abort(err)
+		return
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		changed := g.e.hub.changed(g.key)
+		members, joined, left, requeued := g.snapshot()
+		now := g.e.now()
+		var c GroupChange
+		for _, m := range joined {
+			if !m.autoAck {
+				g.retryLimit = m.retryLimit
+			}
+		}
+		g.applyAcks(now)
+		g.release(left, requeued, now)
+		room := g.room(members)
+		out, err := g.redeliver(members, room, &c, now)
+		more := false
+		if err == nil {
+			var fresh []delivery
+			fresh, more, err = g.deliverNew(members, room, now)
+			out = append(out, fresh...)
+		}
+		if err == nil {
+			err = g.save(&c)
+		}
+		if err != nil {
+			g.abort(err)
+			return
+		}
+		for _, d := range out {
+			d.m.out <- d.ev
+		}
+		if len(members) == 0 && g.tryClose() {
+			return
+		}
+		if more && g.anyRoom(members) {
+			continue
+		}
+
+		// Sleep until something can change what to do: new events,
+		// a member with room again, an ack, a join or leave, a due event.
+		timer.Reset(g.untilDue(now))
+		select {
+		case <-g.wake:
+		case <-changed:
+		case <-timer.C:
+		case <-g.e.stopped.Done():
+			return
+		}
+	}
+}
+
+// load reads a durable group's saved state, creating it at its start when
+// it has none.
+func (g *group) load() error {
+	g.next = g.start
+	if !g.durable {
+		return nil
+	}
+	ctx := context.Background()
+	st, found, err := g.e.backend.LoadGroup(ctx, g.key.ns, g.key.topic, g.name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if _, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, GroupChange{Next: g.next}); err != nil {
+			return err
+		}
+		g.saved = g.next
+		return nil
+	}
+	g.next, g.saved = st.Next, st.Next
+	// Whoever held these went away with the last member (or the last
+	// server): they are due now.
+	now := g.e.now()
+	for _, p := range st.Pending {
+		if p.Due.After(now) {
+			p.Due = now
+			g.dirty[p.Seq] = struct{}{}
+		}
+		g.pending[p.Seq] = &pending{Pending: p}
+		g.byID[p.ID] = p.Seq
+	}
+	return nil
+}
+
+// snapshot takes what members changed since the loop last looked.
+func (g *group) snapshot() (members, joined, left []*member, requeued []*Event) {
+	h := g.e.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	members = slices.Clone(g.members)
+	joined, left, requeued = g.joined, g.left, g.requeued
+	g.joined, g.left, g.requeued = nil, nil, nil
+	return members, joined, left, requeued
+}
+
+// tryClose ends the group when it has no members left; a durable group's
+// state is already saved, and the next member to join loads it again.
+func (g *group) tryClose() bool {
+	h := g.e.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(g.members) > 0 || len(g.joined) > 0 || len(g.left) > 0 || len(g.requeued) > 0 {
+		return false
+	}
+	g.detach()
+	return true
+}
+
+// detach removes the closed group from the hub; the caller holds hub.mu.
+func (g *group) detach() {
+	h := g.e.hub
+	g.closed = true
+	if ts := h.topics[g.key]; ts != nil {
+		if ts.groups[g.name] == g {
+			delete(ts.groups, g.name)
+		}
+		if len(ts.groups) == 0 {
+			delete(h.topics, g.key)
+		}
+	}
+}
+
+// abort ends every member's stream after a failure to save or read.
+func (g *group) abort(err error) {
+	if g.e.ctx.Err() == nil {
+		if stderrors.Is(err, schema.ErrClosed) {
+			err = errShuttingDown
+		} else {
+			g.e.log.Error("events: consumer group failed", "namespace", g.key.ns, "topic", g.key.topic, "group", g.name, "err", err)
+			err = errors.InternalServerError(errID, "consumer group %s failed: %v", g.name, err)
+		}
+	} else {
+		err = errShuttingDown
+	}
+	h := g.e.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range g.members {
+		m.fail(err)
+	}
+	g.detach()
+}
+
+// applyAcks takes the queued acks: an ack drops the event from pending, a
+// nack makes it due now. An ack of an id the group is not waiting for ends
+// that member's stream with a 400, unless the group acked it recently.
+func (g *group) applyAcks(now time.Time) {
+	for {
+		var a ackReq
+		select {
+		case a = <-g.acks:
+		default:
+			return
+		}
+		if a.m.autoAck {
+			continue // nothing waits for an ack
+		}
+		seq, ok := g.byID[a.id]
+		if !ok {
+			if _, recent := g.recent[a.id]; !recent {
+				a.m.fail(errors.BadRequest(errID, "ack of %s: no event with that id awaits an ack in this group", a.id))
+			}
+			continue
+		}
+		p := g.pending[seq]
+		if p.member != nil {
+			p.member.inflight--
+			p.member = nil
+		}
+		if a.success {
+			g.forget(p)
+			continue
+		}
+		p.Due = now
+		g.dirty[seq] = struct{}{}
+	}
+}
+
+// forget drops a pending event, remembering its id for late acks.
+func (g *group) forget(p *pending) {
+	delete(g.pending, p.Seq)
+	g.dirty[p.Seq] = struct{}{}
+	delete(g.byID, p.ID)
+	if len(g.recentRing) >= recentAcks {
+		delete(g.recent, g.recentRing[0])
+		g.recentRing = g.recentRing[1:]
+	}
+	g.recent[p.ID] = struct{}{}
+	g.recentRing = append(g.recentRing, p.ID)
+}
+
+// release makes the unacked events of members that left due now, and takes
+// back events that never reached their stream (without counting them as a
+// delivery).
+func (g *group) release(left []*member, requeued []*Event, now time.Time) {
+	for _, m := range left {
+		for len(m.out) > 0 {
+			requeued = append(requeued, <-m.out)
+		}
+	}
+	if len(left) > 0 {
+		for _, p := range g.pending {
+			if p.member != nil && slices.Contains(left, p.member) {
+				p.member.inflight--
+				p.member, p.Due = nil, now
+				g.dirty[p.Seq] = struct{}{}
+			}
+		}
+	}
+	for _, ev := range requeued {
+		p := g.pending[ev.Seq]
+		if p == nil {
+			p = &pending{Pending: Pending{Seq: ev.Seq, ID: ev.ID}}
+			g.pending[ev.Seq] = p
+			g.byID[ev.ID] = ev.Seq
+		} else if p.Deliveries > 0 {
+			p.Deliveries--
+		}
+		p.member, p.Due = nil, now
+		g.dirty[p.Seq] = struct{}{}
+	}
+}
+
+// room is how many events each member can take now: its free buffer (once
+// at least half is free, so saves are batched), and for manual acks what is
+// left of its in-flight allowance.
+func (g *group) room(members []*member) map[*member]int {
+	room := make(map[*member]int, len(members))
+	for _, m := range members {
+		free := cap(m.out) - len(m.out)
+		if len(m.out) > 0 && free < cap(m.out)/2 {
+			free = 0
+		}
+		if !m.autoAck {
+			free = min(free, g.e.maxInflight-m.inflight)
+		}
+		room[m] = max(free, 0)
+	}
+	return room
+}
+
+func (g *group) anyRoom(members []*member) bool {
+	for _, n := range g.room(members) {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pick chooses the next member with room, round robin.
+func (g *group) pick(members []*member, room map[*member]int) *member {
+	for i := range members {
+		m := members[(g.rr+i)%len(members)]
+		if room[m] > 0 {
+			g.rr = (g.rr + i + 1) % len(members)
+			room[m]--
+			return m
+		}
+	}
+	return nil
+}
+
+// assign plans sending ev to m: acked at once for an auto-ack member,
+// else pending until acked or ackWait passes.
+func (g *group) assign(m *member, ev *Event, p *pending, now time.Time) delivery {
+	if m.autoAck {
+		if p != nil {
+			g.forget(p)
+		}
+		return delivery{m: m, ev: ev}
+	}
+	if p == nil {
+		p = &pending{Pending: Pending{Seq: ev.Seq, ID: ev.ID}}
+		g.pending[ev.Seq] = p
+		g.byID[ev.ID] = ev.Seq
+	}
+	p.Deliveries++
+	p.Due = now.Add(m.ackWait)
+	p.member = m
+	m.inflight++
+	g.dirty[p.Seq] = struct{}{}
+	return delivery{m: m, ev: ev}
+}
+
+// redeliver sends due events again, oldest first, to members with room;
+// an event redelivered retry_limit times goes to the dead-letter topic.
+func (g *group) redeliver(members []*member, room map[*member]int, c *GroupChange, now time.Time) ([]delivery, error) {
+	var due []*pending
+	for _, p := range g.pending {
+		if !p.Due.After(now) {
+			due = append(due, p)
+		}
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(due, func(a, b *pending) int { return compareSeq(a.Seq, b.Seq) })
+	var seqs []uint64
+	var dead []*pending
+	budget := 0
+	for _, n := range room {
+		budget += n
+	}
+	for _, p := range due {
+		if p.member != nil {
+			p.member.inflight--
+			p.member = nil
+		}
+		switch {
+		case g.retryLimit >= 0 && p.Deliveries > g.retryLimit:
+			dead = append(dead, p)
+		case len(seqs) < budget && len(seqs) < readBatch:
+			seqs = append(seqs, p.Seq)
+		}
+	}
+	if len(seqs)+len(dead) == 0 {
+		return nil, nil
+	}
+	fetch := append(slices.Clone(seqs), seqOf(dead)...)
+	nb, err := g.e.notBefore(context.Background(), g.key)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := g.e.backend.Read(context.Background(), g.key.ns, g.key.topic, Query{Seqs: fetch, NotBefore: nb})
+	if err != nil {
+		return nil, err
+	}
+	bySeq := make(map[uint64]*Event, len(evs))
+	for i := range evs {
+		bySeq[evs[i].Seq] = &evs[i]
+	}
+	for _, p := range dead {
+		if ev := bySeq[p.Seq]; ev != nil {
+			c.Dead = append(c.Dead, g.deadLetter(ev, p.Deliveries))
+		}
+		g.forget(p)
+	}
+	var out []delivery
+	for _, seq := range seqs {
+		p, ev := g.pending[seq], bySeq[seq]
+		if ev == nil { // expired meanwhile
+			g.forget(p)
+			continue
+		}
+		m := g.pick(members, room)
+		if m == nil {
+			break
+		}
+		out = append(out, g.assign(m, ev, p, now))
+	}
+	return out, nil
+}
+
+// deliverNew reads events from the group's position and hands them to
+// members with room.
+// more reports a full read: there may be more to read at once.
+func (g *group) deliverNew(members []*member, room map[*member]int, now time.Time) (out []delivery, more bool, err error) {
+	budget := 0
+	for _, n := range room {
+		budget += n
+	}
+	if budget == 0 {
+		return nil, false, nil
+	}
+	nb, err := g.e.notBefore(context.Background(), g.key)
+	if err != nil {
+		return nil, false, err
+	}
+	limit := min(budget, readBatch)
+	evs, err := g.e.backend.Read(context.Background(), g.key.ns, g.key.topic, Query{From: g.next, NotBefore: nb, Limit: limit})
+	if err != nil {
+		return nil, false, err
+	}
+	out = make([]delivery, 0, len(evs))
+	for i := range evs {
+		m := g.pick(members, room)
+		if m == nil {
+			break
+		}
+		out = append(out, g.assign(m, &evs[i], nil, now))
+		g.next = evs[i].Seq + 1
+	}
+	return out, len(evs) == limit, nil
+}
+
+// deadLetter is ev as it goes to the dead-letter topic: same payload and
+// metadata, plus where it came from. It gets an id of its own, since one
+// event may be dead-lettered by several groups.
+func (g *group) deadLetter(ev *Event, deliveries int64) Event {
+	md := make(map[string]string, len(ev.Metadata)+5)
+	for k, v := range ev.Metadata {
+		md[k] = v
+	}
+	md["Micro-Dead-Letter-Id"] = ev.ID
+	md["Micro-Dead-Letter-Topic"] = ev.Topic
+	md["Micro-Dead-Letter-Sequence"] = strconv.FormatUint(ev.Seq, 10)
+	md["Micro-Dead-Letter-Deliveries"] = strconv.FormatInt(deliveries, 10)
+	if g.durable {
+		md["Micro-Dead-Letter-Group"] = g.name
+	}
+	return Event{ID: uuid.NewString(), Metadata: md, Payload: ev.Payload, Timestamp: ev.Timestamp}
+}
+
+// save writes what changed (a durable group's position and pending
+// events; dead letters for every group) before anything is sent.
+func (g *group) save(c *GroupChange) error {
+	ctx := context.Background() // saves go on while the block closes
+	deadTopic := g.key.topic + DeadSuffix
+	switch {
+	case g.durable && (g.next != g.saved || len(g.dirty) > 0 || len(c.Dead) > 0):
+		c.Next, c.DeadTopic = g.next, deadTopic
+		for seq := range g.dirty {
+			if p := g.pending[seq]; p != nil {
+				c.Put = append(c.Put, p.Pending)
+			} else {
+				c.Remove = append(c.Remove, seq)
+			}
+		}
+		if _, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, *c); err != nil {
+			return err
+		}
+		g.saved = g.next
+		clear(g.dirty)
+	case !g.durable && len(c.Dead) > 0:
+		if _, err := g.e.backend.Append(ctx, g.key.ns, deadTopic, c.Dead); err != nil {
+			return err
+		}
+	default:
+		clear(g.dirty)
+		return nil
+	}
+	if len(c.Dead) > 0 {
+		g.e.hub.notify(topicKey{g.key.ns, deadTopic})
+	}
+	return nil
+}
+
+// untilDue is how long until the next pending event falls due (an hour
+// when none will).
+func (g *group) untilDue(now time.Time) time.Duration {
+	wait := time.Hour
+	for _, p := range g.pending {
+		if d := p.Due.Sub(now); d > 0 && d < wait {
+			wait = d
+		}
+	}
+	return wait
+}
+
+func compareSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func seqOf(ps []*pending) []uint64 {
+	out := make([]uint64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Seq
+	}
+	return out
+}

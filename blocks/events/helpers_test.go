@@ -1,0 +1,267 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
+	"micro.dev/micro/framework/errors"
+	pb "micro.dev/micro/proto/events"
+	"micro.dev/micro/schema"
+)
+
+// clock is a time source tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is an events block on a database file, served over loopback gRPC.
+type env struct {
+	path   string
+	db     *schema.DB
+	events *Events
+	gs     *grpc.Server
+	conn   *grpc.ClientConn
+	stream pb.StreamClient
+	store  pb.StoreClient
+	topics pb.TopicsClient
+	once   sync.Once
+}
+
+func newEnv(tb testing.TB, opts ...Option) *env {
+	tb.Helper()
+	return newEnvAt(tb, filepath.Join(tb.TempDir(), "micro.db"), opts...)
+}
+
+func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
+	tb.Helper()
+	db, err := schema.Open(context.Background(), path, schema.Options{Migrations: []schema.Migrations{Migrations}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{path: path, db: db, events: New(db, opts...)}
+	e.events.Start()
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.gs = grpc.NewServer()
+	e.events.Register(e.gs)
+	go e.gs.Serve(lis)
+
+	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.stream, e.store, e.topics = pb.NewStreamClient(e.conn), pb.NewStoreClient(e.conn), pb.NewTopicsClient(e.conn)
+	tb.Cleanup(func() { e.stop(tb) })
+	return e
+}
+
+// stop shuts the env down as a node does: block, server, database. It may
+// be called more than once.
+func (e *env) stop(tb testing.TB) {
+	e.once.Do(func() {
+		e.events.Stop()
+		e.gs.GracefulStop()
+		e.events.Close()
+		e.conn.Close()
+		if err := e.db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+}
+
+func (e *env) publish(tb testing.TB, topic, payload string) uint64 {
+	tb.Helper()
+	rsp, err := e.stream.Publish(tb.Context(), &pb.PublishRequest{Topic: topic, Payload: []byte(payload)})
+	if err != nil {
+		tb.Fatalf("publish %s %s: %v", topic, payload, err)
+	}
+	return rsp.Sequence
+}
+
+func (e *env) read(tb testing.TB, topic string) []*pb.Event {
+	tb.Helper()
+	rsp, err := e.store.Read(tb.Context(), &pb.ReadRequest{Topic: topic, Limit: MaxReadLimit})
+	if err != nil {
+		tb.Fatalf("read %s: %v", topic, err)
+	}
+	return rsp.Events
+}
+
+// consumer is one Consume stream and the events it received.
+type consumer struct {
+	tb     testing.TB
+	cancel context.CancelFunc
+	stream pb.Stream_ConsumeClient
+	events chan *pb.Event
+	done   chan struct{}
+	err    error
+}
+
+// consume opens a Consume stream with req as its subscription.
+func (e *env) consume(tb testing.TB, req *pb.ConsumeRequest) *consumer {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(tb.Context())
+	stream, err := e.stream.Consume(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := stream.Send(req); err != nil {
+		tb.Fatal(err)
+	}
+	c := &consumer{tb: tb, cancel: cancel, stream: stream, events: make(chan *pb.Event, 100000), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				c.err = err
+				return
+			}
+			c.events <- ev
+		}
+	}()
+	tb.Cleanup(cancel)
+	return c
+}
+
+// next returns the next event, failing the test after 10s.
+func (c *consumer) next() *pb.Event {
+	c.tb.Helper()
+	select {
+	case ev := <-c.events:
+		return ev
+	case <-c.done:
+		select {
+		case ev := <-c.events:
+			return ev
+		default:
+		}
+		c.tb.Fatalf("stream ended: %v", c.err)
+	case <-time.After(10 * time.Second):
+		c.tb.Fatal("no event within 10s")
+	}
+	return nil
+}
+
+// payloads returns the payloads of the next n events.
+func (c *consumer) payloads(n int) []string {
+	c.tb.Helper()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = string(c.next().Payload)
+	}
+	return out
+}
+
+func (c *consumer) ack(id string, success bool) {
+	c.tb.Helper()
+	if err := c.stream.Send(&pb.ConsumeRequest{Ack: &pb.AckRequest{Id: id, Success: success}}); err != nil {
+		c.tb.Fatalf("ack %s: %v", id, err)
+	}
+}
+
+// ended waits for the stream to end and returns its error.
+func (c *consumer) ended() error {
+	c.tb.Helper()
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(10 * time.Second):
+		c.tb.Fatal("stream still open after 10s")
+	}
+	return nil
+}
+
+// waitMembers waits until a group of a topic (in namespace micro) has n
+// members, so a test knows all its consumers joined before it publishes.
+func (e *env) waitMembers(tb testing.TB, topic, group string, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h := e.events.hub
+		h.mu.Lock()
+		got := 0
+		if ts := h.topics[topicKey{"micro", topic}]; ts != nil {
+			if g := ts.groups[group]; g != nil {
+				got = len(g.members)
+			}
+		}
+		h.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("group %s of %s has %d members, want %d", group, topic, got, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitConsumers waits until a topic (in namespace micro) has n consumers
+// in all.
+func (e *env) waitConsumers(tb testing.TB, topic string, n int) {
+	tb.Helper()
+	eventually(tb, fmt.Sprintf("%d consumers of %s", n, topic), func() bool {
+		h := e.events.hub
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		got := 0
+		if ts := h.topics[topicKey{"micro", topic}]; ts != nil {
+			for _, g := range ts.groups {
+				got += len(g.members)
+			}
+		}
+		return got == n
+	})
+}
+
+// eventually polls cond until it holds, failing after 10s.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
+	tb.Helper()
+	if err == nil {
+		tb.Fatalf("%s: no error, want %d", what, code)
+	}
+	me := errors.FromError(err, "")
+	if me.Code != code {
+		tb.Fatalf("%s: %v, want code %d", what, err, code)
+	}
+	return me
+}
