@@ -73,7 +73,9 @@ func (s *Service) Name() string { return s.opts.Name }
 func (s *Service) Options() Options { return s.opts }
 
 // Handle adds a handler's endpoints (see framework/server).
-func (s *Service) Handle(h any, opts ...server.HandlerOption) error { return s.server.Handle(h, opts...) }
+func (s *Service) Handle(h any, opts ...server.HandlerOption) error {
+	return s.server.Handle(h, opts...)
+}
 
 // Server is where generated RegisterXHandler functions add handlers.
 func (s *Service) Server() server.Server { return s.server }
