@@ -32,6 +32,9 @@ type call struct {
 	// ContentType is the response's Content-Type.
 	ContentType string
 	Metadata    metadata.Metadata
+	// Version is the path's leading version segment ("v1" of /v1/foo/bar),
+	// which MapPath made part of Service ("v1.foo"); empty when none.
+	Version string
 	// Timeout is the caller's Timeout header; 0 when it sent none.
 	Timeout time.Duration
 }
@@ -48,6 +51,9 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 		Service:  service,
 		Endpoint: endpoint,
 		Method:   "/" + service + "." + handler + "/" + method,
+	}
+	if first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); versionRe.MatchString(first) && strings.HasPrefix(service, first+".") {
+		c.Version = first
 	}
 	if c.Timeout, err = parseTimeout(r.Header.Get("Timeout")); err != nil {
 		return nil, err
@@ -136,7 +142,7 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		return nil
 	}
 	var obj map[string]any
-	if ct == "application/x-www-form-urlencoded" {
+	if ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body) {
 		if obj, err = formObject(body); err != nil {
 			return err
 		}
@@ -246,6 +252,13 @@ func jsonKind(c byte) string {
 	default:
 		return "a number"
 	}
+}
+
+// looksLikeJSON reports a body that is a JSON object: `curl -d '{...}'`
+// sends one labelled as a form, and the user means JSON.
+func looksLikeJSON(body []byte) bool {
+	t := bytes.TrimSpace(body)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 // formObject reads an urlencoded form as an object of strings, repeated

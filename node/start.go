@@ -7,12 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/network"
+	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/gateway"
+	regpb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
 )
@@ -25,7 +30,14 @@ type Node struct {
 	log *slog.Logger
 	db  *schema.DB
 
-	store *store.Store
+	id string // this node's id, for the registry and network
+
+	store    *store.Store
+	registry *registry.Registry
+	router   *network.Router
+
+	localOnce sync.Once
+	local     []*regpb.Service
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -41,7 +53,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{log: log}
+	n := &Node{log: log, id: uuid.NewString()}
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
 		return nil, err
@@ -56,7 +68,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, registry.Migrations},
 	})
 	if err != nil {
 		return err
@@ -66,6 +78,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.store = store.New(n.db)
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
+	n.registry = registry.New(n.db, registry.WithLogger(log), registry.WithLocal(n.localServices))
+	n.registry.Register(n.proxy.Server())
+	n.registry.Start()
 
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
@@ -76,10 +91,22 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if n.inproc, err = n.proxy.Dial(); err != nil {
 		return err
 	}
+	// The network block routes calls to services not hosted here, for the
+	// proxy and the gateway alike.
+	n.router = network.NewRouter(network.Config{
+		Registry:  n.registry,
+		Local:     n.proxy.Methods,
+		LocalConn: n.inproc,
+		NodeID:    n.id,
+		Address:   n.proxyLis.Addr().String(),
+		Logger:    log,
+	})
+	network.New(n.router).Register(n.proxy.Server())
+	n.proxy.SetRouter(n.router)
 
 	n.gateway = &http.Server{
 		Handler: gateway.New(gateway.Config{
-			Router:  &localRouter{proxy: n.proxy, conn: n.inproc},
+			Router:  &gatewayRouter{router: n.router, conn: n.inproc},
 			Version: cfg.Version,
 			Logger:  log,
 		}),
@@ -96,6 +123,16 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		"gateway", "http://"+n.gatewayLn.Addr().String(),
 		"proxy", n.proxyLis.Addr().String())
 	return nil
+}
+
+// localServices describes the blocks hosted in the proxy for the registry,
+// which lists them in every domain. Blocks are all registered before the
+// proxy serves, so the description is made once.
+func (n *Node) localServices() []*regpb.Service {
+	n.localOnce.Do(func() {
+		n.local = n.proxy.Services(n.proxyLis.Addr().String(), n.id)
+	})
+	return n.local
 }
 
 // serve runs a listener's loop; it returns when the node closes, and an
@@ -147,6 +184,12 @@ func (n *Node) Close() error {
 	}
 	if n.inproc != nil {
 		n.inproc.Close()
+	}
+	if n.router != nil {
+		n.router.Close()
+	}
+	if n.registry != nil {
+		n.registry.Close()
 	}
 	if n.store != nil {
 		n.store.Close()

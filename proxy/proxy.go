@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -40,6 +41,7 @@ type Proxy struct {
 	server *grpc.Server
 	health *health.Server
 	inproc *bufconn.Listener
+	router atomic.Pointer[routerHolder] // forward.go
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
@@ -54,6 +56,8 @@ func New(cfg Config) *Proxy {
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(p.recoverUnary),
 		grpc.ChainStreamInterceptor(p.recoverStream),
+		// Calls to services not hosted here are forwarded (forward.go).
+		grpc.UnknownServiceHandler(p.forward),
 	)
 	healthpb.RegisterHealthServer(p.server, p.health)
 	reflection.Register(p.server)
