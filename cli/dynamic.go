@@ -237,14 +237,27 @@ func printServiceUsage(w io.Writer, service, version string, eps []*regpb.Endpoi
 	}
 	fmt.Fprintf(w, "\n\nUSAGE\n  micro %s <command> [--field=value ...]\n\nCOMMANDS\n", service)
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	nested := false
 	for _, ep := range eps {
 		fmt.Fprintf(tw, "  %s\t%s%s\n", commandFor(service, ep), ep.Name, streamNote(ep))
 		for _, l := range flagLinesFor(ep.Request) {
 			fmt.Fprintf(tw, "  \t  %s\n", l)
 		}
+		nested = nested || hasNested(ep.Request)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nNested fields take '_' or '-' between names (--options_domain or --options-domain).\n")
+	if nested {
+		fmt.Fprintf(w, "\nNested fields take '_' or '-' between names (--options_domain or --options-domain).\n")
+	}
+}
+
+func hasNested(v *regpb.Value) bool {
+	for _, f := range v.GetValues() {
+		if len(f.Values) > 0 && !isList(f.Type) && !isMap(f.Type) {
+			return true
+		}
+	}
+	return false
 }
 
 // printEndpointUsage is `micro <service> <command> --help`.

@@ -164,11 +164,15 @@ func (s *GRPCServer) serviceDesc(h *handler) *grpc.ServiceDesc {
 			sd.Methods = append(sd.Methods, grpc.MethodDesc{MethodName: ep.method, Handler: s.unaryHandler(sd.ServiceName, ep)})
 			continue
 		}
+		// Every stream is declared client-streaming: for a server stream
+		// the handler reads the one request itself, so a missing request
+		// is our clear 400 rather than gRPC's "cardinality violation" 500,
+		// which gRPC sends before the handler can say otherwise.
 		sd.Streams = append(sd.Streams, grpc.StreamDesc{
 			StreamName:    ep.method,
 			Handler:       s.streamHandler(ep),
 			ServerStreams: true,
-			ClientStreams: ep.kind == bidiStream,
+			ClientStreams: true,
 		})
 	}
 	return sd
