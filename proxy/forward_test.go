@@ -31,8 +31,10 @@ func (o oneService) Lookup(ctx context.Context, domain, name string) ([]*regpb.S
 		Endpoints: []*regpb.Endpoint{{Name: "Echo.Call"}, {Name: "Echo.Chat", Metadata: map[string]string{"stream": "true"}}}}}, time.Time{}, nil
 }
 
-func (o oneService) List(ctx context.Context, domain string) ([]*regpb.Service, error) { return nil, nil }
-func (o oneService) Subscribe(fn func(*regpb.Result)) func()                          { return func() {} }
+func (o oneService) List(ctx context.Context, domain string) ([]*regpb.Service, error) {
+	return nil, nil
+}
+func (o oneService) Subscribe(fn func(*regpb.Result)) func() { return func() {} }
 
 // backend answers every message with "<content-type>:<message>", sets a
 // header and a trailer, and records the metadata it got. A message "sleep"
