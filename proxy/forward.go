@@ -103,6 +103,9 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	if sub := contentSubtype(in.Get("content-type")); sub != "" {
 		opts = append(opts, grpc.CallContentSubtype(sub))
 	}
+	if !route.Stream() {
+		return forwardUnary(grpcmd.NewOutgoingContext(ctx, md), ss, route, method, opts)
+	}
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 	cs, err := route.Conn.NewStream(grpcmd.NewOutgoingContext(ctx, md), desc, method, opts...)
 	if err != nil {
@@ -147,6 +150,31 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 			return err
 		}
 	}
+}
+
+// forwardUnary forwards a call to an endpoint that does not stream as a
+// unary call: one message each way, sent by gRPC in fewer writes than a
+// stream needs.
+func forwardUnary(ctx context.Context, ss grpc.ServerStream, route *network.Route, method string, opts []grpc.CallOption) error {
+	var req, rsp codec.Frame
+	if err := ss.RecvMsg(&req); err != nil {
+		if err == io.EOF {
+			return errors.BadRequest("micro", "no request message for %s", method)
+		}
+		return err
+	}
+	var hdr, trl grpcmd.MD
+	err := route.Conn.Invoke(ctx, method, &req, &rsp, append(opts, grpc.Header(&hdr), grpc.Trailer(&trl))...)
+	if len(hdr) > 0 {
+		if herr := ss.SendHeader(hdr); herr != nil {
+			return herr
+		}
+	}
+	ss.SetTrailer(trl)
+	if err != nil {
+		return err
+	}
+	return ss.SendMsg(&rsp)
 }
 
 // forwardTimeout reads the timeout metadata: nanoseconds, as Micro sends

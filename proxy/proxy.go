@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
 	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
@@ -60,7 +59,7 @@ func New(cfg Config) *Proxy {
 		grpc.UnknownServiceHandler(p.forward),
 	)
 	healthpb.RegisterHealthServer(p.server, p.health)
-	reflection.Register(p.server)
+	p.registerReflection() // reflect.go: the blocks and registered services
 	return p
 }
 

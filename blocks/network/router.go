@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -206,7 +207,51 @@ func (r *Router) LocalServices() []string {
 // ServiceNotFound; an endpoint the service does not list is a 404 naming
 // the endpoints it has.
 func (r *Router) Resolve(ctx context.Context, namespace, service, endpoint string) (*Route, error) {
+	return r.resolve(ctx, namespace, service, endpoint, true)
+}
+
+// Service routes to a service without naming an endpoint: for calls
+// outside the endpoints it registered, such as server reflection. The
+// route does not stream (Stream is false).
+func (r *Router) Service(ctx context.Context, namespace, service string) (*Route, error) {
+	return r.resolve(ctx, namespace, service, "", false)
+}
+
+// GRPCServices lists the gRPC services ("<service>.<Handler>") of the
+// registered services calls in namespace reach (its own and "micro"'s),
+// each with its methods: what server reflection lists beside the blocks.
+func (r *Router) GRPCServices(ctx context.Context, namespace string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if r.cfg.Registry == nil {
+		return out, nil
+	}
+	domains := []string{namespace}
+	if namespace != metadata.DefaultNamespace {
+		domains = append(domains, metadata.DefaultNamespace)
+	}
+	for _, d := range domains {
+		svcs, err := r.cfg.Registry.List(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range svcs {
+			for _, ep := range s.Endpoints {
+				handler, method, _ := strings.Cut(ep.Name, ".")
+				name := s.Name + "." + handler
+				if !slices.Contains(out[name], method) {
+					out[name] = append(out[name], method)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *Router) resolve(ctx context.Context, namespace, service, endpoint string, check bool) (*Route, error) {
 	if methods, ok := r.localTable()[service]; ok {
+		if !check {
+			return &Route{Service: service, Local: true, Conn: r.cfg.LocalConn}, nil
+		}
 		m, ok := methods[endpoint]
 		if !ok {
 			names := make([]string, 0, len(methods))
@@ -257,7 +302,7 @@ func (r *Router) Resolve(ctx context.Context, namespace, service, endpoint strin
 	}
 	// A service that registered no endpoints (registered by hand, say) is
 	// called on whatever endpoint is asked for.
-	if !found && len(names) > 0 {
+	if check && !found && len(names) > 0 {
 		return nil, unknownEndpoint(service, endpoint, names)
 	}
 	route.Conn = &nodeConn{r: r, key: cacheKey(domain, service), service: service, nodes: nodesOf(svcs)}

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
@@ -120,6 +121,9 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 		grpc.UnknownServiceHandler(s.unknown),
 	)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	// Reflection lets grpcurl (directly, or through the micro proxy, which
+	// asks here) describe handlers whose messages are protobuf.
+	reflection.Register(s.grpc)
 	for _, h := range s.handlers {
 		s.grpc.RegisterService(s.serviceDesc(h), h)
 	}
