@@ -1,6 +1,7 @@
 package network
 
 import (
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -118,6 +119,31 @@ func (p *pool) close() {
 		pc.conn.Close()
 		delete(p.conns, addr)
 	}
+}
+
+// lostConnection reports a call that failed because its connection broke.
+func lostConnection(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return false
+	}
+	msg := st.Message()
+	for _, s := range []string{"error reading from server", "connection reset", "transport is closing", "connection closed", "broken pipe", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// gone reports whether nothing listens at addr any more.
+func gone(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
+	if err != nil {
+		return strings.Contains(err.Error(), "connection refused")
+	}
+	c.Close()
+	return false
 }
 
 // Refused reports whether err is a refused connection: the call never

@@ -417,7 +417,11 @@ func cutLast(s, sep string) (before, after string, found bool) {
 // nodeConn is the connection of one route to a registered service: each
 // call picks nodes in the router's order and moves to the next one when a
 // node refuses the connection, which is safe since the call never reached
-// it.
+// it. A unary call whose connection broke under it (a node killed while
+// its pooled connection was open) also moves on when the node now refuses
+// connections: its process is gone, so the call gets an answer from a
+// live node. That is at-least-once for the rare call a node read just
+// before dying.
 type nodeConn struct {
 	r       *Router
 	key     string
@@ -436,7 +440,7 @@ func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, o
 			return errors.InternalServerError(errID, "connecting to %s: %v", n.Address, err)
 		}
 		err = conn.Invoke(ctx, method, args, reply, opts...)
-		if err == nil || !Refused(err) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || !(Refused(err) || (lostConnection(err) && gone(n.Address))) {
 			return err
 		}
 		c.r.markDown(n.Address)
