@@ -166,3 +166,15 @@ func TestVersionFallback(t *testing.T) {
 		t.Fatalf("asked for %v, want v1.store only when it exists", asked)
 	}
 }
+
+// TestFormLabelledJSON: `curl -d '{"key":"k"}'` labels its JSON body a
+// form; it is read as JSON. A real form is still a form.
+func TestFormLabelledJSON(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.store.data["k"] = []byte("v")
+	form := "application/x-www-form-urlencoded"
+	e.do(t, "POST", "/store/Store/Read", `{"key":"k"}`, "Content-Type", form).
+		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+	e.do(t, "POST", "/store/Store/Read", `key=k`, "Content-Type", form).
+		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+}
