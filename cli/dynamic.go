@@ -112,9 +112,10 @@ func (a *app) serviceCommand(ctx context.Context, name string, args []string) er
 		return exitf(exitFailure, "%s. Please refer to 'micro %s %s --help'", capitalize(err.Error()), name, commandFor(name, ep))
 	}
 
-	cctx, ccancel := cl.callContext(ctx)
+	stream := ep.Metadata["stream"] == "true"
+	cctx, ccancel := rpcContext(ctx, cl, &callFlags{timeout: callTimeout}, stream)
 	defer ccancel()
-	if ep.Metadata["stream"] == "true" {
+	if stream {
 		return cl.err(streamJSON(cctx, cl.conn, name, ep.Name, body, func(msg []byte) error {
 			return printReply(a.stdout, msg, "json")
 		}))

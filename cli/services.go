@@ -266,7 +266,10 @@ func (a *app) rpcTarget(f *callFlags) (*client, error) {
 	return cl, nil
 }
 
-// rpcContext adds --metadata and the timeout to a call's context.
+// rpcContext adds --metadata and the timeout to a call's context. It starts
+// from callContext, for the metadata every call carries (namespace, and
+// the login token once there is one), but replaces its timeout: streams
+// have none, calls --request_timeout.
 func rpcContext(ctx context.Context, cl *client, f *callFlags, stream bool) (context.Context, context.CancelFunc) {
 	ctx, cancel := cl.callContext(ctx)
 	cancel() // callContext's own timeout is replaced by --request_timeout
@@ -302,6 +305,10 @@ func (a *app) callCommand() *ffcli.Command {
 			ctx, cancel := rpcContext(ctx, cl, &f, false)
 			defer cancel()
 			reply, err := invokeJSON(ctx, cl.conn, args[0], args[1], body)
+			if err != nil && strings.Contains(err.Error(), "cardinality violation") {
+				// gRPC's word for a unary call answered with a stream.
+				return exitf(exitFailure, "%s of %s streams; use 'micro stream %s %s'", args[1], args[0], args[0], args[1])
+			}
 			if err != nil {
 				return cl.err(err)
 			}

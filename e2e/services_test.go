@@ -365,6 +365,7 @@ func badInput(t *testing.T, s *server, c *cli) {
 		{[]string{"call", "nosuch", "Foo.Bar"}, 5, `Service "nosuch" not found`},
 		{[]string{"call", "helloworld", "Helloworld.Nope"}, 5, "Service helloworld has no endpoint Helloworld.Nope"},
 		{[]string{"call", "helloworld", "call"}, 3, `Malformed method name "call"`},
+		{[]string{"call", "helloworld", "Helloworld.Stream", `{"count":2}`}, 1, "Helloworld.Stream of helloworld streams; use 'micro stream"},
 		{[]string{"call", "helloworld", "Helloworld.Call", `{"name":`}, 1, "The request must be a JSON object"},
 		{[]string{"get", "service", "nosuch"}, 5, `Service "nosuch" not found`},
 		{[]string{"nosuch", "call"}, 1, "Unrecognized micro command: nosuch"},
