@@ -87,6 +87,12 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.configCommand(),
 		a.eventsCommand(),
 		a.brokerCommand(),
+		// services (services.go, network.go)
+		a.servicesCommand(),
+		a.getCommand(),
+		a.callCommand(),
+		a.streamCommand(),
+		a.networkCommand(),
 	}
 	return &ffcli.Command{
 		Name:        "micro",
@@ -112,13 +118,13 @@ func (a *app) rootExec(ctx context.Context, args []string) error {
 	return a.unknownCommand(ctx, args[0], args[1:])
 }
 
-// unknownCommand runs a command micro does not define itself. This is the
-// seam for plugins and dynamic commands (reference §7, §7.3), which will be
-// tried here in Micro's order: an executable micro-<name> on PATH given the
-// remaining args, then `micro <service> [handler] [method] --flags` against
-// the registry. Until then every unknown name is an error.
+// unknownCommand runs a command micro does not define itself: plugins and
+// dynamic commands (reference §7, §7.3), tried in Micro's order: an
+// executable micro-<name> on PATH given the remaining args, then
+// `micro <service> [handler] [method] --flags` against the registry
+// (dynamic.go). Anything else is an unrecognized command.
 func (a *app) unknownCommand(ctx context.Context, name string, args []string) error {
-	return exitf(exitFailure, "Unrecognized micro command: %s. Please refer to 'micro --help'", name)
+	return a.pluginOrService(ctx, name, args)
 }
 
 // help prints the usage of the command named by path, e.g. micro help store read.
@@ -243,6 +249,9 @@ func (a *app) report(err error) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.msg == "" {
+			return ee.code // a plugin that has had its say
+		}
 		fmt.Fprintln(a.stderr, ee.msg)
 		if ee.cause != "" {
 			fmt.Fprintf(a.stderr, "  (%s)\n", ee.cause)

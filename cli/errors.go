@@ -99,6 +99,11 @@ func rpcError(err error, addr string) error {
 	}
 	me := merrors.FromError(err, clientID)
 	switch {
+	case strings.HasPrefix(me.Detail, "service not found: "):
+		// The router's answer for a service no one hosts.
+		return exitf(exitNoService, "Service %q not found", strings.TrimPrefix(me.Detail, "service not found: "))
+	case me.Code == 404 && strings.Contains(me.Detail, " has no endpoint "):
+		return exitf(exitNoService, "%s", capitalize(me.Detail))
 	case me.Code == 401:
 		// Micro's line, then the server's reason (not logged in, token
 		// expired, the rules...), which is what the user can act on.
@@ -111,6 +116,9 @@ func rpcError(err error, addr string) error {
 		return exitf(exitServerError, "%s", capitalize(me.Detail))
 	}
 }
+
+// isNotFound reports a 404 micro error.
+func isNotFound(err error) bool { return merrors.FromError(err, clientID).Code == 404 }
 
 // connectCause shortens grpc-go's message for a failed connection to its
 // cause: "connection error: desc = \"transport: Error while dialing: dial

@@ -43,7 +43,13 @@
 //     of that name), and Config.Identify picks the namespace. Errors are
 //     JSON 401/403 micro errors, not v3's plain-text ones.
 //   - A body labelled application/x-www-form-urlencoded that is a JSON
-//     object is read as JSON: that is what `curl -d '{...}'` sends, and no
-//     form looks like that.
-//   - Not yet: websocket streams, multipart forms, json-rpc envelopes.
+//     object is read as JSON: that is what `curl -d '{"name":"John"}'`
+//     sends, and what its user means.
+//   - A versioned path (/v1/foo/bar) whose versioned service (v1.foo) is
+//     not registered calls the service itself (foo), so micro-js-client's
+//     /v1/{service}/{endpoint} calls work.
+//   - Websocket streams end with a close code of 4000 + the HTTP code of
+//     the error (after the error JSON as the last message); a websocket
+//     upgrade to an endpoint that does not stream is a 400.
+//   - Not yet: multipart forms, json-rpc envelopes.
 package gateway

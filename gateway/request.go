@@ -33,6 +33,9 @@ type call struct {
 	// ContentType is the response's Content-Type.
 	ContentType string
 	Metadata    metadata.Metadata
+	// Version is the path's leading version segment ("v1" of /v1/foo/bar),
+	// which MapPath made part of Service ("v1.foo"); empty when none.
+	Version string
 	// Timeout is the caller's Timeout header; 0 when it sent none.
 	Timeout time.Duration
 }
@@ -49,6 +52,9 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 		Service:  service,
 		Endpoint: endpoint,
 		Method:   "/" + service + "." + handler + "/" + method,
+	}
+	if first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); versionRe.MatchString(first) && strings.HasPrefix(service, first+".") {
+		c.Version = first
 	}
 	if c.Timeout, err = parseTimeout(r.Header.Get("Timeout")); err != nil {
 		return nil, err

@@ -8,11 +8,13 @@ import (
 	"micro.dev/micro/framework/errors"
 )
 
-// Router finds where a call goes. The node supplies it: today the blocks
-// served in-process, later the network block's registry lookup.
+// Router finds where a call goes. The node supplies it: the network block's
+// router, answering for the blocks served in-process and for registered
+// services.
 //
 // Route returns an error when it cannot route: ErrServiceNotFound (or an
-// error wrapping it) for an unknown service, a micro NotFound error for an
+// error wrapping it, or a micro error with the same code whose detail starts
+// "service not found") for an unknown service, a micro NotFound error for an
 // unknown endpoint of a known service, anything else as it sees fit. The
 // gateway answers with errors.FromError of what Route returns.
 type Router interface {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 
@@ -32,7 +33,7 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rctx, rcancel := context.WithTimeout(ctx, g.cfg.Timeout)
-	route, err := g.cfg.Router.Route(rctx, c.Namespace, c.Service, c.Endpoint)
+	route, err := g.route(rctx, c)
 	rcancel()
 	if err != nil {
 		g.fail(w, r, errors.FromError(err, apiID))
@@ -45,9 +46,16 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 
 	ctx = metadata.NewContext(ctx, c.Metadata)
 	if route.ServerStream || route.ClientStream {
-		// A websocket upgrade will branch off here: same call, the first
-		// frame being the request.
+		if isWebsocket(r) {
+			// Same call, the first websocket message being the request.
+			g.streamWebsocket(ctx, w, r, c, route)
+			return
+		}
 		g.streamHTTP(ctx, w, r, c, route)
+		return
+	}
+	if isWebsocket(r) {
+		g.fail(w, r, badRequest("%s of %s does not stream; call it without a websocket", c.Endpoint, c.Service))
 		return
 	}
 	if c.Timeout == 0 {
@@ -61,6 +69,37 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeReply(w, c, reply.Data)
+}
+
+// route asks the Router where c goes. A versioned path (/v1/foo/bar) whose
+// versioned service (v1.foo) is not there falls back to the service itself
+// (foo): micro-js-client posts every call to /v1/{service}/{endpoint}.
+func (g *Gateway) route(ctx context.Context, c *call) (Route, error) {
+	route, err := g.cfg.Router.Route(ctx, c.Namespace, c.Service, c.Endpoint)
+	if err == nil || c.Version == "" || !isServiceNotFound(err) {
+		return route, err
+	}
+	service := strings.TrimPrefix(c.Service, c.Version+".")
+	fallback, ferr := g.cfg.Router.Route(ctx, c.Namespace, service, c.Endpoint)
+	if ferr != nil {
+		if isServiceNotFound(ferr) {
+			return route, err // name the service the path asked for
+		}
+		return fallback, ferr
+	}
+	handler, method, _ := strings.Cut(c.Endpoint, ".")
+	c.Service, c.Method = service, "/"+service+"."+handler+"/"+method
+	return fallback, nil
+}
+
+// isServiceNotFound reports a Router's "service not found", whether
+// ErrServiceNotFound itself or an error naming the service.
+func isServiceNotFound(err error) bool {
+	if stderrors.Is(err, ErrServiceNotFound) {
+		return true
+	}
+	e := errors.FromError(err, apiID)
+	return e.Code == ErrServiceNotFound.(*errors.Error).Code && strings.HasPrefix(e.Detail, "service not found")
 }
 
 // streamHTTP makes a streaming call over plain HTTP: the request is sent

@@ -2,41 +2,28 @@ package node
 
 import (
 	"context"
-	"strings"
 
 	"google.golang.org/grpc"
 
-	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/gateway"
-	"micro.dev/micro/proxy"
 )
 
-// localRouter routes the gateway's calls to the blocks hosted in the proxy.
-type localRouter struct {
-	proxy *proxy.Proxy
-	conn  grpc.ClientConnInterface
+// gatewayRouter routes the gateway's calls with the network block's router,
+// and sends every one of them through the proxy in-process: blocks are
+// served there, and calls to other services are forwarded from there, so an
+// HTTP call meets exactly the interceptors (identity, rules, recovery) a
+// gRPC call to the proxy meets. The route tells the gateway whether the
+// endpoint streams, and an unknown service or endpoint fails here already.
+type gatewayRouter struct {
+	router *network.Router
+	conn   grpc.ClientConnInterface
 }
 
-func (r *localRouter) Route(ctx context.Context, namespace, service, endpoint string) (gateway.Route, error) {
-	handler, method, _ := strings.Cut(endpoint, ".")
-	services := r.proxy.Methods()
-	found := false
-	for name, info := range services {
-		if !strings.HasPrefix(name, service+".") {
-			continue
-		}
-		found = true
-		if name != service+"."+handler {
-			continue
-		}
-		for _, m := range info.Methods {
-			if m.Name == method {
-				return gateway.Route{Conn: r.conn, ServerStream: m.IsServerStream, ClientStream: m.IsClientStream}, nil
-			}
-		}
+func (g *gatewayRouter) Route(ctx context.Context, namespace, service, endpoint string) (gateway.Route, error) {
+	r, err := g.router.Resolve(ctx, namespace, service, endpoint)
+	if err != nil {
+		return gateway.Route{}, err
 	}
-	if !found {
-		return gateway.Route{}, errors.InternalServerError("micro", "service not found")
-	}
-	return gateway.Route{}, errors.NotFound("micro", "service %s has no endpoint %s", service, endpoint)
+	return gateway.Route{Conn: g.conn, ServerStream: r.ServerStream, ClientStream: r.ClientStream}, nil
 }

@@ -7,20 +7,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/auth"
 	"micro.dev/micro/blocks/broker"
 	"micro.dev/micro/blocks/config"
 	"micro.dev/micro/blocks/events"
+	"micro.dev/micro/blocks/network"
+	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/gateway/dashboard"
 	adminpb "micro.dev/micro/proto/admin"
+	regpb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
 )
@@ -33,12 +38,19 @@ type Node struct {
 	log *slog.Logger
 	db  *schema.DB
 
-	store   *store.Store
-	auth    *auth.Auth
-	runtime *runtime.Runtime
-	config  *config.Config
-	events  *events.Events
-	broker  *broker.Broker
+	id string // this node's id, for the registry and network
+
+	store    *store.Store
+	auth     *auth.Auth
+	runtime  *runtime.Runtime
+	config   *config.Config
+	events   *events.Events
+	broker   *broker.Broker
+	registry *registry.Registry
+	router   *network.Router
+
+	localOnce sync.Once
+	local     []*regpb.Service
 
 	proxy     *proxy.Proxy
 	proxyLis  net.Listener
@@ -57,7 +69,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{log: log}
+	n := &Node{log: log, id: uuid.NewString()}
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
 		return nil, err
@@ -72,7 +84,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations, config.Migrations, events.Migrations},
+		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations, config.Migrations, events.Migrations, registry.Migrations},
 	})
 	if err != nil {
 		return err
@@ -106,6 +118,11 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.broker = broker.New(broker.WithLogger(log), broker.WithAuthorize(microauth.Authorize))
 	n.broker.Register(n.proxy.Server())
 
+	n.registry = registry.New(n.db, registry.WithLogger(log), registry.WithLocal(n.localServices),
+		registry.WithAccess(registry.CheckAccess))
+	n.registry.Register(n.proxy.Server())
+	n.registry.Start()
+
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
 	}
@@ -115,6 +132,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		Logger:       log,
 		ProxyAddress: n.proxyLis.Addr().String(),
 		MintAccount:  n.auth.MintServiceAccount,
+		WaitReady:    n.waitRegistered,
 		Authorize:    authorize,
 	})
 	n.runtime.Register(n.proxy.Server())
@@ -124,10 +142,22 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if n.inproc, err = n.proxy.Dial(); err != nil {
 		return err
 	}
+	// The network block routes calls to services not hosted here, for the
+	// proxy and the gateway alike.
+	n.router = network.NewRouter(network.Config{
+		Registry:  n.registry,
+		Local:     n.proxy.Methods,
+		LocalConn: n.inproc,
+		NodeID:    n.id,
+		Address:   n.proxyLis.Addr().String(),
+		Logger:    log,
+	})
+	network.New(n.router).Register(n.proxy.Server())
+	n.proxy.SetRouter(n.router)
 
 	n.gateway = &http.Server{
 		Handler: gateway.New(gateway.Config{
-			Router:   &localRouter{proxy: n.proxy, conn: n.inproc},
+			Router:   &gatewayRouter{router: n.router, conn: n.inproc},
 			Version:  cfg.Version,
 			Logger:   log,
 			Identify: n.gatewayNamespace,
@@ -188,6 +218,16 @@ func (n *Node) startDashboard(cfg Config) (err error) {
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// localServices describes the blocks hosted in the proxy for the registry,
+// which lists them in every domain. Blocks are all registered before the
+// proxy serves, so the description is made once.
+func (n *Node) localServices() []*regpb.Service {
+	n.localOnce.Do(func() {
+		n.local = n.proxy.Services(n.proxyLis.Addr().String(), n.id)
+	})
+	return n.local
 }
 
 // serve runs a listener's loop; it returns when the node closes, and an
@@ -292,6 +332,12 @@ func (n *Node) Close() error {
 	}
 	if n.events != nil {
 		n.events.Close()
+	}
+	if n.router != nil {
+		n.router.Close()
+	}
+	if n.registry != nil {
+		n.registry.Close()
 	}
 	if n.store != nil {
 		n.store.Close()

@@ -2,15 +2,11 @@ package proxy
 
 import (
 	"context"
-	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
-	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 )
 
@@ -31,26 +27,14 @@ var publicServices = map[string]bool{
 	"grpc.reflection.v1alpha": true,
 }
 
-// splitMethod turns a gRPC full method "/helloworld.Helloworld/Call" into
-// Micro's service "helloworld" and endpoint "Helloworld.Call" (reference
-// §1): the service is everything before the last "." of the first segment.
-func splitMethod(full string) (service, endpoint string) {
-	svcHandler, method, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
-	i := strings.LastIndex(svcHandler, ".")
-	if i < 0 {
-		return "", svcHandler + "." + method
-	}
-	return svcHandler[:i], svcHandler[i+1:] + "." + method
-}
-
 // authorize runs the Authenticator for the call to fullMethod in ctx.
 func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
-	service, endpoint := splitMethod(fullMethod)
+	service, endpoint, err := SplitMethod(fullMethod)
+	if err != nil {
+		return nil, err
+	}
 	if publicServices[service] {
 		return ctx, nil
-	}
-	if service == "" {
-		return nil, errors.BadRequest("micro", "service name is blank")
 	}
 	addr := clientAddr(ctx)
 	md, _ := grpcmd.FromIncomingContext(ctx)
@@ -104,15 +88,3 @@ type contextStream struct {
 }
 
 func (s *contextStream) Context() context.Context { return s.ctx }
-
-// unknownService answers a call to a service or method not hosted here,
-// after the interceptors (auth first) have passed it, as grpc-go itself
-// would. Routing calls to user services will take its place.
-func (p *Proxy) unknownService(_ any, stream grpc.ServerStream) error {
-	full, _ := grpc.MethodFromServerStream(stream)
-	svcHandler, method, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
-	if _, ok := p.server.GetServiceInfo()[svcHandler]; ok {
-		return status.Errorf(codes.Unimplemented, "unknown method %s for service %s", method, svcHandler)
-	}
-	return status.Errorf(codes.Unimplemented, "unknown service %s", svcHandler)
-}

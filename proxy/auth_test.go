@@ -46,22 +46,6 @@ func (f *fakeAuth) last() string {
 	return f.calls[len(f.calls)-1]
 }
 
-func TestSplitMethod(t *testing.T) {
-	for full, want := range map[string][2]string{
-		"/helloworld.Helloworld/Call":       {"helloworld", "Helloworld.Call"},
-		"/v1.foo.Bar/Baz":                   {"v1.foo", "Bar.Baz"},
-		"/grpc.health.v1.Health/Check":      {"grpc.health.v1", "Health.Check"},
-		"/Foo/Bar":                          {"", "Foo.Bar"},
-		"/store.Store/Read":                 {"store", "Store.Read"},
-		"/go.micro.srv.greeter.Greeter/Say": {"go.micro.srv.greeter", "Greeter.Say"},
-	} {
-		s, e := splitMethod(full)
-		if s != want[0] || e != want[1] {
-			t.Errorf("splitMethod(%q) = %q, %q; want %q, %q", full, s, e, want[0], want[1])
-		}
-	}
-}
-
 func TestAuthRunsFirst(t *testing.T) {
 	fa := &fakeAuth{}
 	p := New(Config{Auth: fa})
@@ -93,7 +77,7 @@ func TestAuthRunsFirst(t *testing.T) {
 		t.Fatalf("denied call: %v", err)
 	}
 	err = call(ctx, conn, "/helloworld.Helloworld/Call")
-	if st, _ := status.FromError(err); st.Code() != codes.Unimplemented || st.Message() != "unknown service helloworld.Helloworld" {
+	if e := errors.FromError(err, ""); e.Code != 500 || !strings.Contains(e.Detail, "service not found") {
 		t.Fatalf("unknown service after auth: %v", err)
 	}
 	err = call(ctx, conn, "/grpc.health.v1.Health/Nope")

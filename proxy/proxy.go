@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
 	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
@@ -44,6 +44,7 @@ type Proxy struct {
 	server *grpc.Server
 	health *health.Server
 	inproc *bufconn.Listener
+	router atomic.Pointer[routerHolder] // forward.go
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
@@ -57,13 +58,13 @@ func New(cfg Config) *Proxy {
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(p.recoverUnary, p.authUnary),
+		// Calls to services not hosted here are forwarded (forward.go); the
+		// stream interceptors, auth among them, run for those too.
 		grpc.ChainStreamInterceptor(p.recoverStream, p.authStream),
-		// Without a handler for unknown services grpc-go would answer them
-		// before any interceptor runs, and auth must answer first.
-		grpc.UnknownServiceHandler(p.unknownService),
+		grpc.UnknownServiceHandler(p.forward),
 	)
 	healthpb.RegisterHealthServer(p.server, p.health)
-	reflection.Register(p.server)
+	p.registerReflection() // reflect.go: the blocks and registered services
 	return p
 }
 

@@ -1,0 +1,140 @@
+package network
+
+import (
+	"context"
+	"sort"
+
+	"google.golang.org/grpc"
+
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+	pb "micro.dev/micro/proto/network"
+	regpb "micro.dev/micro/proto/registry"
+)
+
+// Network serves Micro's network.Network API over a Router: the services
+// it can route to, the micro nodes of the network (this one: a network of
+// several nodes is planned) and the routes to every service node.
+type Network struct {
+	pb.UnimplementedNetworkServer
+	router *Router
+}
+
+// New returns the network block for r.
+func New(r *Router) *Network { return &Network{router: r} }
+
+// Register serves the network.Network service on gs.
+func (n *Network) Register(gs grpc.ServiceRegistrar) { pb.RegisterNetworkServer(gs, n) }
+
+// Services lists the services calls in the caller's namespace can reach:
+// the blocks, the namespace's services and those of "micro".
+func (n *Network) Services(ctx context.Context, _ *pb.ServicesRequest) (*pb.ServicesResponse, error) {
+	routes, err := n.routes(ctx, metadata.NamespaceFrom(ctx), true)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	rsp := &pb.ServicesResponse{}
+	for _, r := range routes {
+		if !seen[r.Service] {
+			seen[r.Service] = true
+			rsp.Services = append(rsp.Services, r.Service)
+		}
+	}
+	sort.Strings(rsp.Services)
+	return rsp, nil
+}
+
+// Nodes lists the micro nodes of the network: this one.
+func (n *Network) Nodes(ctx context.Context, _ *pb.NodesRequest) (*pb.NodesResponse, error) {
+	return &pb.NodesResponse{Nodes: []*pb.Node{n.self()}}, nil
+}
+
+func (n *Network) self() *pb.Node {
+	return &pb.Node{Id: n.router.cfg.NodeID, Address: n.router.cfg.Address, Network: metadata.DefaultNamespace,
+		Status: &pb.Status{Error: &pb.Error{}}}
+}
+
+// Graph returns the network seen from this node: it alone.
+func (n *Network) Graph(ctx context.Context, _ *pb.GraphRequest) (*pb.GraphResponse, error) {
+	return &pb.GraphResponse{Root: &pb.Peer{Node: n.self()}}, nil
+}
+
+// Status reports the node's health: serving, no errors.
+func (n *Network) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	return &pb.StatusResponse{Status: &pb.Status{Error: &pb.Error{}}}, nil
+}
+
+// Connect would join other micro nodes; one node per network for now.
+func (n *Network) Connect(ctx context.Context, _ *pb.ConnectRequest) (*pb.ConnectResponse, error) {
+	return nil, errors.NotImplemented("network", "connecting micro nodes into one network is not supported yet: each micro server is its own network")
+}
+
+// Routes lists a route per service node: the blocks through this node's
+// proxy (link "local", metric 0), registered services to their nodes (link
+// "network", metric 1). query.network picks the namespace ("*": all; by
+// default the caller's, plus "micro"); the other query fields filter.
+func (n *Network) Routes(ctx context.Context, req *pb.RoutesRequest) (*pb.RoutesResponse, error) {
+	q := req.GetQuery()
+	domain, withDefault := q.GetNetwork(), false
+	if domain == "" {
+		domain, withDefault = metadata.NamespaceFrom(ctx), true
+	}
+	routes, err := n.routes(ctx, domain, withDefault)
+	if err != nil {
+		return nil, err
+	}
+	rsp := &pb.RoutesResponse{}
+	for _, r := range routes {
+		if (q.GetService() == "" || q.Service == r.Service) &&
+			(q.GetAddress() == "" || q.Address == r.Address) &&
+			(q.GetGateway() == "" || q.Gateway == r.Gateway) &&
+			(q.GetRouter() == "" || q.Router == r.Router) {
+			rsp.Routes = append(rsp.Routes, r)
+		}
+	}
+	return rsp, nil
+}
+
+// routes builds every route of domain ("*": all), with "micro"'s too when
+// withDefault.
+func (n *Network) routes(ctx context.Context, domain string, withDefault bool) ([]*pb.Route, error) {
+	cfg := n.router.cfg
+	var out []*pb.Route
+	for _, name := range n.router.LocalServices() {
+		out = append(out, &pb.Route{Service: name, Address: cfg.Address, Network: metadata.DefaultNamespace,
+			Router: cfg.NodeID, Link: "local", Metric: 0})
+	}
+	if cfg.Registry == nil {
+		return out, nil
+	}
+	domains := []string{domain}
+	if withDefault && domain != metadata.DefaultNamespace && domain != "*" {
+		domains = append(domains, metadata.DefaultNamespace)
+	}
+	for _, d := range domains {
+		svcs, err := cfg.Registry.List(ctx, d)
+		if err != nil {
+			return nil, errors.InternalServerError("network", "listing services: %v", err)
+		}
+		out = append(out, registeredRoutes(svcs, cfg.NodeID)...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Address < out[j].Address
+	})
+	return out, nil
+}
+
+func registeredRoutes(svcs []*regpb.Service, router string) []*pb.Route {
+	var out []*pb.Route
+	for _, s := range svcs {
+		for _, node := range s.Nodes {
+			out = append(out, &pb.Route{Service: s.Name, Address: node.Address, Network: s.GetOptions().GetDomain(),
+				Router: router, Link: "network", Metric: 1, Metadata: node.Metadata})
+		}
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package network
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
+)
+
+// Pool tuning.
+const (
+	// idleAfter is how long an unused connection is kept.
+	idleAfter = 5 * time.Minute
+	// dropDelay is how long a connection taken out of the pool stays open
+	// for calls already using it.
+	dropDelay = 30 * time.Second
+	// maxMessageSize bounds one message each way, as Micro does (32 MiB).
+	maxMessageSize = 32 << 20
+)
+
+// pool keeps one gRPC connection per node address (a connection carries any
+// number of concurrent calls), closing those left unused.
+type pool struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	conns map[string]*pooled
+	done  chan struct{}
+	once  sync.Once
+}
+
+type pooled struct {
+	conn     *grpc.ClientConn
+	lastUsed time.Time
+}
+
+func newPool(now func() time.Time) *pool {
+	p := &pool{now: now, conns: map[string]*pooled{}, done: make(chan struct{})}
+	go p.reap()
+	return p
+}
+
+// get returns the connection to addr, dialling it (lazily: grpc.NewClient
+// connects on first use) when there is none.
+func (p *pool) get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pc, ok := p.conns[addr]; ok {
+		pc.lastUsed = p.now()
+		return pc.conn, nil
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+		// gRPC itself closes the transport once no call has used it for
+		// this long; the reaper then forgets the connection.
+		grpc.WithIdleTimeout(idleAfter),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = &pooled{conn: conn, lastUsed: p.now()}
+	return conn, nil
+}
+
+// drop takes addr's connection out of the pool, so the next call dials
+// afresh instead of waiting out gRPC's reconnect backoff. Calls still on it
+// keep it for dropDelay.
+func (p *pool) drop(addr string) {
+	p.mu.Lock()
+	pc, ok := p.conns[addr]
+	delete(p.conns, addr)
+	p.mu.Unlock()
+	if ok {
+		time.AfterFunc(dropDelay, func() { pc.conn.Close() })
+	}
+}
+
+func (p *pool) reap() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		for addr, pc := range p.conns {
+			// A connection with a call on it (a long stream, say) is never
+			// idle, whatever lastUsed says.
+			if p.now().Sub(pc.lastUsed) > idleAfter && pc.conn.GetState() == connectivity.Idle {
+				pc.conn.Close()
+				delete(p.conns, addr)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *pool) close() {
+	p.once.Do(func() { close(p.done) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, pc := range p.conns {
+		pc.conn.Close()
+		delete(p.conns, addr)
+	}
+}
+
+// lostConnection reports a call that failed because its connection broke.
+func lostConnection(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return false
+	}
+	msg := st.Message()
+	for _, s := range []string{"error reading from server", "connection reset", "transport is closing", "connection closed", "broken pipe", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// gone reports whether nothing listens at addr any more.
+func gone(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
+	if err != nil {
+		return strings.Contains(err.Error(), "connection refused")
+	}
+	c.Close()
+	return false
+}
+
+// Refused reports whether err is a refused connection: the call never
+// reached a server, so it may go to another node.
+func Refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.Unavailable && strings.Contains(st.Message(), "connection refused")
+	}
+	return strings.Contains(err.Error(), "connection refused")
+}

@@ -1,0 +1,242 @@
+// Package registry is the service discovery block: Micro's registry.Registry
+// service (Register, Deregister, GetService, ListServices, Watch) over
+// services partitioned into domains, one per namespace.
+//
+// Services register nodes with a TTL and re-register as a heartbeat; a node
+// whose TTL runs out is hidden at once and swept in the background, and a
+// service version without live nodes is gone. Every change is announced to
+// watchers: the Watch stream, and in-process subscribers such as the
+// network block's router cache. The block services hosted in-process
+// (store, registry, ...) are listed alongside registered services in every
+// domain, and their names are reserved.
+package registry
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "micro.dev/micro/proto/registry"
+	"micro.dev/micro/schema"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the registry's schema; pass it to schema.Open.
+var Migrations = schema.Migrations{Block: "registry", FS: mustSub(migrationFiles, "migrations")}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a literal embedded above
+	}
+	return sub
+}
+
+// Defaults.
+const (
+	// DefaultTTL is a node's time to live when its registration names none.
+	DefaultTTL = 90 * time.Second
+	// MaxTTL is the longest TTL a registration may ask for.
+	MaxTTL = 366 * 24 * time.Hour
+	// DefaultSweepInterval is how often expired nodes are deleted and
+	// announced. Reads hide them at once regardless.
+	DefaultSweepInterval = time.Second
+)
+
+// Registry is the registry block; Register serves its gRPC API and Lookup,
+// List and Subscribe are its in-process API (for the network block).
+type Registry struct {
+	backend  Backend
+	now      func() time.Time
+	interval time.Duration
+	log      *slog.Logger
+	local    func() []*pb.Service
+	access   func(ctx context.Context, domain string, write bool) error
+
+	subMu  sync.RWMutex
+	subs   map[int]func(*pb.Result)
+	nextID int
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started sync.Once
+	wg      sync.WaitGroup
+}
+
+// Option configures New.
+type Option func(*Registry)
+
+// WithClock replaces time.Now as the clock deciding expiry.
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
+
+// WithSweepInterval sets how often expired nodes are deleted and announced.
+func WithSweepInterval(d time.Duration) Option { return func(r *Registry) { r.interval = d } }
+
+// WithLogger sets where the sweeper's problems are logged.
+func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } }
+
+// WithLocal lists the services hosted in-process (the blocks), which every
+// domain shows and no one may register.
+func WithLocal(fn func() []*pb.Service) Option { return func(r *Registry) { r.local = fn } }
+
+// WithAccess sets the check every call passes: write is true for Register
+// and Deregister. CheckAccess is Micro's rule; without this option every
+// call is allowed (before auth is wired in).
+func WithAccess(fn func(ctx context.Context, domain string, write bool) error) Option {
+	return func(r *Registry) { r.access = fn }
+}
+
+// New returns the registry block on db, which must have been opened with
+// Migrations. Call Start to run the sweeper.
+func New(db *schema.DB, opts ...Option) *Registry {
+	r := &Registry{now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), subs: map[int]func(*pb.Result){}}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.interval <= 0 {
+		r.interval = DefaultSweepInterval
+	}
+	r.backend = newSQLite(db, r.now)
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Register serves the registry.Registry service on gs.
+func (r *Registry) Register(gs grpc.ServiceRegistrar) { pb.RegisterRegistryServer(gs, r.Server()) }
+
+// Start runs the sweeper until Close. Calling it again does nothing.
+func (r *Registry) Start() {
+	r.started.Do(func() { r.wg.Go(r.sweepLoop) })
+}
+
+// Close stops the sweeper; close the Registry before the database. The
+// error is always nil: Close is an io.Closer.
+func (r *Registry) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+func (r *Registry) sweepLoop() {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			r.sweep()
+		}
+	}
+}
+
+// sweep deletes expired nodes and announces what changed.
+func (r *Registry) sweep() {
+	changes, err := r.backend.Sweep(r.ctx)
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.log.Warn("registry: sweeping expired nodes failed", "err", err)
+		}
+		return
+	}
+	for _, c := range changes {
+		r.log.Debug("registry: node expired", "service", c.Service.Name, "domain", c.Service.Domain, "action", c.Action)
+		r.publish(c)
+	}
+}
+
+// Subscribe calls fn with every change from now on, in the goroutine that
+// made it, right after it is stored: a caller that saw Register return
+// knows fn has run. fn must not block. The returned func unsubscribes.
+func (r *Registry) Subscribe(fn func(*pb.Result)) (cancel func()) {
+	r.subMu.Lock()
+	id := r.nextID
+	r.nextID++
+	r.subs[id] = fn
+	r.subMu.Unlock()
+	return func() {
+		r.subMu.Lock()
+		delete(r.subs, id)
+		r.subMu.Unlock()
+	}
+}
+
+func (r *Registry) publish(c Change) {
+	res := &pb.Result{Action: c.Action, Service: toProto(c.Service), Timestamp: r.now().Unix()}
+	r.subMu.RLock()
+	defer r.subMu.RUnlock()
+	for _, fn := range r.subs {
+		fn(res)
+	}
+}
+
+// Lookup returns the live versions of a registered service in domain (not
+// the in-process blocks) and when the answer stops being true by itself:
+// the first expiry among their nodes. None is not an error.
+func (r *Registry) Lookup(ctx context.Context, domain, name string) ([]*pb.Service, time.Time, error) {
+	svcs, err := r.backend.Get(ctx, domain, name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var until time.Time
+	out := make([]*pb.Service, len(svcs))
+	for i, s := range svcs {
+		for _, n := range s.Nodes {
+			if until.IsZero() || n.Expires.Before(until) {
+				until = n.Expires
+			}
+		}
+		out[i] = toProto(s)
+	}
+	return out, until, nil
+}
+
+// List returns every live registered service version in domain (AnyDomain
+// for all), without the in-process blocks.
+func (r *Registry) List(ctx context.Context, domain string) ([]*pb.Service, error) {
+	svcs, err := r.backend.List(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pb.Service, len(svcs))
+	for i, s := range svcs {
+		out[i] = toProto(s)
+	}
+	return out, nil
+}
+
+// localServices returns the in-process services, named name when not "".
+func (r *Registry) localServices(name string) []*pb.Service {
+	if r.local == nil {
+		return nil
+	}
+	var out []*pb.Service
+	for _, s := range r.local() {
+		if name == "" || s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func toProto(s Service) *pb.Service {
+	out := &pb.Service{
+		Name:      s.Name,
+		Version:   s.Version,
+		Metadata:  s.Metadata,
+		Endpoints: s.Endpoints,
+		Options:   &pb.Options{Domain: s.Domain},
+		Nodes:     make([]*pb.Node, len(s.Nodes)),
+	}
+	for i, n := range s.Nodes {
+		out.Nodes[i] = &pb.Node{Id: n.ID, Address: n.Address, Metadata: n.Metadata}
+	}
+	return out
+}

@@ -1,0 +1,490 @@
+// Package client calls micro services: through the micro proxy (MICRO_PROXY),
+// which finds the service in the registry and forwards the call, with the
+// calling service's own token and namespace on every call.
+//
+//	rsp := new(pb.Response)
+//	err := c.Call(ctx, c.NewRequest("helloworld", "Helloworld.Call", &pb.Request{Name: "John"}), rsp)
+//
+// Generated clients (pb.NewHelloworldService("helloworld", c)) wrap this.
+// Protobuf messages travel as protobuf, anything else as JSON. Errors are
+// micro errors (framework/errors).
+package client
+
+import (
+	"context"
+	stderrors "errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+)
+
+// Defaults, as in Micro.
+const (
+	DefaultProxy          = "127.0.0.1:8081"
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultRetries        = 1
+	// MaxMessageSize bounds one message each way (32 MiB).
+	MaxMessageSize = 32 << 20
+)
+
+// clientID is the id of errors the client itself raises, as in Micro.
+const clientID = "go.micro.client"
+
+// Client makes calls to services.
+type Client interface {
+	// NewRequest names a call: service, endpoint ("Handler.Method") and
+	// request message.
+	NewRequest(service, endpoint string, req any, opts ...RequestOption) Request
+	// Call makes a unary call and decodes the response into rsp.
+	Call(ctx context.Context, req Request, rsp any, opts ...CallOption) error
+	// Stream opens a stream to req's endpoint; send the request with
+	// Stream.Send. The stream lives until Close, an error or ctx's end.
+	Stream(ctx context.Context, req Request, opts ...CallOption) (Stream, error)
+}
+
+// Request is a call to make.
+type Request interface {
+	Service() string
+	// Endpoint is "Handler.Method".
+	Endpoint() string
+	// Method is the gRPC full method, "/service.Handler/Method".
+	Method() string
+	Body() any
+	// ContentType is application/grpc+proto or +json; empty chooses by
+	// message type.
+	ContentType() string
+}
+
+// Stream is an open streaming call.
+type Stream interface {
+	Context() context.Context
+	Request() Request
+	// Send sends one message.
+	Send(msg any) error
+	// Recv receives the next message into msg; io.EOF at the end.
+	Recv(msg any) error
+	SendMsg(msg any) error
+	RecvMsg(msg any) error
+	// CloseSend says no more messages will be sent.
+	CloseSend() error
+	// Close ends the stream at once.
+	Close() error
+}
+
+// RequestOption configures NewRequest.
+type RequestOption func(*request)
+
+// WithContentType sets the request's encoding: application/json or
+// application/grpc+json for JSON, application/grpc, +proto or
+// application/protobuf for protobuf.
+func WithContentType(ct string) RequestOption {
+	return func(r *request) { r.contentType = ct }
+}
+
+// CallOption configures one call.
+type CallOption func(*CallOptions)
+
+// CallOptions are the settings of one call.
+type CallOptions struct {
+	// Address calls this node (host:port) directly instead of the proxy.
+	Address string
+	// RequestTimeout bounds the call; streams have none unless set.
+	RequestTimeout time.Duration
+	// Retries is how often a refused connection is retried.
+	Retries int
+}
+
+// WithAddress calls the node at addr directly, bypassing the proxy.
+func WithAddress(addr string) CallOption { return func(o *CallOptions) { o.Address = addr } }
+
+// WithRequestTimeout bounds the call.
+func WithRequestTimeout(d time.Duration) CallOption {
+	return func(o *CallOptions) { o.RequestTimeout = d }
+}
+
+// WithRetries sets how often a refused connection is retried.
+func WithRetries(n int) CallOption { return func(o *CallOptions) { o.Retries = n } }
+
+// Options configure a GRPCClient.
+type Options struct {
+	// Proxy is the micro proxy's address; default DefaultProxy. An
+	// "https://" prefix or port 443 means TLS.
+	Proxy string
+	// Namespace is sent as micro-namespace unless a call sets one.
+	Namespace string
+	// ID and Secret are the service's credentials; when set, every call
+	// carries a token obtained with them (see token.go).
+	ID, Secret string
+	// RequestTimeout is the default bound of unary calls.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// GRPCClient is the Client services use.
+type GRPCClient struct {
+	opts   Options
+	log    *slog.Logger
+	proxy  *grpc.ClientConn
+	tokens *tokenSource
+
+	mu    sync.Mutex
+	nodes map[string]*grpc.ClientConn // WithAddress connections
+}
+
+// New returns a client; connections are made on first use.
+func New(opts Options) (*GRPCClient, error) {
+	if opts.Proxy == "" {
+		opts.Proxy = DefaultProxy
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = metadata.DefaultNamespace
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	conn, err := Dial(opts.Proxy)
+	if err != nil {
+		return nil, err
+	}
+	c := &GRPCClient{opts: opts, log: opts.Logger, proxy: conn, nodes: map[string]*grpc.ClientConn{}}
+	c.tokens = newTokenSource(conn, opts.ID, opts.Secret, opts.Namespace, opts.Logger)
+	return c, nil
+}
+
+// Dial connects to a micro proxy or service at addr: "https://host[:port]",
+// port 443 or a bare host use TLS; "host:port" and "http://host:port"
+// plaintext. The connection is made on first use.
+func Dial(addr string) (*grpc.ClientConn, error) {
+	hostport, useTLS := dialTarget(addr)
+	creds := insecure.NewCredentials()
+	if useTLS {
+		creds = credentials.NewClientTLSFromCert(nil, "")
+	}
+	return grpc.NewClient("passthrough:///"+hostport,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		// A restarted proxy is found again within a second or two.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	)
+}
+
+func dialTarget(addr string) (hostport string, useTLS bool) {
+	switch {
+	case strings.HasPrefix(addr, "https://"):
+		addr, useTLS = strings.TrimPrefix(addr, "https://"), true
+	case strings.HasPrefix(addr, "http://"):
+		addr = strings.TrimPrefix(addr, "http://")
+	}
+	addr = strings.TrimSuffix(addr, "/")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port, useTLS = strings.Trim(addr, "[]"), "443", true
+	}
+	if port == "443" {
+		useTLS = true
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), useTLS
+}
+
+// Close closes the client's connections.
+func (c *GRPCClient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for addr, conn := range c.nodes {
+		conn.Close()
+		delete(c.nodes, addr)
+	}
+	return c.proxy.Close()
+}
+
+// Conn is a connection through the proxy that adds the client's token and
+// namespace to every call, for generated gRPC clients such as the
+// registry's.
+func (c *GRPCClient) Conn() grpc.ClientConnInterface { return &authConn{c: c, conn: c.proxy} }
+
+// Proxy is the address of the proxy calls go through.
+func (c *GRPCClient) Proxy() string { return c.opts.Proxy }
+
+// Token returns the access token calls carry ("" when anonymous).
+func (c *GRPCClient) Token(ctx context.Context) (string, error) { return c.tokens.Token(ctx) }
+
+type request struct {
+	service, endpoint, method, contentType string
+	body                                   any
+}
+
+func (r *request) Service() string     { return r.service }
+func (r *request) Endpoint() string    { return r.endpoint }
+func (r *request) Method() string      { return r.method }
+func (r *request) Body() any           { return r.body }
+func (r *request) ContentType() string { return r.contentType }
+
+// NewRequest names a call.
+func (c *GRPCClient) NewRequest(service, endpoint string, body any, opts ...RequestOption) Request {
+	handler, method, _ := strings.Cut(endpoint, ".")
+	r := &request{service: service, endpoint: endpoint, body: body, method: "/" + service + "." + handler + "/" + method}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// subtype decides the encoding of a call: the request's content type when
+// given, else protobuf when both messages are protobuf, else JSON.
+func subtype(r Request, rsp any) (string, error) {
+	switch ct := strings.ToLower(r.ContentType()); ct {
+	case "":
+	case "application/json", "application/grpc+json":
+		return codec.JSON, nil
+	case "application/grpc", "application/grpc+proto", "application/proto", "application/protobuf", "application/octet-stream":
+		return codec.Proto, nil
+	case "application/grpc+bytes":
+		return codec.Bytes, nil
+	default:
+		return "", errors.BadRequest(clientID, "unsupported content type %q", ct)
+	}
+	_, reqProto := r.Body().(proto.Message)
+	_, rspProto := rsp.(proto.Message)
+	if reqProto && (rsp == nil || rspProto) {
+		return codec.Proto, nil
+	}
+	return codec.JSON, nil
+}
+
+func (c *GRPCClient) callOptions(opts []CallOption) CallOptions {
+	o := CallOptions{Retries: DefaultRetries}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// conn returns where a call goes: the proxy, or a node given WithAddress.
+func (c *GRPCClient) conn(o CallOptions) (*grpc.ClientConn, error) {
+	if o.Address == "" {
+		return c.proxy, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.nodes[o.Address]; ok {
+		return conn, nil
+	}
+	conn, err := Dial(o.Address)
+	if err != nil {
+		return nil, errors.InternalServerError(clientID, "dialling %s: %v", o.Address, err)
+	}
+	c.nodes[o.Address] = conn
+	return conn, nil
+}
+
+// outgoing adds the call's metadata to ctx: the token, the namespace and
+// the timeout, unless ctx already carries them.
+func (c *GRPCClient) outgoing(ctx context.Context, timeout time.Duration) (context.Context, error) {
+	md := metadata.Metadata{}
+	if _, ok := outgoingValue(ctx, metadata.Namespace); !ok {
+		md[metadata.Namespace] = c.opts.Namespace
+	}
+	if _, ok := outgoingValue(ctx, metadata.Authorization); !ok {
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if tok != "" {
+			md[metadata.Authorization] = "Bearer " + tok
+		}
+	}
+	if timeout > 0 {
+		md[metadata.Timeout] = strconv.FormatInt(int64(timeout), 10)
+	}
+	return metadata.NewContext(ctx, md), nil
+}
+
+// Call makes a unary call, retrying a refused connection.
+func (c *GRPCClient) Call(ctx context.Context, req Request, rsp any, opts ...CallOption) error {
+	o := c.callOptions(opts)
+	sub, err := subtype(req, rsp)
+	if err != nil {
+		return err
+	}
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = c.opts.RequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx, err = c.outgoing(ctx, timeout)
+	if err != nil {
+		return err
+	}
+	conn, err := c.conn(o)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err = conn.Invoke(ctx, req.Method(), req.Body(), rsp, grpc.CallContentSubtype(sub))
+		if err == nil || attempt >= o.Retries || !Refused(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return callError(err)
+}
+
+// Stream opens a stream to req's endpoint.
+func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption) (Stream, error) {
+	o := c.callOptions(opts)
+	sub, err := subtype(req, nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if o.RequestTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, o.RequestTimeout)
+	}
+	octx, err := c.outgoing(ctx, o.RequestTimeout)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	conn, err := c.conn(o)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
+	var cs grpc.ClientStream
+	for attempt := 0; ; attempt++ {
+		cs, err = conn.NewStream(octx, desc, req.Method(), grpc.CallContentSubtype(sub))
+		if err == nil || attempt >= o.Retries || !Refused(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		cancel()
+		return nil, callError(err)
+	}
+	return &clientStream{ctx: ctx, cancel: cancel, cs: cs, req: req}, nil
+}
+
+type clientStream struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	cs     grpc.ClientStream
+	req    Request
+}
+
+func (s *clientStream) Context() context.Context { return s.ctx }
+func (s *clientStream) Request() Request         { return s.req }
+func (s *clientStream) SendMsg(msg any) error    { return s.Send(msg) }
+func (s *clientStream) RecvMsg(msg any) error    { return s.Recv(msg) }
+func (s *clientStream) CloseSend() error         { return s.cs.CloseSend() }
+
+func (s *clientStream) Close() error {
+	s.cancel()
+	return nil
+}
+
+func (s *clientStream) Send(msg any) error {
+	if err := s.cs.SendMsg(msg); err != nil {
+		if err == io.EOF {
+			return err // the server ended the stream; Recv says how
+		}
+		return callError(err)
+	}
+	return nil
+}
+
+func (s *clientStream) Recv(msg any) error {
+	if err := s.cs.RecvMsg(msg); err != nil {
+		if err == io.EOF {
+			s.cancel()
+			return io.EOF
+		}
+		return callError(err)
+	}
+	return nil
+}
+
+// callError turns what gRPC returned into a micro error.
+func callError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *errors.Error
+	if stderrors.As(err, &me) {
+		return me
+	}
+	return errors.FromError(err, clientID)
+}
+
+// Refused reports whether err is a connection that was refused, so the call
+// never reached a server and may be retried safely.
+func Refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable {
+		return strings.Contains(st.Message(), "connection refused")
+	}
+	return strings.Contains(err.Error(), "connection refused")
+}
+
+// outgoingValue reads key from the outgoing metadata of ctx.
+func outgoingValue(ctx context.Context, key string) (string, bool) {
+	md, ok := metadataFromOutgoing(ctx)
+	if !ok {
+		return "", false
+	}
+	v := md.Get(key)
+	if len(v) == 0 || v[0] == "" {
+		return "", false
+	}
+	return v[0], true
+}
+
+// authConn adds the client's metadata to calls made with generated gRPC
+// clients.
+type authConn struct {
+	c    *GRPCClient
+	conn *grpc.ClientConn
+}
+
+func (a *authConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	ctx, err := a.c.outgoing(ctx, 0)
+	if err != nil {
+		return err
+	}
+	return a.conn.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (a *authConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	ctx, err := a.c.outgoing(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return a.conn.NewStream(ctx, desc, method, opts...)
+}

@@ -1,0 +1,222 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/server"
+	authpb "micro.dev/micro/proto/auth"
+	pb "micro.dev/micro/proto/store"
+)
+
+// Echo is a service handler for the client to call.
+type Echo struct{}
+
+type Plain struct {
+	Text string `json:"text"`
+}
+
+func (*Echo) Read(ctx context.Context, req *pb.ReadRequest, rsp *pb.ReadResponse) error {
+	if req.Key == "missing" {
+		return errors.NotFound("echo", "no %s", req.Key)
+	}
+	rsp.Records = []*pb.Record{{Key: req.Key}}
+	return nil
+}
+
+func (*Echo) Shout(ctx context.Context, req *Plain, rsp *Plain) error {
+	rsp.Text = strings.ToUpper(req.Text)
+	return nil
+}
+
+func (*Echo) Spell(ctx context.Context, req *Plain, stream server.Stream) error {
+	for _, r := range req.Text {
+		if err := stream.Send(&Plain{Text: string(r)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startEcho(t *testing.T) string {
+	t.Helper()
+	s := server.New("echo", quiet())
+	if err := s.Handle(new(Echo)); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	t.Cleanup(func() { s.Stop(time.Second) })
+	return lis.Addr().String()
+}
+
+// TestCall calls a service directly (WithAddress) with protobuf and with
+// plain structs (JSON), and reads its errors as micro errors.
+func TestCall(t *testing.T) {
+	addr := startEcho(t)
+	c, err := New(Options{Proxy: "127.0.0.1:1", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	rsp := new(pb.ReadResponse)
+	if err := c.Call(ctx, c.NewRequest("echo", "Echo.Read", &pb.ReadRequest{Key: "k"}), rsp, WithAddress(addr)); err != nil || rsp.Records[0].Key != "k" {
+		t.Fatalf("proto call: %v %v", rsp, err)
+	}
+	var plain Plain
+	if err := c.Call(ctx, c.NewRequest("echo", "Echo.Shout", &Plain{Text: "hi"}), &plain, WithAddress(addr)); err != nil || plain.Text != "HI" {
+		t.Fatalf("plain call: %v %v", plain, err)
+	}
+	// A proto message may go as JSON too.
+	rsp = new(pb.ReadResponse)
+	req := c.NewRequest("echo", "Echo.Read", &pb.ReadRequest{Key: "j"}, WithContentType("application/json"))
+	if err := c.Call(ctx, req, rsp, WithAddress(addr)); err != nil || rsp.Records[0].Key != "j" {
+		t.Fatalf("json call of a proto endpoint: %v %v", rsp, err)
+	}
+
+	err = c.Call(ctx, c.NewRequest("echo", "Echo.Read", &pb.ReadRequest{Key: "missing"}), new(pb.ReadResponse), WithAddress(addr))
+	if e, ok := err.(*errors.Error); !ok || e.Code != 404 || e.ID != "echo" || e.Detail != "no missing" {
+		t.Fatalf("micro error: %#v", err)
+	}
+
+	// Through the proxy, which is not there: a clear 503.
+	err = c.Call(ctx, c.NewRequest("echo", "Echo.Read", &pb.ReadRequest{}), new(pb.ReadResponse), WithRequestTimeout(5*time.Second))
+	if e := errors.FromError(err, ""); e.Code != 503 || !strings.Contains(e.Detail, "connection refused") {
+		t.Fatalf("no proxy: %v", err)
+	}
+	if !Refused(err) {
+		t.Fatalf("Refused(%v) = false", err)
+	}
+}
+
+func TestStream(t *testing.T) {
+	addr := startEcho(t)
+	c, err := New(Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Stream(context.Background(), c.NewRequest("echo", "Echo.Spell", &Plain{}), WithAddress(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&Plain{Text: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	st.CloseSend()
+	var got []string
+	for {
+		var p Plain
+		if err := st.Recv(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Text)
+	}
+	if strings.Join(got, "") != "abc" {
+		t.Fatalf("stream: %v", got)
+	}
+}
+
+// fakeAuth answers auth.Auth/Token calls made through a conn.
+type fakeAuth struct {
+	mu    sync.Mutex
+	reqs  []*authpb.TokenRequest
+	err   error
+	now   func() time.Time
+	count int
+}
+
+func (f *fakeAuth) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, args.(*authpb.TokenRequest))
+	if f.err != nil {
+		return f.err
+	}
+	f.count++
+	now := f.now().Unix()
+	reply.(*authpb.TokenResponse).Token = &authpb.Token{AccessToken: "tok" + string(rune('0'+f.count)), RefreshToken: "ref",
+		Created: now, Expiry: now + 600}
+	return nil
+}
+
+func (f *fakeAuth) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	panic("not used")
+}
+
+// TestTokenRefresh: a token is reused until the last quarter of its life
+// (at most a minute before expiry), then refreshed with the refresh token.
+func TestTokenRefresh(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	auth := &fakeAuth{now: clock}
+	ts := newTokenSource(auth, "svc", "secret", "micro", quiet())
+	ts.now = clock
+	ctx := context.Background()
+
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{{0, "tok1"}, {8 * time.Minute, "tok1"}, {time.Minute + time.Second, "tok2"}} {
+		now = now.Add(step.advance)
+		if tok, err := ts.Token(ctx); err != nil || tok != step.want {
+			t.Fatalf("after %v: %q %v, want %q", step.advance, tok, err, step.want)
+		}
+	}
+	if len(auth.reqs) != 2 || auth.reqs[0].Id != "svc" || auth.reqs[1].RefreshToken != "ref" {
+		t.Fatalf("requests %v", auth.reqs)
+	}
+}
+
+func TestTokenFallbacks(t *testing.T) {
+	ctx := context.Background()
+	// No auth service: anonymous, and asked again only after a while.
+	auth := &fakeAuth{now: time.Now, err: status.Error(codes.Unimplemented, "unknown service auth.Auth")}
+	ts := newTokenSource(auth, "svc", "secret", "micro", quiet())
+	for range 3 {
+		if tok, err := ts.Token(ctx); err != nil || tok != "" {
+			t.Fatalf("no auth: %q %v", tok, err)
+		}
+	}
+	if len(auth.reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(auth.reqs))
+	}
+
+	// Refused credentials are an error, unless the secret is itself a token.
+	auth = &fakeAuth{now: time.Now, err: errors.Unauthorized("auth", "wrong secret")}
+	if _, err := newTokenSource(auth, "svc", "secret", "micro", quiet()).Token(ctx); errors.Code(err) != 401 {
+		t.Fatalf("bad secret: %v", err)
+	}
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":4102444800}`))
+	jwt := "eyJhbGciOiJSUzI1NiJ9." + claims + ".sig"
+	ts = newTokenSource(auth, "svc", jwt, "micro", quiet())
+	if tok, err := ts.Token(ctx); err != nil || tok != jwt || ts.expiry.Unix() != 4102444800 {
+		t.Fatalf("JWT secret: %q %v %v", tok, err, ts.expiry)
+	}
+
+	// No credentials: no token, no request.
+	if tok, err := newTokenSource(auth, "", "", "micro", quiet()).Token(ctx); tok != "" || err != nil {
+		t.Fatalf("anonymous: %q %v", tok, err)
+	}
+}

@@ -1,0 +1,166 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcmd "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+	authpb "micro.dev/micro/proto/auth"
+)
+
+// absentRecheck is how long a client that found no auth service calls
+// anonymously before asking again.
+const absentRecheck = time.Minute
+
+// tokenSource holds a service's access token: obtained from auth.Auth/Token
+// with the service's id and secret, refreshed (with the refresh token, else
+// the secret again) shortly before it expires. Without credentials, or
+// when the server has no auth service, calls go anonymously.
+type tokenSource struct {
+	conn       grpc.ClientConnInterface
+	id, secret string
+	namespace  string
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu             sync.Mutex
+	access         string
+	refresh        string
+	created        time.Time
+	expiry         time.Time // zero: not known to expire
+	anonymousUntil time.Time
+	warned         bool
+}
+
+func newTokenSource(conn grpc.ClientConnInterface, id, secret, ns string, log *slog.Logger) *tokenSource {
+	return &tokenSource{conn: conn, id: id, secret: secret, namespace: ns, log: log, now: time.Now}
+}
+
+// Token returns a valid access token, obtaining or refreshing one when
+// needed; "" means call anonymously.
+func (t *tokenSource) Token(ctx context.Context) (string, error) {
+	if t.id == "" && t.secret == "" {
+		return "", nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if t.access != "" && !t.due(now) {
+		return t.access, nil
+	}
+	if now.Before(t.anonymousUntil) {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+
+	var tok *authpb.Token
+	var err error
+	if t.refresh != "" {
+		tok, err = t.exchange(ctx, &authpb.TokenRequest{RefreshToken: t.refresh})
+	}
+	if tok == nil {
+		tok, err = t.exchange(ctx, &authpb.TokenRequest{Id: t.id, Secret: t.secret})
+	}
+	switch {
+	case err == nil:
+		t.access, t.refresh = tok.GetAccessToken(), tok.GetRefreshToken()
+		t.created, t.expiry = unix(tok.GetCreated()), unix(tok.GetExpiry())
+		return t.access, nil
+	case authAbsent(err):
+		if !t.warned {
+			t.log.Info("no auth service on the server: calling without a token", "account", t.id)
+			t.warned = true
+		}
+		t.anonymousUntil = now.Add(absentRecheck)
+		return "", nil
+	case looksLikeJWT(t.secret) && !refused(err):
+		// A secret may itself be a token (DESIGN §3): use it as is.
+		t.access, t.refresh, t.created, t.expiry = t.secret, "", now, jwtExpiry(t.secret)
+		return t.access, nil
+	case refused(err):
+		return "", callError(err)
+	}
+	e := errors.FromError(err, clientID)
+	return "", errors.Unauthorized(clientID, "could not obtain a token for account %s: %s", t.id, e.Detail)
+}
+
+// due reports whether the token should be refreshed: within a quarter of
+// its lifetime (at most a minute) of expiring.
+func (t *tokenSource) due(now time.Time) bool {
+	if t.expiry.IsZero() {
+		return false
+	}
+	margin := time.Minute
+	if life := t.expiry.Sub(t.created); life > 0 && life/4 < margin {
+		margin = life / 4
+	}
+	return !now.Before(t.expiry.Add(-margin))
+}
+
+func (t *tokenSource) exchange(ctx context.Context, req *authpb.TokenRequest) (*authpb.Token, error) {
+	req.Options = &authpb.Options{Namespace: t.namespace}
+	ctx = grpcmd.NewOutgoingContext(ctx, grpcmd.Pairs(metadata.Namespace, t.namespace))
+	rsp := new(authpb.TokenResponse)
+	if err := t.conn.Invoke(ctx, "/auth.Auth/Token", req, rsp); err != nil {
+		return nil, err
+	}
+	if rsp.GetToken().GetAccessToken() == "" {
+		return nil, errors.InternalServerError(clientID, "the auth service returned no access token")
+	}
+	return rsp.GetToken(), nil
+}
+
+// authAbsent reports an error saying the server has no auth service.
+func authAbsent(err error) bool {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unimplemented {
+		return true
+	}
+	e := errors.FromError(err, clientID)
+	return e.Code == 501 || strings.Contains(e.Detail, "service not found")
+}
+
+func refused(err error) bool { return Refused(err) }
+
+func unix(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
+}
+
+func looksLikeJWT(s string) bool {
+	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it (the server
+// does that); zero when there is none.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(b, &claims) != nil {
+		return time.Time{}
+	}
+	return unix(claims.Exp)
+}
+
+func metadataFromOutgoing(ctx context.Context) (grpcmd.MD, bool) {
+	return grpcmd.FromOutgoingContext(ctx)
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"micro.dev/micro/framework/service"
+	"micro.dev/micro/testdata/helloworld/handler"
+	pb "micro.dev/micro/testdata/helloworld/proto"
+)
+
+// BenchmarkHelloworld calls helloworld's Helloworld.Call four ways in the
+// same run: directly over gRPC (the baseline), through the proxy over gRPC,
+// and through the gateway over HTTP with JSON, one caller at a time and
+// with parallel callers; then prints requests/s and the ratio to the
+// baseline.
+func BenchmarkHelloworld(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prev := slog.Default()
+	slog.SetDefault(quiet) // the handler logs every call
+	defer slog.SetDefault(prev)
+
+	ctx := context.Background()
+	n, err := Start(ctx, Config{Data: filepath.Join(b.TempDir(), "micro.db"),
+		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	srv := service.New(service.Name("helloworld"), service.Proxy(n.ProxyAddr()), service.Logger(quiet), service.HandleSignal(false),
+		service.Credentials("admin", "micro"))
+	if err := pb.RegisterHelloworldHandler(srv.Server(), new(handler.Helloworld)); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+
+	dial := func(addr string) *grpc.ClientConn {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return conn
+	}
+	direct, viaProxy := dial(srv.Address()), dial(n.ProxyAddr())
+	defer direct.Close()
+	defer viaProxy.Close()
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url := "http://" + n.GatewayAddr() + "/helloworld/Helloworld/Call"
+	body := []byte(`{"name":"John"}`)
+
+	grpcCall := func(conn *grpc.ClientConn) func() error {
+		return func() error {
+			rsp := new(pb.Response)
+			if err := conn.Invoke(ctx, "/helloworld.Helloworld/Call", &pb.Request{Name: "John"}, rsp); err != nil {
+				return err
+			}
+			if rsp.Msg != "Hello John" {
+				return fmt.Errorf("got %q", rsp.Msg)
+			}
+			return nil
+		}
+	}
+	gatewayCall := func() error {
+		rsp, err := httpc.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		got, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if rsp.StatusCode != 200 || string(got) != `{"msg":"Hello John"}` {
+			return fmt.Errorf("got %d %s", rsp.StatusCode, got)
+		}
+		return nil
+	}
+
+	var mu sync.Mutex
+	perOp := map[string]time.Duration{}
+	run := func(name string, parallel bool, call func() error) {
+		b.Run(name, func(b *testing.B) {
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := call(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			} else {
+				for b.Loop() {
+					if err := call(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			d := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(time.Second)/float64(d), "req/s")
+			mu.Lock()
+			perOp[name] = d
+			mu.Unlock()
+		})
+	}
+	run("direct", false, grpcCall(direct))
+	run("proxy", false, grpcCall(viaProxy))
+	run("gateway", false, gatewayCall)
+	run("direct-parallel", true, grpcCall(direct))
+	run("proxy-parallel", true, grpcCall(viaProxy))
+	run("gateway-parallel", true, gatewayCall)
+
+	names := make([]string, 0, len(perOp))
+	for name := range perOp {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	fmt.Printf("\nhelloworld Helloworld.Call                req/s   vs direct\n")
+	for _, name := range names {
+		base := perOp["direct"]
+		if len(name) > len("-parallel") && name[len(name)-len("-parallel"):] == "-parallel" {
+			base = perOp["direct-parallel"]
+		}
+		d := perOp[name]
+		if d == 0 || base == 0 {
+			continue
+		}
+		fmt.Printf("  %-36s %8.0f   %.2fx the time\n", name, float64(time.Second)/float64(d), float64(d)/float64(base))
+	}
+}

@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
+
+	"micro.dev/micro/blocks/network"
+	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/framework/errors"
+	regpb "micro.dev/micro/proto/registry"
+)
+
+// oneService is a registry holding one service, "echo", at addr.
+type oneService struct{ addr string }
+
+func (o oneService) Lookup(ctx context.Context, domain, name string) ([]*regpb.Service, time.Time, error) {
+	if name != "echo" {
+		return nil, time.Time{}, nil
+	}
+	return []*regpb.Service{{Name: "echo", Nodes: []*regpb.Node{{Id: "echo-1", Address: o.addr}},
+		Endpoints: []*regpb.Endpoint{{Name: "Echo.Call"}, {Name: "Echo.Chat", Metadata: map[string]string{"stream": "true"}}}}}, time.Time{}, nil
+}
+
+func (o oneService) List(ctx context.Context, domain string) ([]*regpb.Service, error) {
+	return nil, nil
+}
+func (o oneService) Subscribe(fn func(*regpb.Result)) func() { return func() {} }
+
+// backend answers every message with "<content-type>:<message>", sets a
+// header and a trailer, and records the metadata it got. A message "sleep"
+// waits for the call's end.
+type backend struct {
+	mu sync.Mutex
+	md grpcmd.MD
+}
+
+func (b *backend) handle(_ any, ss grpc.ServerStream) error {
+	md, _ := grpcmd.FromIncomingContext(ss.Context())
+	b.mu.Lock()
+	b.md = md
+	b.mu.Unlock()
+	ss.SetHeader(grpcmd.Pairs("x-header", "h"))
+	ss.SetTrailer(grpcmd.Pairs("x-trailer", "t"))
+	for {
+		var f codec.Frame
+		if err := ss.RecvMsg(&f); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if string(f.Data) == "sleep" {
+			<-ss.Context().Done()
+			return ss.Context().Err()
+		}
+		if string(f.Data) == "fail" {
+			return errors.Conflict("echo", "clash")
+		}
+		reply := strings.Join(md.Get("content-type"), ",") + ":" + string(f.Data)
+		if err := ss.SendMsg(&codec.Frame{Data: []byte(reply)}); err != nil {
+			return err
+		}
+	}
+}
+
+func (b *backend) metadata() grpcmd.MD {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.md
+}
+
+// setup runs a backend, and a proxy routing to it, and returns a client
+// connection to the proxy.
+func setup(t *testing.T) (*backend, *grpc.ClientConn) {
+	t.Helper()
+	b := &backend{}
+	bs := grpc.NewServer(grpc.UnknownServiceHandler(b.handle))
+	blis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go bs.Serve(blis)
+	t.Cleanup(bs.Stop)
+
+	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := network.NewRouter(network.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
+	t.Cleanup(r.Close)
+	p.SetRouter(r)
+	plis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(plis)
+	t.Cleanup(func() { p.Stop(time.Second) })
+	conn, err := grpc.NewClient(plis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return b, conn
+}
+
+// TestForwardUnary: frames pass untouched whatever their encoding, with
+// the caller's metadata, and the service's headers and trailers come back.
+func TestForwardUnary(t *testing.T) {
+	b, conn := setup(t)
+	for _, sub := range []string{"", codec.Proto, codec.JSON, codec.Bytes} {
+		ctx := grpcmd.AppendToOutgoingContext(context.Background(),
+			"authorization", "Bearer tok", "micro-namespace", "micro", "x-custom", "c")
+		var hdr, trl grpcmd.MD
+		opts := []grpc.CallOption{grpc.Header(&hdr), grpc.Trailer(&trl)}
+		want := "application/grpc:payload"
+		if sub != "" {
+			opts = append(opts, grpc.CallContentSubtype(sub))
+			want = "application/grpc+" + sub + ":payload"
+		}
+		var out codec.Frame
+		if err := conn.Invoke(ctx, "/echo.Echo/Call", &codec.Frame{Data: []byte("payload")}, &out, opts...); err != nil {
+			t.Fatalf("%q: %v", sub, err)
+		}
+		if string(out.Data) != want {
+			t.Fatalf("%q: got %q, want %q", sub, out.Data, want)
+		}
+		if hdr.Get("x-header")[0] != "h" || trl.Get("x-trailer")[0] != "t" {
+			t.Fatalf("%q: header %v trailer %v", sub, hdr, trl)
+		}
+		md := b.metadata()
+		if md.Get("authorization")[0] != "Bearer tok" || md.Get("micro-namespace")[0] != "micro" || md.Get("x-custom")[0] != "c" {
+			t.Fatalf("%q: the service got %v", sub, md)
+		}
+	}
+
+	// The service's errors come back as they are.
+	err := conn.Invoke(context.Background(), "/echo.Echo/Call", &codec.Frame{Data: []byte("fail")}, new(codec.Frame))
+	if e := errors.FromError(err, ""); e.Code != 409 || e.ID != "echo" || e.Detail != "clash" {
+		t.Fatalf("service error: %v", err)
+	}
+}
+
+func TestForwardStream(t *testing.T) {
+	_, conn := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/echo.Echo/Chat", grpc.CallContentSubtype(codec.JSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{`{"n":1}`, `{"n":2}`} {
+		if err := st.SendMsg(&codec.Frame{Data: []byte(msg)}); err != nil {
+			t.Fatal(err)
+		}
+		var out codec.Frame
+		if err := st.RecvMsg(&out); err != nil || string(out.Data) != "application/grpc+json:"+msg {
+			t.Fatalf("echo of %s: %q %v", msg, out.Data, err)
+		}
+	}
+	st.CloseSend()
+	if err := st.RecvMsg(new(codec.Frame)); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if st.Trailer().Get("x-trailer")[0] != "t" {
+		t.Fatalf("trailer %v", st.Trailer())
+	}
+}
+
+func TestForwardErrors(t *testing.T) {
+	_, conn := setup(t)
+	ctx := context.Background()
+	call := func(method string) error {
+		return conn.Invoke(ctx, method, &codec.Frame{Data: []byte("x")}, new(codec.Frame), grpc.CallContentSubtype(codec.Bytes))
+	}
+	if e := errors.FromError(call("/nosuch.Foo/Bar"), ""); e.Code != 500 || e.Detail != "service not found: nosuch" {
+		t.Fatalf("unknown service: %v", e)
+	}
+	if e := errors.FromError(call("/echo.Echo/Nope"), ""); e.Code != 404 || !strings.Contains(e.Detail, "its endpoints are Echo.Call, Echo.Chat") {
+		t.Fatalf("unknown endpoint: %v", e)
+	}
+	if e := errors.FromError(call("/Foo/Bar"), ""); e.Code != 400 || !strings.Contains(e.Detail, "service name is blank") {
+		t.Fatalf("blank service: %v", e)
+	}
+
+	// The timeout metadata (nanoseconds) bounds the call.
+	tctx := grpcmd.AppendToOutgoingContext(ctx, "timeout", "100000000")
+	start := time.Now()
+	err := conn.Invoke(tctx, "/echo.Echo/Call", &codec.Frame{Data: []byte("sleep")}, new(codec.Frame), grpc.CallContentSubtype(codec.Bytes))
+	if e := errors.FromError(err, ""); e.Code != 408 || time.Since(start) > 5*time.Second {
+		t.Fatalf("timeout: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestSplitMethod(t *testing.T) {
+	for method, want := range map[string]string{
+		"/helloworld.Helloworld/Call": "helloworld Helloworld.Call",
+		"/go.micro.srv.foo.Foo/Bar":   "go.micro.srv.foo Foo.Bar",
+		"/v1.foo.Foo/Bar":             "v1.foo Foo.Bar",
+		"/Foo/Bar":                    "error",
+		"/.Foo/Bar":                   "error",
+		"/foo./Bar":                   "error",
+		"/foo.Foo/":                   "error",
+		"/foo.Foo/Bar/Baz":            "error",
+		"":                            "error",
+	} {
+		s, e, err := SplitMethod(method)
+		got := s + " " + e
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("SplitMethod(%q) = %q, want %q", method, got, want)
+		}
+	}
+}
