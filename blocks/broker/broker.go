@@ -237,6 +237,11 @@ func (b *Broker) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreaming
 		return err
 	}
 	defer b.remove(k, req.GetQueue(), s)
+	// Headers now tell the client the subscription is in place, before any
+	// message: a publish after that reaches it (framework/broker waits).
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	for {
 		select {
 		case m := <-s.ch:

@@ -26,8 +26,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
@@ -128,6 +130,9 @@ type Options struct {
 	Proxy string
 	// Namespace is sent as micro-namespace unless a call sets one.
 	Namespace string
+	// Service is the name of the service the client calls for; block
+	// clients use it as a default (the store's table).
+	Service string
 	// ID and Secret are the service's credentials; when set, every call
 	// carries a token obtained with them (see token.go).
 	ID, Secret string
@@ -402,6 +407,25 @@ func (s *clientStream) Request() Request         { return s.req }
 func (s *clientStream) SendMsg(msg any) error    { return s.Send(msg) }
 func (s *clientStream) RecvMsg(msg any) error    { return s.Recv(msg) }
 func (s *clientStream) CloseSend() error         { return s.cs.CloseSend() }
+
+// Header waits for the server's response headers: a server that sends them
+// before its first message (events.Stream/Consume, broker.Broker/Subscribe)
+// says so that it accepted the stream. A stream that ended without
+// headers returns its error.
+func (s *clientStream) Header() (grpcmd.MD, error) {
+	md, err := s.cs.Header()
+	if err != nil {
+		return nil, callError(err)
+	}
+	if md == nil {
+		// Ended without headers: the status is read by RecvMsg.
+		if err := s.cs.RecvMsg(new(emptypb.Empty)); err != nil && err != io.EOF {
+			return nil, callError(err)
+		}
+		return nil, errors.InternalServerError(clientID, "the stream ended before the server answered")
+	}
+	return md, nil
+}
 
 func (s *clientStream) Close() error {
 	s.cancel()

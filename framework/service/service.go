@@ -11,6 +11,12 @@
 // TTL, re-registers as a heartbeat, and on SIGTERM, SIGINT or SIGQUIT
 // deregisters and drains calls in flight before returning. Client calls
 // other services through the proxy with the service's own token.
+//
+// New also installs the service's client as client.Default, which the
+// building-block packages' package-level functions use: inside a service,
+// store.Read(key), config.Get(path), events.Publish(topic, msg) and
+// broker.Subscribe(topic, h) need no client in hand and work in the
+// service's namespace (the store's table being the service's name).
 package service
 
 import (
@@ -58,11 +64,18 @@ func New(opts ...Option) *Service {
 	s := &Service{opts: o, optsErr: err, log: o.Logger, stopped: make(chan struct{})}
 	s.server = server.New(o.Name, o.Logger)
 	s.nodeID = o.Name + "-" + uuid.NewString()
-	c, cerr := client.New(client.Options{Proxy: o.Proxy, Namespace: o.Namespace, ID: o.ID, Secret: o.Secret, Logger: o.Logger})
+	c, cerr := client.New(client.Options{Proxy: o.Proxy, Namespace: o.Namespace, Service: o.Name,
+		ID: o.ID, Secret: o.Secret, Logger: o.Logger})
 	if cerr != nil && s.optsErr == nil {
 		s.optsErr = fmt.Errorf("proxy address %q: %w", o.Proxy, cerr)
 	}
 	s.client = c
+	if c != nil {
+		// The block clients' package-level functions (store.Read,
+		// config.Get, events.Publish, ...) call through this service's
+		// client from now on.
+		client.SetDefault(c)
+	}
 	return s
 }
 
@@ -192,6 +205,7 @@ func (s *Service) Stop() error {
 	s.server.Stop(s.opts.ShutdownGrace)
 	errs = append(errs, runAll(s.opts.AfterStop))
 	if s.client != nil {
+		client.ClearDefault(s.client)
 		s.client.Close()
 	}
 	s.log.Info("Stopped [service] "+s.opts.Name, "node", s.nodeID)
