@@ -16,7 +16,7 @@ func TestValueAccessors(t *testing.T) {
 		t.Fatal("null text exists")
 	}
 	for _, tc := range []struct {
-		data string
+		data  string
 		check func(Value) bool
 	}{
 		{`"Hi"`, func(v Value) bool { return v.String("") == "Hi" && string(v.Bytes()) == "Hi" && v.Int(-1) == -1 }},
