@@ -15,6 +15,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	microclient "micro.dev/micro/framework/client"
 	pb "micro.dev/micro/proto/runtime"
 )
 
@@ -319,7 +320,7 @@ func gitName(src string) string {
 // isLoopback reports whether the proxy at addr is on this machine, so the
 // server can read a directory by its path.
 func isLoopback(addr string) bool {
-	hostport, _ := dialTarget(addr)
+	hostport, _ := microclient.Target(addr)
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

@@ -20,7 +20,6 @@ package runtime
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -37,15 +36,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the runtime's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "runtime", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("runtime", migrationFiles)
 
 // Defaults of Config's zero values.
 const (
