@@ -28,6 +28,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/runtime/source"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
 )
@@ -46,7 +47,7 @@ const (
 	DefaultReadyTimeout  = 30 * time.Second
 	DefaultStopGrace     = 10 * time.Second
 	DefaultWatchDelay    = 300 * time.Millisecond
-	DefaultMaxSourceSize = 64 << 20
+	DefaultMaxSourceSize = source.MaxSize
 	DefaultBuildTimeout  = 10 * time.Minute
 )
 
