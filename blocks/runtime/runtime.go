@@ -24,6 +24,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -215,6 +216,8 @@ type Runtime struct {
 	started bool
 	closed  bool
 	wg      sync.WaitGroup
+
+	restarts atomic.Int64 // stats.go
 }
 
 // New returns the runtime block on db, which must have been opened with
