@@ -24,7 +24,7 @@ func (a *app) newCommand() *ffcli.Command {
 	var module, frameworkDir string
 	fs := flag.NewFlagSet(path, flag.ContinueOnError)
 	fs.StringVar(&module, "module", "", "Go module path of the new service (default its name)")
-	fs.StringVar(&frameworkDir, "framework-dir", "", "a checkout of micro.dev/micro to build against (MICRO_FRAMEWORK_DIR); see below")
+	fs.StringVar(&frameworkDir, "framework-dir", "", "a checkout of micro.dev/micro to build against (MICRO_FRAMEWORK_DIR)")
 	cmd := a.leaf("new", path+" [flags] <name>", "Create a service from a template, ready to micro run", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
