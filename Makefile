@@ -9,7 +9,8 @@ SHELL := /bin/bash
 export CGO_ENABLED = 0
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X micro.dev/micro/cli.Version=$(VERSION)
+# SourceDir: micro new points new services' go.mod at this checkout.
+LDFLAGS := -s -w -X micro.dev/micro/cli.Version=$(VERSION) -X micro.dev/micro/cli/scaffold.SourceDir=$(CURDIR)
 DATA    ?= ./micro.db
 
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
