@@ -93,6 +93,7 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.callCommand(),
 		a.streamCommand(),
 		a.networkCommand(),
+		a.newCommand(), // new.go
 	}
 	return &ffcli.Command{
 		Name:        "micro",

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	microclient "micro.dev/micro/framework/client"
 	"micro.dev/micro/node"
 )
 
@@ -172,7 +173,7 @@ func TestDialTarget(t *testing.T) {
 		"proxy.example.com":               {"proxy.example.com:443", true},
 		"[::1]:8081":                      {"[::1]:8081", false},
 	} {
-		hp, tls := dialTarget(addr)
+		hp, tls := microclient.Target(addr)
 		if hp != want.hostport || tls != want.tls {
 			t.Errorf("dialTarget(%q) = %q, %v; want %q, %v", addr, hp, tls, want.hostport, want.tls)
 		}

@@ -2,14 +2,13 @@ package cli
 
 import (
 	"context"
-	"net"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	microclient "micro.dev/micro/framework/client"
 	_ "micro.dev/micro/framework/codec" // registers the proto, json and bytes codecs
 	"micro.dev/micro/framework/metadata"
 )
@@ -22,36 +21,11 @@ const (
 	callTimeout = 30 * time.Second
 )
 
-// dialTarget works out how to reach addr (reference §1): "https://host[:port]",
-// an address on port 443 and a bare host without a port use TLS (port 443 by
-// default); "http://host:port" and plain "host:port" use plaintext. An empty
-// host (":8081", as the server's flags are written) means this machine.
-func dialTarget(addr string) (hostport string, useTLS bool) {
-	switch {
-	case strings.HasPrefix(addr, "https://"):
-		addr, useTLS = strings.TrimPrefix(addr, "https://"), true
-	case strings.HasPrefix(addr, "http://"):
-		addr = strings.TrimPrefix(addr, "http://")
-	}
-	addr = strings.TrimSuffix(addr, "/")
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port, useTLS = strings.Trim(addr, "[]"), "443", true
-	}
-	if port == "443" {
-		useTLS = true
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), useTLS
-}
-
 // dial connects to the micro proxy at addr. It returns at once: a server that
 // is not there shows up on the first call, which rpcError reports as
 // "Failed to connect to micro server at addr".
 func dial(addr string) (*grpc.ClientConn, error) {
-	hostport, useTLS := dialTarget(addr)
+	hostport, useTLS := microclient.Target(addr)
 	creds := insecure.NewCredentials()
 	if useTLS {
 		creds = credentials.NewClientTLSFromCert(nil, "") // system roots

@@ -15,6 +15,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"micro.dev/micro/blocks/runtime/source"
+	microclient "micro.dev/micro/framework/client"
 	pb "micro.dev/micro/proto/runtime"
 )
 
@@ -319,7 +321,7 @@ func gitName(src string) string {
 // isLoopback reports whether the proxy at addr is on this machine, so the
 // server can read a directory by its path.
 func isLoopback(addr string) bool {
-	hostport, _ := dialTarget(addr)
+	hostport, _ := microclient.Target(addr)
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false
@@ -335,7 +337,7 @@ func isLoopback(addr string) bool {
 // create the service from.
 func (c *client) upload(ctx context.Context, dir, name, version string) (string, error) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarDir(pw, dir)) }()
+	go func() { pw.CloseWithError(source.Pack(pw, dir, source.MaxSize)) }()
 	defer pr.Close()
 	stream, err := pb.NewSourceClient(c.conn).Upload(ctx)
 	if err != nil {

@@ -33,6 +33,8 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin account (namespace micro), set at the first start; default \"micro\", with a warning")
 	fs.StringVar(&cfg.ConfigSecretKey, "config-secret-key", "", "`base64` of the 32-byte key sealing config secrets; default a key kept in the database")
 	fs.DurationVar(&cfg.EventsRetention, "events-retention", 24*time.Hour, "how long events are kept unless their topic says otherwise")
+	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", false, "serve GET /metrics on the gateway to anyone; by default it needs an admin token or --metrics-token")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "a bearer `token` that may read GET /metrics, for a Prometheus scrape config")
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -75,6 +75,13 @@ func (s *server) log() string {
 // after the defaults, so they override them.
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
+	return startServerEnv(t, data, nil, extra...)
+}
+
+// startServerEnv is startServer with env added to the server's environment
+// (which the services it runs inherit).
+func startServerEnv(t *testing.T, data string, env []string, extra ...string) *server {
+	t.Helper()
 	if data == "" {
 		data = filepath.Join(t.TempDir(), "micro.db")
 	}
@@ -82,7 +89,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 		"--gateway-address", "127.0.0.1:0", "--proxy-address", "127.0.0.1:0", "--dashboard-address", "",
 		"--log-format", "json"}, extra...)
 	cmd := exec.Command(microBin, args...)
-	cmd.Env = append(os.Environ(), "MICRO_CONFIG_DIR="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "MICRO_CONFIG_DIR="+t.TempDir()), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,13 @@ type Config struct {
 	// falls back to the default rule: the Micro-Namespace header, else
 	// "micro".
 	Identify func(r *http.Request) (namespace string, err error)
+	// Health, when set, decides whether GET /health answers {"status":"ok"}
+	// or a 503 naming its error; it gets at most HealthTimeout.
+	Health func(ctx context.Context) error
+	// Observe, when set, is handed what the gateway learnt of each request
+	// once it is answered (the node's metrics). It must be quick and must
+	// not keep info.
+	Observe func(info *RequestInfo)
 }
 
 // Gateway is the HTTP API. It is an http.Handler; the node serves it.
@@ -83,6 +90,8 @@ func New(cfg Config) *Gateway {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	info := &RequestInfo{Method: r.Method, Path: r.URL.Path}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler { // net/http's way to abort quietly
@@ -93,20 +102,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rec, errors.InternalServerError(apiID, "internal error"))
 			}
 		}
-		g.log.Debug("gateway request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+		g.done(r, info, rec, start) // observe.go
 	}()
 
 	cors(rec.Header(), r)
 	switch {
 	case r.Method == http.MethodOptions:
+		info.Route = "OPTIONS"
 		rec.WriteHeader(http.StatusOK)
 	case r.URL.Path == "/":
+		info.Route = "/"
 		g.serveInfo(rec)
 	case r.URL.Path == "/favicon.ico":
+		info.Route = "/favicon.ico"
 		rec.WriteHeader(http.StatusOK)
 	case r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		writeJSON(rec, map[string]any{"status": "ok"})
+		info.Route = "/health"
+		g.serveHealth(rec, r) // observe.go
 	case isEvents(r):
 		g.serveEvents(rec, r) // server-sent events: sse.go
 	default:

@@ -47,6 +47,7 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	noteCall(r, service, endpoint)
 	handler, method, _ := strings.Cut(endpoint, ".")
 	c := &call{
 		Service:  service,
@@ -61,6 +62,9 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	}
 	if c.Namespace, err = g.identify(r); err != nil {
 		return nil, errors.FromError(err, apiID)
+	}
+	if info := InfoFrom(r.Context()); info != nil {
+		info.Namespace = c.Namespace
 	}
 	if err := g.readBody(r, c); err != nil {
 		return nil, err

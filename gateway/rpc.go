@@ -43,6 +43,7 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, errors.InternalServerError(apiID, "router returned no connection for %s %s", c.Service, c.Endpoint))
 		return
 	}
+	noteRouted(r, c.Service, c.Namespace)
 
 	ctx = metadata.NewContext(ctx, c.Metadata)
 	if route.ServerStream || route.ClientStream {

@@ -57,6 +57,7 @@ func isEvents(r *http.Request) bool {
 // It calls events.Stream/Consume through the Router, as any call does.
 func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	topic, _ := eventsTopic(r)
+	noteCall(r, "events", "Stream.Consume")
 	req, err := consumeRequest(r, topic)
 	if err != nil {
 		g.fail(w, r, errors.FromError(err, apiID))
@@ -81,6 +82,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, errors.FromError(err, apiID))
 		return
 	}
+	noteRouted(r, "events", ns)
 	ctx = metadata.NewContext(ctx, md)
 	stream, err := route.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true},
 		"/events.Stream/Consume", grpc.CallContentSubtype(codec.Proto))

@@ -33,6 +33,12 @@ type Config struct {
 	AdminPassword string
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// MetricsPublic serves GET /metrics on the gateway to anyone; otherwise
+	// it needs an admin token of namespace micro, or MetricsToken.
+	MetricsPublic bool
+	// MetricsToken, when set, is a bearer token that may read GET /metrics
+	// (for a Prometheus scrape config); access tokens expire, it does not.
+	MetricsToken string
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.

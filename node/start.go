@@ -24,6 +24,7 @@ import (
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/gateway/dashboard"
+	"micro.dev/micro/node/metrics"
 	adminpb "micro.dev/micro/proto/admin"
 	regpb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/proxy"
@@ -35,8 +36,9 @@ const shutdownGrace = 10 * time.Second
 
 // Node is a running micro server.
 type Node struct {
-	log *slog.Logger
-	db  *schema.DB
+	log     *slog.Logger
+	db      *schema.DB
+	metrics *metrics.Metrics // observe.go
 
 	id string // this node's id, for the registry and network
 
@@ -83,8 +85,10 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if cfg.Data == "" {
 		return errors.New("no database: set --data (MICRO_DATA) to a file path such as ./micro.db")
 	}
+	n.metrics = metrics.New(cfg.Version, log)
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
 		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations, config.Migrations, events.Migrations, registry.Migrations},
+		Observe:    n.metrics.ObserveWrites,
 	})
 	if err != nil {
 		return err
@@ -94,7 +98,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if err := n.auth.Start(ctx); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth})
+	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics})
 	n.auth.Register(n.proxy.Server())
 	n.store = store.New(n.db)
 	n.store.Register(n.proxy.Server())
@@ -155,14 +159,18 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	network.New(n.router).Register(n.proxy.Server())
 	n.proxy.SetRouter(n.router)
 
+	n.watch() // observe.go
 	n.gateway = &http.Server{
-		Handler: gateway.New(gateway.Config{
+		// GET /metrics is served beside the gateway (observe.go).
+		Handler: n.metrics.Mount(gateway.New(gateway.Config{
 			Router:   &gatewayRouter{router: n.router, conn: n.inproc},
 			Version:  cfg.Version,
 			Logger:   log,
 			Identify: n.gatewayNamespace,
 			Info:     n.info,
-		}),
+			Health:   n.health,
+			Observe:  n.metrics.ObserveRequest,
+		}), n.metricsAccess(cfg)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -182,6 +190,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		"data", n.db.Path(),
 		"gateway", "http://" + n.gatewayLn.Addr().String(),
 		"proxy", n.proxyLis.Addr().String(),
+		"metrics", "http://" + n.gatewayLn.Addr().String() + "/metrics",
 	}
 	if n.dashboard != nil {
 		go n.serve("dashboard", func() error { return n.dashboard.Serve(n.dashboardLn) })
@@ -258,6 +267,7 @@ func (n *Node) gatewayNamespace(r *http.Request) (string, error) {
 		return ns, nil
 	}
 	if acc, err := n.auth.Identify(r.Context(), gateway.Authorization(r)); err == nil && acc != nil {
+		gateway.SetAccount(r, acc.ID)
 		return acc.Issuer, nil
 	}
 	return "", nil

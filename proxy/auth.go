@@ -41,10 +41,13 @@ func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Conte
 	md = md.Copy()
 	md.Set(metadata.ClientAddress, addr)
 	ctx = grpcmd.NewIncomingContext(ctx, md)
-	if p.auth == nil {
-		return ctx, nil
+	if p.auth != nil {
+		if ctx, err = p.auth.Authenticate(ctx, service, endpoint, addr); err != nil {
+			return nil, err
+		}
 	}
-	return p.auth.Authenticate(ctx, service, endpoint, addr)
+	settled(ctx) // observe.go: the namespace and account, for the log
+	return ctx, nil
 }
 
 // clientAddr is the address a call came from. A network peer's address is

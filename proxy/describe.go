@@ -19,7 +19,9 @@ import (
 func (p *Proxy) Services(address, nodeID string) []*regpb.Service {
 	byName := map[string]*regpb.Service{}
 	for full, info := range p.server.GetServiceInfo() {
-		if strings.HasPrefix(full, "grpc.") {
+		// gRPC's own services (health, reflection) and the node's own
+		// (micro.admin) are not building blocks to list.
+		if strings.HasPrefix(full, "grpc.") || strings.HasPrefix(full, "micro.") {
 			continue
 		}
 		i := strings.LastIndex(full, ".")

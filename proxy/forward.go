@@ -87,6 +87,7 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 		// endpoint it lacks gets here, and Resolve reports those itself.
 		return errors.NotFound("micro", "service %s has no endpoint %s", service, endpoint)
 	}
+	p.routed(ctx, route.Stream()) // observe.go
 
 	in, _ := grpcmd.FromIncomingContext(ctx)
 	md := grpcmd.MD{}

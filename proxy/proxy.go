@@ -35,32 +35,38 @@ type Config struct {
 	// Auth, when set, checks every call except health and reflection
 	// before any handler or routing runs (see auth.go).
 	Auth Authenticator
+	// Observer, when set, hears of every call as it starts and ends (see
+	// observe.go); the node's metrics are one.
+	Observer Observer
 }
 
 // Proxy is the gRPC server of a node.
 type Proxy struct {
-	log    *slog.Logger
-	auth   Authenticator
-	server *grpc.Server
-	health *health.Server
-	inproc *bufconn.Listener
-	router atomic.Pointer[routerHolder] // forward.go
+	log      *slog.Logger
+	auth     Authenticator
+	observer Observer
+	server   *grpc.Server
+	health   *health.Server
+	inproc   *bufconn.Listener
+	router   atomic.Pointer[routerHolder] // forward.go
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
 // their services on Server() before Serve.
 func New(cfg Config) *Proxy {
-	p := &Proxy{log: cfg.Logger, auth: cfg.Auth, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
+	p := &Proxy{log: cfg.Logger, auth: cfg.Auth, observer: cfg.Observer, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
 	p.server = grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(p.recoverUnary, p.authUnary),
+		// observe (observe.go) comes first, so that it logs and counts
+		// every call, refused and panicking ones included.
+		grpc.ChainUnaryInterceptor(p.observeUnary, p.recoverUnary, p.authUnary),
 		// Calls to services not hosted here are forwarded (forward.go); the
 		// stream interceptors, auth among them, run for those too.
-		grpc.ChainStreamInterceptor(p.recoverStream, p.authStream),
+		grpc.ChainStreamInterceptor(p.observeStream, p.recoverStream, p.authStream),
 		grpc.UnknownServiceHandler(p.forward),
 	)
 	healthpb.RegisterHealthServer(p.server, p.health)

@@ -130,3 +130,13 @@ func migrate(ctx context.Context, db *sql.DB, sets []Migrations) error {
 	}
 	return tx.Commit()
 }
+
+// Embedded returns block's migrations from the "migrations" directory of
+// fsys, as a block embeds them (//go:embed migrations/*.sql).
+func Embedded(block string, fsys fs.FS) Migrations {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		panic(err) // only for an invalid path, and "migrations" is valid
+	}
+	return Migrations{Block: block, FS: sub}
+}

@@ -50,6 +50,10 @@ type Options struct {
 	Readers int
 	// MaxBatch caps how many writes share one transaction; 0 means 256.
 	MaxBatch int
+	// Observe, when set, is told of every transaction the writer runs,
+	// before its callers get their answers (the node's metrics). It runs
+	// on the writer's goroutine, so it must be quick and must not write.
+	Observe func(WriteBatch)
 }
 
 // DB is an open micro database.
@@ -186,7 +190,7 @@ func (db *DB) open(ctx context.Context, fresh bool, opts Options) error {
 		return err
 	}
 	db.stmts = map[string]*sql.Stmt{}
-	db.w = startWriter(db.writer, opts.MaxBatch)
+	db.w = startWriter(db.writer, opts.MaxBatch, opts.Observe)
 	return nil
 }
 

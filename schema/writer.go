@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned for writes submitted after Close.
@@ -17,9 +18,28 @@ var ErrClosed = errors.New("database is closed")
 type TxFunc func(ctx context.Context, tx *sql.Tx) error
 
 type writeReq struct {
-	ctx  context.Context
-	fn   TxFunc
-	done chan error
+	ctx    context.Context
+	fn     TxFunc
+	done   chan error
+	queued time.Time // when Write queued it; set only for Options.Observe
+}
+
+// WriteBatch describes one transaction of the writer, for metrics
+// (Options.Observe).
+type WriteBatch struct {
+	// Writes is how many Write calls shared the transaction.
+	Writes int
+	// Waits holds how long each of those calls waited in the queue before
+	// the transaction began. The slice is reused: it is valid only during
+	// the call to Observe.
+	Waits []time.Duration
+	// Commit is how long the transaction took, from BEGIN to the end of
+	// COMMIT (or of the rollback).
+	Commit time.Duration
+	// Err is why the transaction rolled back as a whole; nil when it
+	// committed (a call whose own work failed inside a shared transaction
+	// rolls back only its savepoint, and the rest commits).
+	Err error
 }
 
 // writer owns the one write connection. Requests that arrive while a
@@ -33,13 +53,16 @@ type writer struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
+
+	observe func(WriteBatch)
+	waits   []time.Duration // reused for each WriteBatch
 }
 
-func startWriter(db *sql.DB, maxBatch int) *writer {
+func startWriter(db *sql.DB, maxBatch int, observe func(WriteBatch)) *writer {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	w := &writer{db: db, reqs: make(chan *writeReq, maxBatch*4), maxBatch: maxBatch, quit: make(chan struct{})}
+	w := &writer{db: db, reqs: make(chan *writeReq, maxBatch*4), maxBatch: maxBatch, quit: make(chan struct{}), observe: observe}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -49,6 +72,9 @@ func startWriter(db *sql.DB, maxBatch int) *writer {
 // committed (or failed). Concurrent calls share transactions.
 func (db *DB) Write(ctx context.Context, fn TxFunc) error {
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	if db.w.observe != nil {
+		req.queued = time.Now()
+	}
 	select {
 	case <-db.w.quit:
 		return ErrClosed
@@ -104,7 +130,14 @@ func (w *writer) loop() {
 
 func (w *writer) commit(batch []*writeReq) {
 	results := make([]error, len(batch))
+	var began time.Time
+	if w.observe != nil {
+		began = time.Now()
+	}
 	err := w.run(batch, results)
+	if w.observe != nil {
+		w.report(batch, began, err)
+	}
 	for i, req := range batch {
 		if err != nil {
 			req.done <- err
@@ -112,6 +145,18 @@ func (w *writer) commit(batch []*writeReq) {
 			req.done <- results[i]
 		}
 	}
+}
+
+// report tells Options.Observe about a batch that began at began. It runs
+// before the callers are answered, so a caller whose Write returned finds
+// its transaction already counted.
+func (w *writer) report(batch []*writeReq, began time.Time, err error) {
+	took := time.Since(began)
+	w.waits = w.waits[:0]
+	for _, req := range batch {
+		w.waits = append(w.waits, max(0, began.Sub(req.queued)))
+	}
+	w.observe(WriteBatch{Writes: len(batch), Waits: w.waits, Commit: took, Err: err})
 }
 
 // run executes the batch in one transaction; results get each request's own

@@ -16,7 +16,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -34,15 +33,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the auth block's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "auth", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("auth", migrationFiles)
 
 // The default admin: an account "admin" in namespace "micro" only, made at
 // the first start with DefaultAdminPassword unless WithAdminPassword says

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,15 +28,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the config block's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "config", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("config", migrationFiles)
 
 // Limits on what may be set; a request over them gets a 400.
 const (

@@ -19,7 +19,6 @@ package events
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -34,15 +33,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the events block's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "events", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("events", migrationFiles)
 
 // Defaults for the options.
 const (

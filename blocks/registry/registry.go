@@ -14,7 +14,6 @@ package registry
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,15 +28,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the registry's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "registry", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("registry", migrationFiles)
 
 // Defaults.
 const (

@@ -10,6 +10,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"micro.dev/micro/blocks/runtime/source"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,7 +217,7 @@ func (u *unit) extract(ctx context.Context) (string, error) {
 		return "", errors.New("no source archive is stored for the service")
 	}
 	root := filepath.Join(u.dir, fmt.Sprintf("src-%d", time.Now().UnixNano()))
-	if err := untar(bytes.NewReader(data), root, 8*u.r.cfg.MaxSourceSize); err != nil {
+	if err := source.Unpack(bytes.NewReader(data), root, 8*u.r.cfg.MaxSourceSize); err != nil {
 		os.RemoveAll(root)
 		return "", fmt.Errorf("unpacking the stored source: %w", err)
 	}
@@ -227,7 +228,7 @@ func (u *unit) extract(ctx context.Context) (string, error) {
 // rebuild the service even if the directory is gone by then.
 func (u *unit) snapshot(root string) {
 	var buf bytes.Buffer
-	if err := tarDir(&buf, root, u.r.cfg.MaxSourceSize); err != nil {
+	if err := source.Pack(&buf, root, u.r.cfg.MaxSourceSize); err != nil {
 		u.r.logs.note(u.key, "", "[runtime] no snapshot of the source stored ("+err.Error()+"); a restart needs "+root)
 		return
 	}

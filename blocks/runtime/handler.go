@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/runtime/source"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -373,8 +374,8 @@ func (s *sourceServer) Upload(stream grpc.ClientStreamingServer[pb.UploadRequest
 	if int64(buf.Len()) > limit {
 		return errors.TooLarge(errID, "source archive is over %d MiB", limit>>20)
 	}
-	if err := untar(bytes.NewReader(buf.Bytes()), "", 8*limit); err != nil {
-		if stderrors.Is(err, errTooLarge) {
+	if err := source.Unpack(bytes.NewReader(buf.Bytes()), "", 8*limit); err != nil {
+		if stderrors.Is(err, source.ErrTooLarge) {
 			return errors.TooLarge(errID, "%v", err)
 		}
 		return errors.BadRequest(errID, "%v", err)

@@ -20,15 +20,16 @@ package runtime
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/runtime/source"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
 )
@@ -37,15 +38,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the runtime's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "runtime", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("runtime", migrationFiles)
 
 // Defaults of Config's zero values.
 const (
@@ -55,7 +48,7 @@ const (
 	DefaultReadyTimeout  = 30 * time.Second
 	DefaultStopGrace     = 10 * time.Second
 	DefaultWatchDelay    = 300 * time.Millisecond
-	DefaultMaxSourceSize = 64 << 20
+	DefaultMaxSourceSize = source.MaxSize
 	DefaultBuildTimeout  = 10 * time.Minute
 )
 
@@ -223,6 +216,8 @@ type Runtime struct {
 	started bool
 	closed  bool
 	wg      sync.WaitGroup
+
+	restarts atomic.Int64 // stats.go
 }
 
 // New returns the runtime block on db, which must have been opened with

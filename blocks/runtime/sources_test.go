@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"micro.dev/micro/blocks/runtime/source"
 	pb "micro.dev/micro/proto/runtime"
 )
 
@@ -127,7 +128,7 @@ func TestUploadedSource(t *testing.T) {
 	cfg.MaxSourceSize = 1 << 20
 	e := newEnv(t, cfg)
 	var archive bytes.Buffer
-	if err := tarDir(&archive, testdata(t, "ticker"), 1<<20); err != nil {
+	if err := source.Pack(&archive, testdata(t, "ticker"), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	upload := func(name string, chunks ...[]byte) (string, error) {

@@ -352,6 +352,7 @@ func (u *unit) crashed() {
 	u.r.logs.note(u.key, p.instance, fmt.Sprintf("[runtime] process exited (%s) after %s; restarting in %s",
 		reason, ran.Round(time.Millisecond), delay))
 	u.setStatus(StatusError, map[string]string{"error": "process exited: " + reason, "retries": strconv.Itoa(u.retries)})
+	u.r.restarts.Add(1)
 	// Whatever the leader left in its group goes too.
 	u.bg.Go(func() { u.stopProc(p) })
 	u.restart = time.NewTimer(delay)
@@ -363,6 +364,7 @@ func (u *unit) failedStart(err error) {
 	delay := min(u.r.cfg.Backoff.Initial<<min(u.retries-1, 20), u.r.cfg.Backoff.Max)
 	u.r.logs.note(u.key, "", "[runtime] cannot start: "+err.Error())
 	u.setStatus(StatusError, map[string]string{"error": "cannot start: " + err.Error(), "retries": strconv.Itoa(u.retries)})
+	u.r.restarts.Add(1)
 	u.restart = time.NewTimer(delay)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"micro.dev/micro/blocks/runtime/source"
 )
 
 // watcher watches a source tree and calls onChange once its files have been
@@ -164,7 +165,7 @@ func (w *watcher) close() {
 // ignoredDir: version control, dependency directories, and hidden ones
 // (.idea, .vscode, .cache).
 func ignoredDir(name string) bool {
-	return skipDir(name) || name == "vendor" || (strings.HasPrefix(name, ".") && name != "." && name != "..")
+	return source.Skip(name) || name == "vendor" || (strings.HasPrefix(name, ".") && name != "." && name != "..")
 }
 
 // ignoredFile: editor temp and backup files (vim's 4913 probe, .x.swp,

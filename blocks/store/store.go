@@ -12,7 +12,6 @@ package store
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,15 +26,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations is the store's schema; pass it to schema.Open.
-var Migrations = schema.Migrations{Block: "store", FS: mustSub(migrationFiles, "migrations")}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Migrations = schema.Embedded("store", migrationFiles)
 
 // DefaultSweepInterval is how often expired records are deleted unless
 // WithSweepInterval says otherwise. Reads hide them at once regardless.

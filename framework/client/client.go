@@ -179,7 +179,7 @@ func New(opts Options) (*GRPCClient, error) {
 // port 443 or a bare host use TLS; "host:port" and "http://host:port"
 // plaintext. The connection is made on first use.
 func Dial(addr string) (*grpc.ClientConn, error) {
-	hostport, useTLS := dialTarget(addr)
+	hostport, useTLS := Target(addr)
 	creds := insecure.NewCredentials()
 	if useTLS {
 		creds = credentials.NewClientTLSFromCert(nil, "")
@@ -195,7 +195,12 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 	)
 }
 
-func dialTarget(addr string) (hostport string, useTLS bool) {
+// Target works out how to reach a proxy address (reference §1):
+// "https://host[:port]", an address on port 443 and a bare host without a
+// port use TLS (port 443 by default); "http://host:port" and plain
+// "host:port" use plaintext. An empty host (":8081", as the server's flags
+// are written) means this machine.
+func Target(addr string) (hostport string, useTLS bool) {
 	switch {
 	case strings.HasPrefix(addr, "https://"):
 		addr, useTLS = strings.TrimPrefix(addr, "https://"), true

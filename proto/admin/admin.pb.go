@@ -105,12 +105,12 @@ var File_admin_admin_proto protoreflect.FileDescriptor
 
 const file_admin_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x11admin/admin.proto\x12\x05admin\"\x0f\n" +
+	"\x11admin/admin.proto\x12\vmicro.admin\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2?\n" +
-	"\x05Admin\x126\n" +
-	"\x06Backup\x12\x14.admin.BackupRequest\x1a\x12.admin.BackupChunk\"\x000\x01B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
+	"\x04data\x18\x01 \x01(\fR\x04data2K\n" +
+	"\x05Admin\x12B\n" +
+	"\x06Backup\x12\x1a.micro.admin.BackupRequest\x1a\x18.micro.admin.BackupChunk\"\x000\x01B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
 
 var (
 	file_admin_admin_proto_rawDescOnce sync.Once
@@ -126,12 +126,12 @@ func file_admin_admin_proto_rawDescGZIP() []byte {
 
 var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_admin_admin_proto_goTypes = []any{
-	(*BackupRequest)(nil), // 0: admin.BackupRequest
-	(*BackupChunk)(nil),   // 1: admin.BackupChunk
+	(*BackupRequest)(nil), // 0: micro.admin.BackupRequest
+	(*BackupChunk)(nil),   // 1: micro.admin.BackupChunk
 }
 var file_admin_admin_proto_depIdxs = []int32{
-	0, // 0: admin.Admin.Backup:input_type -> admin.BackupRequest
-	1, // 1: admin.Admin.Backup:output_type -> admin.BackupChunk
+	0, // 0: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
+	1, // 1: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
 	1, // [1:2] is the sub-list for method output_type
 	0, // [0:1] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name

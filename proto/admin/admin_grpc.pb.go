@@ -19,7 +19,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_Backup_FullMethodName = "/admin.Admin/Backup"
+	Admin_Backup_FullMethodName = "/micro.admin.Admin/Backup"
 )
 
 // AdminClient is the client API for Admin service.
@@ -27,7 +27,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Admin is the node's own service: operations on the server as a whole
-// rather than on one block.
+// rather than on one block. Its package (micro.admin) keeps it out of the
+// building blocks that micro services lists.
 type AdminClient interface {
 	// Backup streams a consistent copy of the database, taken while writers
 	// go on. Restore = start a server on the copy.
@@ -66,7 +67,8 @@ type Admin_BackupClient = grpc.ServerStreamingClient[BackupChunk]
 // for forward compatibility.
 //
 // Admin is the node's own service: operations on the server as a whole
-// rather than on one block.
+// rather than on one block. Its package (micro.admin) keeps it out of the
+// building blocks that micro services lists.
 type AdminServer interface {
 	// Backup streams a consistent copy of the database, taken while writers
 	// go on. Restore = start a server on the copy.
@@ -120,7 +122,7 @@ type Admin_BackupServer = grpc.ServerStreamingServer[BackupChunk]
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Admin_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "admin.Admin",
+	ServiceName: "micro.admin.Admin",
 	HandlerType: (*AdminServer)(nil),
 	Methods:     []grpc.MethodDesc{},
 	Streams: []grpc.StreamDesc{

@@ -1,77 +1,17 @@
 package cli
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"micro.dev/micro/blocks/runtime/source"
 	pb "micro.dev/micro/proto/runtime"
 )
-
-// skipUpload: directories never sent to the server.
-func skipUpload(name string) bool {
-	return name == ".git" || name == ".hg" || name == ".svn" || name == "node_modules"
-}
-
-// tarDir writes dir as a tar.gz: regular files and directories, paths
-// relative to dir, version control and node_modules left out.
-func tarDir(w io.Writer, dir string) error {
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		if d.IsDir() && skipUpload(d.Name()) {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		hdr, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		hdr.Name, hdr.Uname, hdr.Gname = filepath.ToSlash(rel), "", ""
-		if d.IsDir() {
-			hdr.Name += "/"
-			return tw.WriteHeader(hdr)
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.CopyN(tw, f, info.Size())
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
-}
 
 // watchPoll is how often micro run --watch looks for changes to re-upload.
 const watchPoll = 500 * time.Millisecond
@@ -130,7 +70,7 @@ func treeFingerprint(dir string) uint64 {
 		if err != nil {
 			return nil
 		}
-		if d.IsDir() && skipUpload(d.Name()) {
+		if d.IsDir() && source.Skip(d.Name()) {
 			return filepath.SkipDir
 		}
 		if info, err := d.Info(); err == nil {

@@ -1,4 +1,8 @@
-package runtime
+// Package source is the archive format of service sources: what `micro run`
+// uploads (runtime.Source/Upload) and what the runtime snapshots into the
+// database, a tar.gz of a directory. The CLI and the runtime block share it,
+// so both sides agree on what is packed and what is refused.
+package source
 
 import (
 	"archive/tar"
@@ -13,22 +17,26 @@ import (
 	"strings"
 )
 
+// MaxSize is the default limit on the files of one source, in bytes: what
+// the runtime accepts unless configured otherwise, and what the CLI packs.
+const MaxSize = 64 << 20
+
 // maxArchiveEntries bounds the files of one source archive.
 const maxArchiveEntries = 100_000
 
-// errTooLarge is returned when a source is over its size limit.
-var errTooLarge = errors.New("source is too large")
+// ErrTooLarge is returned when a source is over its size limit.
+var ErrTooLarge = errors.New("source is too large")
 
-// skipDir reports whether a directory is left out of snapshots and of
+// Skip reports whether a directory is left out of snapshots and of
 // watching: version control and dependency caches.
-func skipDir(name string) bool {
+func Skip(name string) bool {
 	return name == ".git" || name == ".hg" || name == ".svn" || name == "node_modules"
 }
 
-// tarDir writes root as a tar.gz to w: regular files and directories, with
+// Pack writes root as a tar.gz to w: regular files and directories, with
 // paths relative to root; .git and node_modules are left out. It fails with
-// errTooLarge once the files add up to more than limit bytes.
-func tarDir(w io.Writer, root string, limit int64) error {
+// ErrTooLarge once the files add up to more than limit bytes.
+func Pack(w io.Writer, root string, limit int64) error {
 	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
 	var total int64
@@ -40,7 +48,7 @@ func tarDir(w io.Writer, root string, limit int64) error {
 		if err != nil || rel == "." {
 			return err
 		}
-		if d.IsDir() && skipDir(d.Name()) {
+		if d.IsDir() && Skip(d.Name()) {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && !d.Type().IsRegular() {
@@ -61,7 +69,7 @@ func tarDir(w io.Writer, root string, limit int64) error {
 			return tw.WriteHeader(hdr)
 		}
 		if total += info.Size(); total > limit {
-			return fmt.Errorf("%w: more than %d MiB", errTooLarge, limit>>20)
+			return fmt.Errorf("%w: more than %d MiB", ErrTooLarge, limit>>20)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
@@ -83,11 +91,11 @@ func tarDir(w io.Writer, root string, limit int64) error {
 	return zw.Close()
 }
 
-// untar unpacks the tar.gz in r into dest (created). Only regular files and
+// Unpack unpacks the tar.gz in r into dest (created). Only regular files and
 // directories are unpacked; a path that would land outside dest, or more
 // than limit bytes of content in total, is an error. With dest empty, the
 // archive is only checked.
-func untar(r io.Reader, dest string, limit int64) error {
+func Unpack(r io.Reader, dest string, limit int64) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("not a tar.gz archive: %w", err)
@@ -119,7 +127,7 @@ func untar(r io.Reader, dest string, limit int64) error {
 		}
 		if hdr.Typeflag == tar.TypeReg {
 			if total += hdr.Size; total > limit {
-				return fmt.Errorf("%w: unpacks to more than %d MiB", errTooLarge, limit>>20)
+				return fmt.Errorf("%w: unpacks to more than %d MiB", ErrTooLarge, limit>>20)
 			}
 		}
 		if dest == "" {
