@@ -196,7 +196,7 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		return nil
 	}
 	var obj map[string]any
-	if ct == "application/x-www-form-urlencoded" && !looksLikeJSONObject(body) {
+	if ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body) {
 		if obj, err = formObject(body); err != nil {
 			return err
 		}
@@ -230,12 +230,14 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 	return err
 }
 
-// looksLikeJSONObject reports a body that is a JSON object. `curl -d
-// '{"key":"k"}'` sends one labelled as a form (curl's default type); read
-// as a form it would be one odd key, so it is taken as the JSON it is.
-func looksLikeJSONObject(body []byte) bool {
+// looksLikeJSON reports a body meant as JSON: one starting with '{' or '['.
+// `curl -d '{"key":"k"}'` sends one labelled as a form (curl's default
+// type); read as a form it would be one odd key, so it is read as JSON, and
+// broken JSON is answered as such. A real form never starts so: browsers
+// escape both characters.
+func looksLikeJSON(body []byte) bool {
 	t := bytes.TrimSpace(body)
-	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
 // readAll reads r's body up to the configured limit.

@@ -177,4 +177,11 @@ func TestFormLabelledJSON(t *testing.T) {
 		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
 	e.do(t, "POST", "/store/Store/Read", `key=k`, "Content-Type", form).
 		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+	// Broken JSON sent the same way is named as broken JSON, not read as a
+	// form with one odd field (which the service would answer with a
+	// misleading "key is required").
+	e.do(t, "POST", "/store/Store/Read", `{"key":"k"`, "Content-Type", form).
+		want(t, 400, `{"id":"go.micro.api","code":400,"detail":"invalid JSON body: unexpected end of JSON input at offset 10","status":"Bad Request"}`)
+	e.do(t, "POST", "/store/Store/Read", ` [1,`, "Content-Type", form).
+		want(t, 400, `{"id":"go.micro.api","code":400,"detail":"invalid JSON body: unexpected end of JSON input at offset 4","status":"Bad Request"}`)
 }

@@ -69,12 +69,19 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
-	// A method a hosted service lacks is answered here, as grpc-go would.
+	h := p.router.Load()
+	// A method a hosted service lacks: for a block, the router's 404 names
+	// the endpoint and lists those it has, as for any service; for health
+	// and reflection, grpc-go's own answer.
 	svcHandler, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	if _, hosted := p.server.GetServiceInfo()[svcHandler]; hosted {
+		if h != nil {
+			if _, err := h.r.Resolve(ctx, metadata.NamespaceFrom(ctx), service, endpoint); errors.Code(err) == 404 {
+				return err
+			}
+		}
 		return status.Errorf(codes.Unimplemented, "unknown method %s for service %s", name, svcHandler)
 	}
-	h := p.router.Load()
 	if h == nil {
 		return network.ServiceNotFound(service)
 	}

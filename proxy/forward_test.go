@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/framework/codec"
@@ -217,5 +219,41 @@ func TestSplitMethod(t *testing.T) {
 		if got != want {
 			t.Errorf("SplitMethod(%q) = %q, want %q", method, got, want)
 		}
+	}
+}
+
+// TestUnknownEndpointOfABlock: a method a hosted block lacks is answered
+// as for any service, naming the endpoint and listing those it has (as the
+// gateway does), not with gRPC's bare "unknown method".
+func TestUnknownEndpointOfABlock(t *testing.T) {
+	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p.Server().RegisterService(&echoDesc, struct{}{})
+	r := network.NewRouter(network.Config{Local: p.Methods})
+	t.Cleanup(r.Close)
+	p.SetRouter(r)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(lis)
+	t.Cleanup(func() { p.Stop(time.Second) })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	call := func(method string) error {
+		return conn.Invoke(context.Background(), method, &codec.Frame{Data: []byte("{}")}, new(codec.Frame), grpc.CallContentSubtype(codec.JSON))
+	}
+	if err := call("/echo.Echo/Call"); err != nil {
+		t.Fatalf("known endpoint: %v", err)
+	}
+	want := "service echo has no endpoint Echo.Nope; its endpoints are Echo.Call"
+	if e := errors.FromError(call("/echo.Echo/Nope"), ""); e.Code != 404 || e.Detail != want {
+		t.Fatalf("unknown method of a block: %v, want 404 %q", e, want)
+	}
+	// Health and reflection are not blocks: gRPC's own answer stays.
+	if st, _ := status.FromError(call("/grpc.health.v1.Health/Nope")); st.Code() != codes.Unimplemented {
+		t.Fatalf("unknown method of health: %v", st)
 	}
 }

@@ -88,7 +88,10 @@ func (s accountsServer) ChangeSecret(ctx context.Context, req *pb.ChangeSecretRe
 		return nil, err
 	}
 	if fauth.AuthorizeAdmin(ctx, ns) != nil {
-		done, wait := a.limits.attempt(cacheKey(ns, id), clientAddr(ctx))
+		done, wait, err := a.limits.attempt(ctx, cacheKey(ns, id), clientAddr(ctx))
+		if err != nil {
+			return nil, merrors.FromError(err, errID)
+		}
 		if wait > 0 {
 			return nil, merrors.TooManyRequests(errID, "too many failed attempts; try again in %ds", int64(wait.Seconds())+1)
 		}

@@ -124,6 +124,17 @@ func TestTokens(t *testing.T) {
 	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(body), `"scopes":["admin"]`, `"scopes":["admin","x"]`, 1))) + "." + parts[2]
 	_, err = e.authc.Inspect(ctx, &pb.InspectRequest{Token: forged})
 	wantCode(t, "tampered", err, 401, "invalid token")
+	// The same signature bytes spelt differently: the last character of
+	// the signature carries 4 unused bits, which a lenient decoder ignores.
+	// A token is accepted only in the one spelling the server wrote.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig := parts[2]
+	respelt := sig[:len(sig)-1] + string(alphabet[strings.IndexByte(alphabet, sig[len(sig)-1])^1])
+	if a, b := mustDecode(t, sig), mustDecode(t, respelt); string(a) != string(b) {
+		t.Fatal("respelt signature decodes differently")
+	}
+	_, err = e.authc.Inspect(ctx, &pb.InspectRequest{Token: parts[0] + "." + parts[1] + "." + respelt})
+	wantCode(t, "signature respelt", err, 401, "invalid token")
 	_, err = e.authc.Inspect(ctx, &pb.InspectRequest{Token: "not.a.jwt"})
 	wantCode(t, "malformed", err, 401, "invalid token")
 	_, err = e.authc.Inspect(ctx, &pb.InspectRequest{})
@@ -479,4 +490,15 @@ func TestTokensSurviveARestart(t *testing.T) {
 	if _, err := a.inspect(context.Background(), tok.AccessToken); err != nil {
 		t.Fatalf("token after restart: %v", err)
 	}
+}
+
+// mustDecode decodes unpadded base64url leniently, as JWT libraries do by
+// default.
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

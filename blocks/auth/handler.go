@@ -144,7 +144,10 @@ func errLogin() error { return merrors.Unauthorized(errID, "invalid account id o
 
 // login checks credentials under the rate limits and returns the account.
 func (a *Auth) login(ctx context.Context, ns, id, secret string) (Account, error) {
-	done, wait := a.limits.attempt(cacheKey(ns, id), clientAddr(ctx))
+	done, wait, err := a.limits.attempt(ctx, cacheKey(ns, id), clientAddr(ctx))
+	if err != nil {
+		return Account{}, merrors.FromError(err, errID)
+	}
 	if wait > 0 {
 		secs := int64((wait + time.Second - 1) / time.Second)
 		return Account{}, merrors.TooManyRequests(errID, "too many failed login attempts; try again in %ds", secs)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +15,14 @@ import (
 // secret always works while its buckets are not empty, and once a bucket is
 // empty no secret is even hashed (the limit also bounds the CPU and memory
 // an attacker can make the server spend on argon2id).
+//
+// An attempt's token is taken before its secret is checked, so a burst of
+// correct logins larger than a bucket would find it empty although nothing
+// failed. An attempt refused only because others still in flight hold the
+// tokens therefore waits for them to settle instead: a success gives its
+// token back and the waiter goes ahead; failures keep theirs and it is
+// refused. So concurrent attempts can neither exceed the limit nor be
+// refused for failures that did not happen.
 //
 // Defaults: an account allows 5 failures in a row, then one more per
 // minute; an address allows 20, then one more every 6 seconds.
@@ -38,6 +47,9 @@ type Limit struct {
 type bucket struct {
 	tokens float64
 	at     time.Time
+	// pending counts attempts that took a token and have not yet said
+	// whether they failed.
+	pending int
 }
 
 // limiter is a set of token buckets by key, on an injectable clock.
@@ -62,17 +74,18 @@ func (l *limiter) refill(b *bucket, now time.Time) {
 	}
 }
 
-// wait reports how long until key has a token; 0 when it has one now.
-func (l *limiter) wait(key string, now time.Time) time.Duration {
+// wait reports how long until key has a token (0 when it has one now) and
+// whether attempts holding its tokens are still in flight.
+func (l *limiter) wait(key string, now time.Time) (wait time.Duration, inFlight bool) {
 	b, ok := l.buckets[key]
 	if !ok {
-		return 0
+		return 0, false
 	}
 	l.refill(b, now)
 	if b.tokens >= 1 {
-		return 0
+		return 0, false
 	}
-	return time.Duration((1 - b.tokens) * float64(l.limit.Interval))
+	return time.Duration((1 - b.tokens) * float64(l.limit.Interval)), b.pending > 0
 }
 
 func (l *limiter) take(key string, now time.Time) {
@@ -84,10 +97,18 @@ func (l *limiter) take(key string, now time.Time) {
 	}
 	l.refill(b, now)
 	b.tokens--
+	b.pending++
 }
 
-func (l *limiter) give(key string) {
-	if b, ok := l.buckets[key]; ok {
+// settle ends an attempt that took a token from key, giving the token back
+// when the attempt succeeded.
+func (l *limiter) settle(key string, ok bool) {
+	b, found := l.buckets[key]
+	if !found {
+		return // dropped at the memory bound: it starts full again
+	}
+	b.pending = max(0, b.pending-1)
+	if ok {
 		b.tokens = min(float64(l.limit.Burst), b.tokens+1)
 	}
 }
@@ -115,55 +136,106 @@ func (l *limiter) prune(now time.Time) {
 // loginLimiter limits login attempts per account and per address.
 type loginLimiter struct {
 	accounts, addresses *limiter
+	// settled is closed (and replaced) whenever an attempt settles, waking
+	// the attempts waiting for one; guarded by accounts.mu.
+	settled chan struct{}
+	// waiting counts attempts waiting for others to settle (for tests).
+	waiting int
 }
 
 func newLoginLimiter(account, address Limit, now func() time.Time) *loginLimiter {
-	return &loginLimiter{accounts: newLimiter(account, now), addresses: newLimiter(address, now)}
+	return &loginLimiter{
+		accounts:  newLimiter(account, now),
+		addresses: newLimiter(address, now),
+		settled:   make(chan struct{}),
+	}
 }
 
 // attempt takes a token for one login attempt on account (namespace/id as
-// typed) from address. When either bucket is empty it takes nothing and
-// returns how long to wait. Otherwise it returns done, to be called with
-// whether the attempt succeeded.
-func (l *loginLimiter) attempt(account, address string) (done func(ok bool), wait time.Duration) {
+// typed) from address, and returns done, to be called with whether the
+// attempt succeeded. When a bucket is empty because of failures it takes
+// nothing and returns how long to wait; when it is empty only because of
+// attempts still in flight it waits for them (see the top of this file),
+// returning ctx's error if ctx ends first.
+func (l *loginLimiter) attempt(ctx context.Context, account, address string) (done func(ok bool), wait time.Duration, err error) {
 	address = addressKey(address)
-	// Both limiters share one clock and are always locked in this order.
-	l.accounts.mu.Lock()
-	defer l.accounts.mu.Unlock()
-	l.addresses.mu.Lock()
-	defer l.addresses.mu.Unlock()
-	now := l.accounts.now()
-	var useAccount, useAddress = l.accounts.limit.Burst > 0, l.addresses.limit.Burst > 0
-	if useAccount {
-		wait = max(wait, l.accounts.wait(account, now))
-	}
-	if useAddress {
-		wait = max(wait, l.addresses.wait(address, now))
-	}
-	if wait > 0 {
-		return nil, wait
-	}
-	if useAccount {
-		l.accounts.take(account, now)
-	}
-	if useAddress {
-		l.addresses.take(address, now)
-	}
-	return func(ok bool) {
-		if !ok {
-			return
-		}
+	useAccount, useAddress := l.accounts.limit.Burst > 0, l.addresses.limit.Burst > 0
+	for {
+		// Both limiters share one clock and are always locked in this order.
 		l.accounts.mu.Lock()
-		defer l.accounts.mu.Unlock()
 		l.addresses.mu.Lock()
-		defer l.addresses.mu.Unlock()
+		now := l.accounts.now()
+		wait = 0
+		failed := false // a bucket is empty with nothing in flight to refill it
 		if useAccount {
-			l.accounts.give(account)
+			w, inFlight := l.accounts.wait(account, now)
+			wait, failed = max(wait, w), failed || w > 0 && !inFlight
 		}
 		if useAddress {
-			l.addresses.give(address)
+			w, inFlight := l.addresses.wait(address, now)
+			wait, failed = max(wait, w), failed || w > 0 && !inFlight
 		}
-	}, 0
+		if wait == 0 {
+			if useAccount {
+				l.accounts.take(account, now)
+			}
+			if useAddress {
+				l.addresses.take(address, now)
+			}
+			l.addresses.mu.Unlock()
+			l.accounts.mu.Unlock()
+			return l.settler(account, address, useAccount, useAddress), 0, nil
+		}
+		settled := l.settled
+		if !failed {
+			l.waiting++
+		}
+		l.addresses.mu.Unlock()
+		l.accounts.mu.Unlock()
+		if failed {
+			return nil, wait, nil
+		}
+		select {
+		case <-settled:
+			err = nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		l.accounts.mu.Lock()
+		l.waiting--
+		l.accounts.mu.Unlock()
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// settler returns the done func of an attempt that took its tokens.
+func (l *loginLimiter) settler(account, address string, useAccount, useAddress bool) func(ok bool) {
+	var once sync.Once
+	return func(ok bool) {
+		once.Do(func() {
+			l.accounts.mu.Lock()
+			defer l.accounts.mu.Unlock()
+			l.addresses.mu.Lock()
+			defer l.addresses.mu.Unlock()
+			if useAccount {
+				l.accounts.settle(account, ok)
+			}
+			if useAddress {
+				l.addresses.settle(address, ok)
+			}
+			close(l.settled)
+			l.settled = make(chan struct{})
+		})
+	}
+}
+
+// waiters reports how many attempts wait for others to settle.
+func (l *loginLimiter) waiters() int {
+	l.accounts.mu.Lock()
+	defer l.accounts.mu.Unlock()
+	return l.waiting
 }
 
 // addressKey is the bucket of a client address: the IP without its port,

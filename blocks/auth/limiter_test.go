@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	merrors "micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/auth"
 )
 
@@ -14,7 +15,7 @@ func TestLoginLimiter(t *testing.T) {
 	l := newLoginLimiter(Limit{Burst: 3, Interval: time.Minute}, Limit{Burst: 5, Interval: 10 * time.Second}, c.Now)
 	fail := func(account, addr string) time.Duration {
 		t.Helper()
-		done, wait := l.attempt(account, addr)
+		done, wait, _ := l.attempt(context.Background(), account, addr)
 		if wait == 0 {
 			done(false)
 		}
@@ -34,12 +35,12 @@ func TestLoginLimiter(t *testing.T) {
 		t.Fatalf("after 30s: wait %v, want 30s", w)
 	}
 	c.Advance(30 * time.Second)
-	done, w := l.attempt("acme/alice", "10.0.0.2:1")
+	done, w, _ := l.attempt(context.Background(), "acme/alice", "10.0.0.2:1")
 	if w != 0 {
 		t.Fatalf("after a minute: wait %v", w)
 	}
 	done(true) // a success gives its token back
-	done, w = l.attempt("acme/alice", "10.0.0.2:1")
+	done, w, _ = l.attempt(context.Background(), "acme/alice", "10.0.0.2:1")
 	if w != 0 {
 		t.Fatal("a success counted against the account")
 	}
@@ -119,4 +120,105 @@ func TestLoginIsRateLimited(t *testing.T) {
 	}
 	_, err := e.accounts.ChangeSecret(alice, &pb.ChangeSecretRequest{Id: "alice", OldSecret: "right", NewSecret: "n"})
 	wantCode(t, "change secret limited", err, 429, "too many failed attempts")
+}
+
+// TestConcurrentLoginsAreNotFailures: many correct logins at once (a script
+// run in parallel, replicas starting together) all succeed. Only failures
+// count, so attempts still in flight must not make a correct one look like
+// a guess past the limit.
+func TestConcurrentLoginsAreNotFailures(t *testing.T) {
+	e := newEnv(t, WithLoginLimits(Limit{Burst: 2, Interval: time.Minute}, Limit{Burst: 3, Interval: time.Minute}))
+	ctx := context.Background()
+	const n = 12
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := e.authc.Token(ctx, &pb.TokenRequest{Id: "admin", Secret: "micro"})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("login %d of %d concurrent correct ones: %v", i+1, n, err)
+		}
+	}
+	// Failures still count, concurrent or not: 2 for the account.
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := e.authc.Token(ctx, &pb.TokenRequest{Id: "admin", Secret: "wrong"})
+			errs <- err
+		}()
+	}
+	codes := map[int32]int{}
+	for i := 0; i < n; i++ {
+		codes[merrors.FromError(<-errs, "").Code]++
+	}
+	if codes[401] != 2 || codes[429] != n-2 {
+		t.Fatalf("concurrent wrong secrets: %v, want 2 x 401 and %d x 429", codes, n-2)
+	}
+}
+
+// TestLimiterWaitsForAttemptsInFlight: an attempt refused only because
+// others hold the tokens waits for them: it goes ahead if one succeeds, and
+// is refused if they all fail.
+func TestLimiterWaitsForAttemptsInFlight(t *testing.T) {
+	c := newClock()
+	l := newLoginLimiter(Limit{Burst: 1, Interval: time.Minute}, Limit{}, c.Now)
+	ctx := context.Background()
+	type result struct {
+		done func(bool)
+		wait time.Duration
+		err  error
+	}
+	start := func(ctx context.Context, account string) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			done, wait, err := l.attempt(ctx, account, "10.0.0.1:1")
+			ch <- result{done, wait, err}
+		}()
+		return ch
+	}
+	// waitsFor polls until n attempts wait for others to settle.
+	waitsFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); l.waiters() != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d attempts waiting, want %d", l.waiters(), n)
+			}
+		}
+	}
+
+	first := <-start(ctx, "micro/a")
+	if first.wait != 0 || first.err != nil {
+		t.Fatalf("first attempt: wait %v, %v", first.wait, first.err)
+	}
+	second := start(ctx, "micro/a")
+	waitsFor(1) // not refused: the first may yet succeed
+	first.done(true)
+	r := <-second
+	if r.wait != 0 || r.err != nil {
+		t.Fatalf("after the first succeeded: wait %v, %v", r.wait, r.err)
+	}
+	third := start(ctx, "micro/a")
+	waitsFor(1)
+	r.done(false)
+	if r := <-third; r.wait != time.Minute {
+		t.Fatalf("after the one in flight failed: wait %v, want 1m", r.wait)
+	}
+	// Once the failure is in, a new attempt is refused at once.
+	if _, wait, _ := l.attempt(ctx, "micro/a", "10.0.0.1:1"); wait != time.Minute {
+		t.Fatalf("after a failure: wait %v, want 1m", wait)
+	}
+
+	// A caller that gives up stops waiting.
+	hold := <-start(ctx, "micro/b")
+	defer hold.done(true)
+	cctx, cancel := context.WithCancel(ctx)
+	gaveUp := start(cctx, "micro/b")
+	waitsFor(1)
+	cancel()
+	if r := <-gaveUp; r.err == nil {
+		t.Fatalf("a canceled wait returned no error (wait %v)", r.wait)
+	}
+	waitsFor(0)
 }

@@ -236,6 +236,9 @@ func (k *keyring) verify(ctx context.Context, token string) (*claims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(k.now),
+		// Only the canonical base64url we write: a lenient decoder
+		// accepts several spellings of one signature.
+		jwt.WithStrictDecoding(),
 	)
 	_, err := p.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
