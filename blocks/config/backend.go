@@ -21,11 +21,19 @@ type Backend interface {
 	// path are removed. When replace is true everything at and under path
 	// is removed first (a scalar or array set); otherwise the leaves merge
 	// into what is there (an object set), each replacing whatever was at,
-	// above (up to path) or under its own path.
-	Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) error
+	// above (up to path) or under its own path. It returns ns's new
+	// revision: the change is logged (see Changes) in the same commit.
+	Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) (uint64, error)
 	// Delete removes path and everything under it (the whole of ns for the
-	// empty path) and reports whether anything was removed.
-	Delete(ctx context.Context, ns, path string) (bool, error)
+	// empty path) and returns ns's new revision, or 0 when nothing was
+	// removed (and nothing logged).
+	Delete(ctx context.Context, ns, path string) (uint64, error)
+	// Snapshot is Leaves together with the revision they are at.
+	Snapshot(ctx context.Context, ns, path string) ([]Leaf, uint64, error)
+	// Changes returns ns's logged changes with a revision above after, in
+	// order, the oldest revision still logged (current+1 when none is) and
+	// the current revision, all read at one instant.
+	Changes(ctx context.Context, ns string, after uint64) (changes []Change, oldest, current uint64, err error)
 	// SecretKey returns the stored secret key, storing generate()'s result
 	// first if there is none.
 	SecretKey(ctx context.Context, generate func() ([]byte, error)) ([]byte, error)

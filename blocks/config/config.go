@@ -60,6 +60,7 @@ type Config struct {
 	log       *slog.Logger
 	authorize AuthorizeFunc
 	key       []byte // from WithSecretKey; nil means the stored key
+	retain    int    // changes logged per namespace, see WithChangeRetention
 
 	sealMu sync.Mutex
 	sealer *sealer
@@ -93,6 +94,12 @@ func WithSecretKey(key []byte) Option {
 	return func(c *Config) { c.key = key }
 }
 
+// WithChangeRetention sets how many of each namespace's newest changes are
+// kept for watches to resume from (DefaultChangeRetention); at least 1.
+func WithChangeRetention(n int) Option {
+	return func(c *Config) { c.retain = max(n, 1) }
+}
+
 // WithAuthorize makes every call pass authorize for its namespace first
 // (Micro requires admin access: auth.AuthorizeAdmin). Without it every
 // caller is allowed.
@@ -103,11 +110,11 @@ func WithAuthorize(authorize AuthorizeFunc) Option {
 // New returns the config block on db, which must have been opened with
 // Migrations.
 func New(db *schema.DB, opts ...Option) *Config {
-	c := &Config{now: time.Now, log: slog.Default(), watchers: map[*watcher]struct{}{}}
+	c := &Config{now: time.Now, log: slog.Default(), retain: DefaultChangeRetention, watchers: map[*watcher]struct{}{}}
 	for _, o := range opts {
 		o(c)
 	}
-	c.backend = newSQLite(db, c.now)
+	c.backend = newSQLite(db, c.now, c.retain)
 	return c
 }
 

@@ -435,7 +435,7 @@ func TestJSONOverGRPC(t *testing.T) {
 		t.Fatalf("set: %s %v", got, err)
 	}
 	got, err := call("Get", `{"path":"a"}`)
-	if want := `{"value":{"data":"{\"b\":{\"c\":1}}","format":"json"}}`; err != nil || got != want {
+	if want := `{"value":{"data":"{\"b\":{\"c\":1}}","format":"json"},"revision":"1"}`; err != nil || got != want {
 		t.Fatalf("get:\n got %s\nwant %s (%v)", got, want, err)
 	}
 	_, err = call("Set", `{"path":"a.b.c.d","value":{"data":"1"}}`)

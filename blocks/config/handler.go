@@ -28,11 +28,11 @@ func (c *Config) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 	if err != nil {
 		return nil, err
 	}
-	data, _, err := c.value(ctx, ns, path, req.GetOptions().GetSecret())
+	data, _, rev, err := c.value(ctx, ns, path, req.GetOptions().GetSecret())
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GetResponse{Value: &pb.Value{Data: data, Format: "json"}}, nil
+	return &pb.GetResponse{Value: &pb.Value{Data: data, Format: "json"}, Revision: rev}, nil
 }
 
 // Set writes value (JSON text) at path. An object merges into what is
@@ -79,14 +79,15 @@ func (c *Config) Set(ctx context.Context, req *pb.SetRequest) (*pb.SetResponse, 
 
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.backend.Set(ctx, ns, path, leaves, !merge); err != nil {
+	rev, err := c.backend.Set(ctx, ns, path, leaves, !merge)
+	if err != nil {
 		var se *ScalarError
 		if stderrors.As(err, &se) {
 			return nil, errors.BadRequest(errID, "cannot set %s: %v", path, se)
 		}
 		return nil, c.failed(ctx, "set", err)
 	}
-	c.notify(ns, path)
+	c.notify(ns, path, rev)
 	return &pb.SetResponse{}, nil
 }
 
@@ -100,11 +101,11 @@ func (c *Config) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	deleted, err := c.backend.Delete(ctx, ns, path)
+	rev, err := c.backend.Delete(ctx, ns, path)
 	if err != nil {
 		return nil, c.failed(ctx, "delete", err)
 	}
-	if !deleted {
+	if rev == 0 {
 		exists, err := c.backend.Exists(ctx, ns)
 		if err != nil {
 			return nil, c.failed(ctx, "delete", err)
@@ -114,7 +115,7 @@ func (c *Config) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 		}
 		return &pb.DeleteResponse{}, nil
 	}
-	c.notify(ns, path)
+	c.notify(ns, path, rev)
 	return &pb.DeleteResponse{}, nil
 }
 
@@ -126,7 +127,7 @@ func (c *Config) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadRespons
 	if err != nil {
 		return nil, err
 	}
-	data, updated, err := c.value(ctx, ns, path, false)
+	data, updated, _, err := c.value(ctx, ns, path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -160,26 +161,26 @@ func (c *Config) scope(ctx context.Context, ns, path string) (string, string, er
 	return ns, path, nil
 }
 
-// value reads the JSON at path and the latest update time under it;
-// reveal opens secrets instead of masking them. A namespace holding nothing
-// is a 404.
-func (c *Config) value(ctx context.Context, ns, path string, reveal bool) (string, time.Time, error) {
-	leaves, err := c.backend.Leaves(ctx, ns, path)
+// value reads the JSON at path, the latest update time under it and the
+// namespace's revision it was read at; reveal opens secrets instead of
+// masking them. A namespace holding nothing is a 404.
+func (c *Config) value(ctx context.Context, ns, path string, reveal bool) (string, time.Time, uint64, error) {
+	leaves, rev, err := c.backend.Snapshot(ctx, ns, path)
 	if err != nil {
-		return "", time.Time{}, c.failed(ctx, "read", err)
+		return "", time.Time{}, 0, c.failed(ctx, "read", err)
 	}
 	if len(leaves) == 0 {
 		exists, err := c.backend.Exists(ctx, ns)
 		if err != nil {
-			return "", time.Time{}, c.failed(ctx, "read", err)
+			return "", time.Time{}, 0, c.failed(ctx, "read", err)
 		}
 		if !exists {
-			return "", time.Time{}, errors.NotFound(errID, "not found: namespace %s has no config", ns)
+			return "", time.Time{}, 0, errors.NotFound(errID, "not found: namespace %s has no config", ns)
 		}
 	}
 	data, err := c.render(ctx, ns, path, leaves, reveal)
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, 0, err
 	}
 	var updated time.Time
 	for _, l := range leaves {
@@ -187,7 +188,7 @@ func (c *Config) value(ctx context.Context, ns, path string, reveal bool) (strin
 			updated = l.Updated
 		}
 	}
-	return data, updated, nil
+	return data, updated, rev, nil
 }
 
 // render builds the JSON at path from its leaves.

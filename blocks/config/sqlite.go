@@ -13,42 +13,17 @@ import (
 // database: reads on the read pool, every change through the group-commit
 // writer.
 type sqliteBackend struct {
-	db  *schema.DB
-	now func() time.Time
+	db     *schema.DB
+	now    func() time.Time
+	retain int // changes kept per namespace in config_changes
 }
 
-func newSQLite(db *schema.DB, now func() time.Time) *sqliteBackend {
-	return &sqliteBackend{db: db, now: now}
+func newSQLite(db *schema.DB, now func() time.Time, retain int) *sqliteBackend {
+	return &sqliteBackend{db: db, now: now, retain: retain}
 }
 
 func (b *sqliteBackend) Leaves(ctx context.Context, ns, path string) ([]Leaf, error) {
-	query := `SELECT path, value, secret, key_id, updated_at FROM config_values WHERE namespace = ? ORDER BY path`
-	args := []any{ns}
-	if path != "" {
-		lo, hi := under(path)
-		query = `SELECT path, value, secret, key_id, updated_at FROM config_values
-			WHERE namespace = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`
-		args = append(args, path, lo, hi)
-	}
-	rows, err := b.db.Read().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Leaf
-	for rows.Next() {
-		var (
-			l       Leaf
-			secret  int64
-			updated int64
-		)
-		if err := rows.Scan(&l.Path, &l.Value, &secret, &l.KeyID, &updated); err != nil {
-			return nil, err
-		}
-		l.Secret, l.Updated = secret == 1, time.Unix(0, updated)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return leavesIn(ctx, b.db.Read(), ns, path)
 }
 
 func (b *sqliteBackend) Exists(ctx context.Context, ns string) (bool, error) {
@@ -60,9 +35,14 @@ func (b *sqliteBackend) Exists(ctx context.Context, ns string) (bool, error) {
 	return err == nil, err
 }
 
-func (b *sqliteBackend) Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) error {
+func (b *sqliteBackend) Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) (uint64, error) {
 	now := b.now().UnixNano()
-	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	var rev uint64
+	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		before, err := image(ctx, tx, ns, path)
+		if err != nil {
+			return err
+		}
 		// Above path: only empty objects may be in the way; they go.
 		for _, a := range ancestors(path) {
 			var (
@@ -124,15 +104,24 @@ func (b *sqliteBackend) Set(ctx context.Context, ns, path string, leaves []Leaf,
 				return err
 			}
 		}
-		return nil
+		after, err := image(ctx, tx, ns, path)
+		if err != nil {
+			return err
+		}
+		rev, err = b.logChange(ctx, tx, ns, path, before, after, now)
+		return err
 	})
+	return rev, err
 }
 
-func (b *sqliteBackend) Delete(ctx context.Context, ns, path string) (bool, error) {
-	var n int64
+func (b *sqliteBackend) Delete(ctx context.Context, ns, path string) (uint64, error) {
+	var rev uint64
 	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		before, err := image(ctx, tx, ns, path)
+		if err != nil {
+			return err
+		}
 		var res sql.Result
-		var err error
 		if path == "" {
 			res, err = tx.ExecContext(ctx, `DELETE FROM config_values WHERE namespace = ?`, ns)
 		} else {
@@ -143,10 +132,18 @@ func (b *sqliteBackend) Delete(ctx context.Context, ns, path string) (bool, erro
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		after, err := image(ctx, tx, ns, path)
+		if err != nil {
+			return err
+		}
+		rev, err = b.logChange(ctx, tx, ns, path, before, after, b.now().UnixNano())
 		return err
 	})
-	return n > 0, err
+	return rev, err
 }
 
 func (b *sqliteBackend) SecretKey(ctx context.Context, generate func() ([]byte, error)) ([]byte, error) {

@@ -18,6 +18,7 @@ const watchReadTimeout = 10 * time.Second
 // ended when the hub ended it.
 type watcher struct {
 	ns, path string
+	reveal   bool // send secrets in clear
 	ch       chan *pb.WatchResponse
 	done     chan struct{}
 	once     sync.Once
@@ -33,7 +34,18 @@ func (w *watcher) end(err error) {
 
 // Watch sends the value at path now, then again after every change that
 // can alter it (a set or delete at, above or below path), in commit order,
-// until the caller goes away. A deleted value is null. Secrets are masked.
+// until the caller goes away. A deleted value is null. Every message
+// carries the namespace's revision after that change (the first, the
+// revision it was read at). Secrets are masked unless options.secret asks
+// for them (the caller passed the same access check as Get).
+//
+// With from_revision the first value is not sent; instead the value after
+// each logged change above from_revision that concerns path, rebuilt from
+// the change log, then live changes, so a watcher that saw up to revision R
+// misses nothing and sees nothing twice. A from_revision older than the log
+// keeps (or newer than the namespace's revision) is a 412: read the value
+// again and watch from its revision.
+//
 // A watcher more than WatchBuffer changes behind is ended with a 429, so a
 // stuck client cannot hold up writers; watch again to resume.
 func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[pb.WatchResponse]) error {
@@ -42,21 +54,28 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 	if err != nil {
 		return err
 	}
-	w := &watcher{ns: ns, path: path, ch: make(chan *pb.WatchResponse, WatchBuffer+1), done: make(chan struct{})}
+	w := &watcher{ns: ns, path: path, reveal: req.GetOptions().GetSecret(),
+		ch: make(chan *pb.WatchResponse, WatchBuffer+1), done: make(chan struct{})}
 
-	// The first value and the registration happen under the write lock,
+	// The first values and the registration happen under the write lock,
 	// so no change falls between them.
 	c.writeMu.Lock()
 	if c.closed {
 		c.writeMu.Unlock()
 		return errShuttingDown
 	}
-	first, err := c.watchValue(ctx, ns, path)
+	var first []*pb.WatchResponse
+	if req.FromRevision != nil {
+		first, err = c.resume(ctx, w, req.GetFromRevision())
+	} else {
+		var m *pb.WatchResponse
+		m, err = c.watchNow(ctx, w)
+		first = []*pb.WatchResponse{m}
+	}
 	if err != nil {
 		c.writeMu.Unlock()
 		return err
 	}
-	w.ch <- first
 	c.watchers[w] = struct{}{}
 	c.writeMu.Unlock()
 
@@ -65,6 +84,11 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 		delete(c.watchers, w)
 		c.writeMu.Unlock()
 	}()
+	for _, m := range first {
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,44 +103,88 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 	}
 }
 
-// watchValue renders what a watcher of path is sent: the masked value, null
-// when there is none (a namespace with nothing is not an error here).
-func (c *Config) watchValue(ctx context.Context, ns, path string) (*pb.WatchResponse, error) {
-	leaves, err := c.backend.Leaves(ctx, ns, path)
+// resume renders what a watcher that has seen ns up to revision from
+// missed: the value after each later logged change that concerns its path.
+// The caller holds writeMu.
+func (c *Config) resume(ctx context.Context, w *watcher, from uint64) ([]*pb.WatchResponse, error) {
+	changes, oldest, current, err := c.backend.Changes(ctx, w.ns, from)
 	if err != nil {
 		return nil, c.failed(ctx, "watch", err)
 	}
-	data, err := c.render(ctx, ns, path, leaves, false)
+	if from > current {
+		return nil, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: namespace %s is at revision %d; read the value again and watch from its revision", w.path, from, w.ns, current)
+	}
+	if from < current && from+1 < oldest {
+		return nil, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: the change log of namespace %s starts at revision %d; read the value again and watch from its revision", w.path, from, w.ns, oldest)
+	}
+	now, err := c.backend.Leaves(ctx, w.ns, w.path)
+	if err != nil {
+		return nil, c.failed(ctx, "watch", err)
+	}
+	var out []*pb.WatchResponse
+	err = replay(w.path, now, changes, func(ch Change, leaves []Leaf) error {
+		m, err := c.watchValue(ctx, w, leaves, ch.Revision)
+		out = append(out, m)
+		return err
+	})
+	return out, err
+}
+
+// watchNow renders the value at w's path now, at the current revision.
+func (c *Config) watchNow(ctx context.Context, w *watcher) (*pb.WatchResponse, error) {
+	leaves, rev, err := c.backend.Snapshot(ctx, w.ns, w.path)
+	if err != nil {
+		return nil, c.failed(ctx, "watch", err)
+	}
+	return c.watchValue(ctx, w, leaves, rev)
+}
+
+// watchValue renders what watcher w is sent: the value of leaves at
+// revision rev, null when there is none (a namespace with nothing is not an
+// error here).
+func (c *Config) watchValue(ctx context.Context, w *watcher, leaves []Leaf, rev uint64) (*pb.WatchResponse, error) {
+	data, err := c.render(ctx, w.ns, w.path, leaves, w.reveal)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.WatchResponse{Namespace: ns, Path: path, Value: &pb.Value{Data: data, Format: "json"}}, nil
+	return &pb.WatchResponse{Namespace: w.ns, Path: w.path, Value: &pb.Value{Data: data, Format: "json"}, Revision: rev}, nil
 }
 
-// notify sends the new value to every watcher a change at changed in ns
-// may concern. The caller holds writeMu and has committed the change.
-func (c *Config) notify(ns, changed string) {
+// notify sends the new value to every watcher a change at changed in ns,
+// which made revision rev, may concern. The caller holds writeMu and has
+// committed the change.
+func (c *Config) notify(ns, changed string, rev uint64) {
 	if len(c.watchers) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchReadTimeout)
 	defer cancel()
-	rendered := map[string]*pb.WatchResponse{}
-	failed := map[string]error{}
+	type view struct {
+		path   string
+		reveal bool
+	}
+	rendered := map[view]*pb.WatchResponse{}
+	failed := map[view]error{}
 	for w := range c.watchers {
 		if w.ns != ns || !overlaps(changed, w.path) {
 			continue
 		}
-		m, ok := rendered[w.path]
-		if !ok && failed[w.path] == nil {
-			var err error
-			if m, err = c.watchValue(ctx, ns, w.path); err != nil {
-				failed[w.path] = err
+		k := view{w.path, w.reveal}
+		m, ok := rendered[k]
+		if !ok && failed[k] == nil {
+			leaves, err := c.backend.Leaves(ctx, ns, w.path)
+			if err == nil {
+				m, err = c.watchValue(ctx, w, leaves, rev)
 			} else {
-				rendered[w.path] = m
+				err = c.failed(ctx, "watch", err)
+			}
+			if err != nil {
+				failed[k] = err
+			} else {
+				rendered[k] = m
 			}
 		}
-		if err := failed[w.path]; err != nil {
+		if err := failed[k]; err != nil {
 			// The stream cannot promise every change any more.
 			w.end(err)
 			delete(c.watchers, w)

@@ -29,12 +29,16 @@ const (
 //
 // The config block sends every change to a connected watcher, and the
 // Watcher reads them as they come and queues them, so a slow reader loses
-// nothing. When the stream breaks (the server restarts, the network drops)
-// the Watcher connects again with backoff and carries on from the value the
-// server then reports: if the value changed while it was away, that latest
-// value comes next; changes made and overwritten while it was disconnected
-// cannot be replayed, because the block keeps no history of changes (it
-// has no revision to resume from).
+// nothing. Every message carries the namespace's revision, and the Watcher
+// remembers the last one it queued. When the stream breaks (the server
+// restarts, the network drops) the Watcher connects again with backoff and
+// resumes from that revision: the block replays, from its durable change
+// log, the value after each change made while it was away, in order, and
+// nothing it had already sent. If the block no longer holds that far back
+// (it keeps each namespace's newest changes, 1000 by default) it answers
+// 412, and the Watcher falls back to reading the current value and carries
+// on from there: only then can changes made and overwritten while it was
+// away be skipped.
 type Watcher struct {
 	c      *rpcConfig
 	path   string
@@ -44,9 +48,11 @@ type Watcher struct {
 	mu      sync.Mutex
 	wake    chan struct{} // closed and replaced when queue or err changes
 	queue   []Value
-	last    Value // the last value queued
-	started bool  // last is set
-	err     error // why the watch ended
+	last    Value  // the last value queued
+	started bool   // last is set
+	rev     uint64 // the namespace's revision after last; resume after it
+	resume  bool   // rev is good to resume from
+	err     error  // why the watch ended
 }
 
 // Watch follows the value at path. The first connection is made before
@@ -111,11 +117,18 @@ func (w *Watcher) signal() {
 	w.wake = make(chan struct{})
 }
 
-// push queues v unless it equals the value queued last.
-func (w *Watcher) push(v Value) {
+// push queues the value in m unless it equals the value queued last, and
+// records its revision. A message at or below the revision already queued
+// is one the Watcher has, and is dropped.
+func (w *Watcher) push(m *pb.WatchResponse) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil || (w.started && v.Equal(w.last)) {
+	if w.err != nil || (w.resume && m.GetRevision() != 0 && m.GetRevision() <= w.rev) {
+		return
+	}
+	w.rev, w.resume = m.GetRevision(), true
+	v := NewValue([]byte(m.GetValue().GetData()))
+	if w.started && v.Equal(w.last) {
 		return
 	}
 	w.last, w.started = v, true
@@ -123,10 +136,31 @@ func (w *Watcher) push(v Value) {
 	w.signal()
 }
 
-// open starts a Watch stream and queues the value it begins with.
+// forget drops the revision to resume from, so the next open reads the
+// current value: the block's change log no longer reaches back to it.
+func (w *Watcher) forget() {
+	w.mu.Lock()
+	w.resume, w.rev = false, 0
+	w.mu.Unlock()
+}
+
+// tooOld reports the block's answer to a resume it cannot serve.
+func tooOld(err error) bool {
+	return errors.Code(err) == 412
+}
+
+// open starts a Watch stream. The first time (or after forget) it waits for
+// and queues the value the stream begins with; otherwise it resumes after
+// the last revision queued, and the stream carries only later changes.
 func (w *Watcher) open() (client.Stream, error) {
 	c := w.c
 	req := &pb.WatchRequest{Namespace: c.ns, Path: w.path}
+	w.mu.Lock()
+	resume := w.resume
+	if resume {
+		req.FromRevision = &w.rev
+	}
+	w.mu.Unlock()
 	st, err := c.c.Stream(w.ctx, c.c.NewRequest("config", "Config.Watch", req))
 	if err != nil {
 		return nil, err
@@ -136,6 +170,11 @@ func (w *Watcher) open() (client.Stream, error) {
 		return nil, err
 	}
 	st.CloseSend()
+	if resume {
+		// Nothing may come until the next change; a refusal (412) comes
+		// from the stream's first read.
+		return st, nil
+	}
 	first := new(pb.WatchResponse)
 	if err := st.Recv(first); err != nil {
 		st.Close()
@@ -144,7 +183,7 @@ func (w *Watcher) open() (client.Stream, error) {
 		}
 		return nil, err
 	}
-	w.push(NewValue([]byte(first.GetValue().GetData())))
+	w.push(first)
 	return st, nil
 }
 
@@ -164,7 +203,12 @@ func (w *Watcher) run(st client.Stream) {
 			w.mu.Unlock()
 			return
 		}
-		log.Warn("config watch interrupted; reconnecting", "err", err)
+		if tooOld(err) {
+			log.Warn("config watch cannot resume from its revision; reading the current value", "err", err)
+			w.forget()
+		} else {
+			log.Warn("config watch interrupted; reconnecting", "err", err)
+		}
 		for wait := watchRetryMin; ; wait = min(wait*2, watchRetryMax) {
 			select {
 			case <-w.ctx.Done():
@@ -178,6 +222,10 @@ func (w *Watcher) run(st client.Stream) {
 			}
 			if w.ctx.Err() != nil {
 				return
+			}
+			if tooOld(err) {
+				w.forget()
+				continue
 			}
 			if terminal(err) {
 				w.mu.Lock()
@@ -199,7 +247,7 @@ func (w *Watcher) read(st client.Stream) error {
 			}
 			return err
 		}
-		w.push(NewValue([]byte(m.GetValue().GetData())))
+		w.push(m)
 	}
 }
 

@@ -184,8 +184,11 @@ func (x *GetRequest) GetOptions() *Options {
 }
 
 type GetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Value         *Value                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value *Value                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// the namespace's revision the value was read at: Watch with
+	// from_revision set to it misses no change made after the read
+	Revision      uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -225,6 +228,13 @@ func (x *GetResponse) GetValue() *Value {
 		return x.Value
 	}
 	return nil
+}
+
+func (x *GetResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 type SetRequest struct {
@@ -653,9 +663,16 @@ func (x *ChangeSet) GetTimestamp() int64 {
 }
 
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Path      string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// resume: when set, send the value after every change with a higher
+	// revision that concerns path (and no first value), then follow live.
+	// A revision older than the retained change log, or newer than the
+	// namespace's, is a 412: read the current value and watch again.
+	FromRevision *uint64 `protobuf:"varint,3,opt,name=from_revision,json=fromRevision,proto3,oneof" json:"from_revision,omitempty"`
+	// secret: reveal secret values instead of masking them as "[secret]"
+	Options       *Options `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -704,12 +721,29 @@ func (x *WatchRequest) GetPath() string {
 	return ""
 }
 
+func (x *WatchRequest) GetFromRevision() uint64 {
+	if x != nil && x.FromRevision != nil {
+		return *x.FromRevision
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetOptions() *Options {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 type WatchResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Path      string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	// the value after the change; data is null when it was deleted
-	Value         *Value `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Value *Value `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// the namespace's revision after the change (for the first value, the
+	// revision it was read at); every Set and Delete adds one
+	Revision      uint64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -765,6 +799,13 @@ func (x *WatchResponse) GetValue() *Value {
 	return nil
 }
 
+func (x *WatchResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_config_config_proto protoreflect.FileDescriptor
 
 const file_config_config_proto_rawDesc = "" +
@@ -779,9 +820,10 @@ const file_config_config_proto_rawDesc = "" +
 	"GetRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12)\n" +
-	"\aoptions\x18\x03 \x01(\v2\x0f.config.OptionsR\aoptions\"2\n" +
+	"\aoptions\x18\x03 \x01(\v2\x0f.config.OptionsR\aoptions\"N\n" +
 	"\vGetResponse\x12#\n" +
-	"\x05value\x18\x01 \x01(\v2\r.config.ValueR\x05value\"\x8e\x01\n" +
+	"\x05value\x18\x01 \x01(\v2\r.config.ValueR\x05value\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\x8e\x01\n" +
 	"\n" +
 	"SetRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -808,14 +850,18 @@ const file_config_config_proto_rawDesc = "" +
 	"\bchecksum\x18\x02 \x01(\tR\bchecksum\x12\x16\n" +
 	"\x06format\x18\x03 \x01(\tR\x06format\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x1c\n" +
-	"\ttimestamp\x18\x05 \x01(\x03R\ttimestamp\"@\n" +
+	"\ttimestamp\x18\x05 \x01(\x03R\ttimestamp\"\xa7\x01\n" +
 	"\fWatchRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"f\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12(\n" +
+	"\rfrom_revision\x18\x03 \x01(\x04H\x00R\ffromRevision\x88\x01\x01\x12)\n" +
+	"\aoptions\x18\x04 \x01(\v2\x0f.config.OptionsR\aoptionsB\x10\n" +
+	"\x0e_from_revision\"\x82\x01\n" +
 	"\rWatchResponse\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12#\n" +
-	"\x05value\x18\x03 \x01(\v2\r.config.ValueR\x05value2\x96\x02\n" +
+	"\x05value\x18\x03 \x01(\v2\r.config.ValueR\x05value\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision2\x96\x02\n" +
 	"\x06Config\x120\n" +
 	"\x03Get\x12\x12.config.GetRequest\x1a\x13.config.GetResponse\"\x00\x120\n" +
 	"\x03Set\x12\x12.config.SetRequest\x1a\x13.config.SetResponse\"\x00\x129\n" +
@@ -859,22 +905,23 @@ var file_config_config_proto_depIdxs = []int32{
 	1,  // 3: config.SetRequest.options:type_name -> config.Options
 	10, // 4: config.ReadResponse.change:type_name -> config.Change
 	11, // 5: config.Change.change_set:type_name -> config.ChangeSet
-	0,  // 6: config.WatchResponse.value:type_name -> config.Value
-	2,  // 7: config.Config.Get:input_type -> config.GetRequest
-	4,  // 8: config.Config.Set:input_type -> config.SetRequest
-	6,  // 9: config.Config.Delete:input_type -> config.DeleteRequest
-	8,  // 10: config.Config.Read:input_type -> config.ReadRequest
-	12, // 11: config.Config.Watch:input_type -> config.WatchRequest
-	3,  // 12: config.Config.Get:output_type -> config.GetResponse
-	5,  // 13: config.Config.Set:output_type -> config.SetResponse
-	7,  // 14: config.Config.Delete:output_type -> config.DeleteResponse
-	9,  // 15: config.Config.Read:output_type -> config.ReadResponse
-	13, // 16: config.Config.Watch:output_type -> config.WatchResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	1,  // 6: config.WatchRequest.options:type_name -> config.Options
+	0,  // 7: config.WatchResponse.value:type_name -> config.Value
+	2,  // 8: config.Config.Get:input_type -> config.GetRequest
+	4,  // 9: config.Config.Set:input_type -> config.SetRequest
+	6,  // 10: config.Config.Delete:input_type -> config.DeleteRequest
+	8,  // 11: config.Config.Read:input_type -> config.ReadRequest
+	12, // 12: config.Config.Watch:input_type -> config.WatchRequest
+	3,  // 13: config.Config.Get:output_type -> config.GetResponse
+	5,  // 14: config.Config.Set:output_type -> config.SetResponse
+	7,  // 15: config.Config.Delete:output_type -> config.DeleteResponse
+	9,  // 16: config.Config.Read:output_type -> config.ReadResponse
+	13, // 17: config.Config.Watch:output_type -> config.WatchResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_config_config_proto_init() }
@@ -882,6 +929,7 @@ func file_config_config_proto_init() {
 	if File_config_config_proto != nil {
 		return
 	}
+	file_config_config_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
