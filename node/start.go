@@ -87,7 +87,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	}
 	n.metrics = metrics.New(cfg.Version, log)
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations, config.Migrations, events.Migrations, registry.Migrations},
+		Migrations: Migrations(),
 		Observe:    n.metrics.ObserveWrites,
 	})
 	if err != nil {
@@ -237,6 +237,14 @@ func (n *Node) localServices() []*regpb.Service {
 		n.local = n.proxy.Services(n.proxyLis.Addr().String(), n.id)
 	})
 	return n.local
+}
+
+// Migrations are the schemas of every block a node runs: what its database
+// holds, and what a program opening that file itself must pass to
+// schema.Open (which refuses a file with blocks it does not know).
+func Migrations() []schema.Migrations {
+	return []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations,
+		config.Migrations, events.Migrations, registry.Migrations}
 }
 
 // serve runs a listener's loop; it returns when the node closes, and an

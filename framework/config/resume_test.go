@@ -6,15 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"micro.dev/micro/blocks/auth"
 	blockconfig "micro.dev/micro/blocks/config"
-	"micro.dev/micro/blocks/events"
-	"micro.dev/micro/blocks/registry"
-	"micro.dev/micro/blocks/runtime"
-	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/config"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/node"
 	"micro.dev/micro/node/nodetest"
 	pb "micro.dev/micro/proto/config"
 	"micro.dev/micro/schema"
@@ -28,8 +24,7 @@ func whileDown(t *testing.T, data string, from, n int) {
 	ctx := context.Background()
 	// Every block's schema, as node opens the file (schema.Open refuses a
 	// file with blocks it does not know).
-	db, err := schema.Open(ctx, data, schema.Options{Migrations: []schema.Migrations{
-		store.Migrations, auth.Migrations, runtime.Migrations, blockconfig.Migrations, events.Migrations, registry.Migrations}})
+	db, err := schema.Open(ctx, data, schema.Options{Migrations: node.Migrations()})
 	if err != nil {
 		t.Fatal(err)
 	}
