@@ -38,6 +38,7 @@ func (a *app) storeCommand() *ffcli.Command {
 			a.storeList(),
 			a.storeDatabases(),
 			a.storeTables(),
+			a.storeWatch(),
 		},
 	}
 	cmd.Exec = a.group(cmd)
@@ -212,10 +213,10 @@ func printJSON(w io.Writer, v any) error {
 // as in Micro.
 const maxTableValue = 50
 
-// printRecordsTable prints the KEY VALUE EXPIRY table of read -v.
+// printRecordsTable prints the KEY VALUE EXPIRY REVISION table of read -v.
 func printRecordsTable(w io.Writer, recs []*pb.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tVALUE\tEXPIRY")
+	fmt.Fprintln(tw, "KEY\tVALUE\tEXPIRY\tREVISION")
 	// A newline or tab inside a value would break the table's rows and columns.
 	escape := strings.NewReplacer("\n", `\n`, "\t", `\t`, "\r", `\r`)
 	for _, r := range recs {
@@ -223,7 +224,7 @@ func printRecordsTable(w io.Writer, recs []*pb.Record) error {
 		if utf8.RuneCountInString(value) > maxTableValue {
 			value = string([]rune(value)[:maxTableValue]) + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", escape.Replace(r.Key), escape.Replace(value), humanExpiry(r.Expiry))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", escape.Replace(r.Key), escape.Replace(value), humanExpiry(r.Expiry), r.Revision)
 	}
 	return tw.Flush()
 }
@@ -248,6 +249,7 @@ func (a *app) storeWrite() *ffcli.Command {
 	loc.register(fs)
 	fs.DurationVar(&expiry, "expiry", 0, "expire the record after this long, e.g. 30s, 1h (rounded up to whole seconds)")
 	alias(fs, "expiry", "e")
+	ifRev := revisionFlag(fs, "write only if the record is at this revision (0: only if it does not exist)")
 
 	shortUsage := path + " [flags] <key> <value...>"
 	shortHelp := "Write a record; the words of the value are joined by spaces (use -- before a value starting with -)"
@@ -266,7 +268,7 @@ func (a *app) storeWrite() *ffcli.Command {
 					Value:  []byte(strings.Join(args[1:], " ")),
 					Expiry: expirySeconds(expiry),
 				},
-				Options: &pb.WriteOptions{Database: db, Table: table},
+				Options: &pb.WriteOptions{Database: db, Table: table, IfRevision: ifRev.value()},
 			})
 			return err
 		})
@@ -295,13 +297,14 @@ func (a *app) storeDelete() *ffcli.Command {
 		fs  = flag.NewFlagSet(path, flag.ContinueOnError)
 	)
 	loc.register(fs)
+	ifRev := revisionFlag(fs, "delete only if the record is at this revision")
 	return a.leaf("delete", path+" [flags] <key>", "Delete a record", fs, func(ctx context.Context, args []string) error {
 		if len(args) != 1 {
 			return usageErrorf(path, "expected one key")
 		}
 		return a.withStore(ctx, func(ctx context.Context, st pb.StoreClient, t *target) error {
 			db, table := loc.resolve(t)
-			_, err := st.Delete(ctx, &pb.DeleteRequest{Key: args[0], Options: &pb.DeleteOptions{Database: db, Table: table}})
+			_, err := st.Delete(ctx, &pb.DeleteRequest{Key: args[0], Options: &pb.DeleteOptions{Database: db, Table: table, IfRevision: ifRev.value()}})
 			return err
 		})
 	})

@@ -208,7 +208,7 @@ func TestStoreWriteRead(t *testing.T) {
 	wantFail(t, 1, "Expected a key and a value. Please refer to 'micro store write --help'", "store", "write", "k")
 
 	out := mustRun(t, "store", "read", "-v", "temp")
-	if out != "KEY   VALUE  EXPIRY\ntemp  x      2s\n" {
+	if out != "KEY   VALUE  EXPIRY  REVISION\ntemp  x      2s      0\n" {
 		t.Errorf("read -v =\n%q", out)
 	}
 	out = mustRun(t, "store", "read", "greeting", "--verbose")

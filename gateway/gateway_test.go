@@ -67,7 +67,7 @@ func TestUnaryRoundTrip(t *testing.T) {
 	r := e.do(t, "POST", "/store/Store/Write", `{"record":{"key":"a","value":"aGk="}}`)
 	r.want(t, 204, ``)
 
-	want := `{"records":[{"key":"a","value":"aGk=","expiry":"3600","metadata":{}}]}`
+	want := `{"records":[{"key":"a","value":"aGk=","expiry":"3600","metadata":{},"revision":"0"}]}`
 	r = e.do(t, "POST", "/store/Store/Read", `{"key":"a"}`, "Content-Type", "application/json; charset=utf-8")
 	r.want(t, 200, want)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {

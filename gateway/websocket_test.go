@@ -145,7 +145,7 @@ func TestWebsocketUnary(t *testing.T) {
 func TestVersionFallback(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.store.data["k"] = []byte("v")
-	e.do(t, "POST", "/v1/store/Read", `{"key":"k"}`).want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+	e.do(t, "POST", "/v1/store/Read", `{"key":"k"}`).want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{},"revision":"0"}]}`)
 	r := e.do(t, "POST", "/v1/nosuch/Read", `{}`)
 	if r.code != 500 || !strings.Contains(r.body, "service not found") {
 		t.Fatalf("unknown versioned service: %d %s", r.code, r.body)
@@ -174,9 +174,9 @@ func TestFormLabelledJSON(t *testing.T) {
 	e.store.data["k"] = []byte("v")
 	form := "application/x-www-form-urlencoded"
 	e.do(t, "POST", "/store/Store/Read", `{"key":"k"}`, "Content-Type", form).
-		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{},"revision":"0"}]}`)
 	e.do(t, "POST", "/store/Store/Read", `key=k`, "Content-Type", form).
-		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{}}]}`)
+		want(t, 200, `{"records":[{"key":"k","value":"dg==","expiry":"3600","metadata":{},"revision":"0"}]}`)
 	// Broken JSON sent the same way is named as broken JSON, not read as a
 	// form with one odd field (which the service would answer with a
 	// misleading "key is required").

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -19,9 +20,14 @@ type Backend interface {
 	Read(ctx context.Context, database, table string, q Query) ([]Record, error)
 	// Write creates or replaces a record. The backend sets Revision,
 	// Created and Updated; a record that had expired is created afresh.
-	Write(ctx context.Context, database, table string, r Record) error
+	// With ifRevision set the write happens only if the record's current
+	// revision equals *ifRevision (0: the record must not exist, expired
+	// counts as absent), checked in the same transaction; otherwise it
+	// returns a *RevisionMismatch. It returns the revision written.
+	Write(ctx context.Context, database, table string, r Record, ifRevision *int64) (int64, error)
 	// Delete removes a record; deleting a missing key is not an error.
-	Delete(ctx context.Context, database, table, key string) error
+	// ifRevision makes it conditional as for Write.
+	Delete(ctx context.Context, database, table, key string, ifRevision *int64) error
 	// List returns the keys of the live records q selects, in key order.
 	List(ctx context.Context, database, table string, q Query) ([]string, error)
 	// Databases returns, sorted, the databases holding a live record.
@@ -31,6 +37,46 @@ type Backend interface {
 	// Sweep deletes expired records and reports how many it deleted. A
 	// backend whose storage expires records by itself returns 0.
 	Sweep(ctx context.Context) (int64, error)
+}
+
+// RevisionMismatch is a conditional write or delete whose record did not
+// have the expected revision.
+type RevisionMismatch struct {
+	// Current is the record's revision; 0 when it does not exist.
+	Current int64
+}
+
+func (e *RevisionMismatch) Error() string {
+	if e.Current == 0 {
+		return "record does not exist"
+	}
+	return fmt.Sprintf("record is at revision %d", e.Current)
+}
+
+// Change is one committed change to a record, as Watch reports it.
+type Change struct {
+	Type            string // ChangeCreate, ChangeUpdate, ChangeDelete or ChangeExpire
+	Database, Table string
+	// Record is the record after the change; for a delete or an expiry its
+	// key and last revision only.
+	Record Record
+}
+
+// Change types.
+const (
+	ChangeCreate = "create"
+	ChangeUpdate = "update"
+	ChangeDelete = "delete"
+	ChangeExpire = "expire"
+)
+
+// Notifier receives a backend's changes in commit order. A backend calls
+// Reserve inside its transaction (where its writes are serialised) and
+// Commit with the same sequence number once the transaction's outcome is
+// known: with the changes if it committed, with none if it did not.
+type Notifier interface {
+	Reserve() uint64
+	Commit(seq uint64, changes []Change)
 }
 
 // Record is one stored value.

@@ -39,7 +39,7 @@ func TestJSONOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"records":[{"key":"k","value":"aGk=","expiry":"60","metadata":{"m":{"type":"string","value":"x"}}}]}`
+	want := `{"records":[{"key":"k","value":"aGk=","expiry":"60","metadata":{"m":{"type":"string","value":"x"}},"revision":"1"}]}`
 	if got != want {
 		t.Fatalf("read k:\n got %s\nwant %s", got, want)
 	}
@@ -47,7 +47,7 @@ func TestJSONOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"records":[{"key":"plain","value":"dg==","expiry":"0","metadata":{}}]}`; got != want {
+	if want := `{"records":[{"key":"plain","value":"dg==","expiry":"0","metadata":{},"revision":"1"}]}`; got != want {
 		t.Fatalf("read plain:\n got %s\nwant %s", got, want)
 	}
 	got, err = call("Tables", `{}`)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	stderrors "errors"
+	"math"
 	"strings"
 	"time"
 
@@ -114,7 +115,11 @@ func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteRespo
 			r.Metadata[k] = Field{Type: f.GetType(), Value: f.GetValue()}
 		}
 	}
-	if err := s.backend.Write(ctx, database, table, r); err != nil {
+	var ifRev *uint64
+	if o != nil {
+		ifRev = o.IfRevision
+	}
+	if _, err := s.backend.Write(ctx, database, table, r, ifRevision(ifRev)); err != nil {
 		return nil, s.failed(ctx, "write", err)
 	}
 	return &pb.WriteResponse{}, nil
@@ -134,7 +139,11 @@ func (s *Store) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteRe
 	if err := checkKey("key", key); err != nil {
 		return nil, err
 	}
-	if err := s.backend.Delete(ctx, database, table, key); err != nil {
+	var ifRev *uint64
+	if o != nil {
+		ifRev = o.IfRevision
+	}
+	if err := s.backend.Delete(ctx, database, table, key, ifRevision(ifRev)); err != nil {
 		return nil, s.failed(ctx, "delete", err)
 	}
 	return &pb.DeleteResponse{}, nil
@@ -245,7 +254,7 @@ func descending(order string) (bool, error) {
 }
 
 func toProto(r Record, now time.Time) *pb.Record {
-	out := &pb.Record{Key: r.Key, Value: r.Value}
+	out := &pb.Record{Key: r.Key, Value: r.Value, Revision: uint64(max(r.Revision, 0))}
 	if !r.ExpiresAt.IsZero() {
 		// Rounded up, so a record still readable never reports 0 (never
 		// expires).
@@ -261,10 +270,27 @@ func toProto(r Record, now time.Time) *pb.Record {
 	return out
 }
 
-// failed turns a backend error into the caller's answer: a shutdown is a
-// 503, an ended call keeps its own code, anything else is logged and a 500.
+// ifRevision reads the optional compare-and-set revision of a write or
+// delete: nil when the caller set none (every client that predates it).
+func ifRevision(v *uint64) *int64 {
+	if v == nil {
+		return nil
+	}
+	rev := int64(min(*v, math.MaxInt64))
+	return &rev
+}
+
+// failed turns a backend error into the caller's answer: a failed
+// compare-and-set is a 412 naming the record's revision, a shutdown a 503,
+// an ended call keeps its own code, anything else is logged and a 500.
 func (s *Store) failed(ctx context.Context, op string, err error) error {
+	var mismatch *RevisionMismatch
 	switch {
+	case stderrors.As(err, &mismatch):
+		if mismatch.Current == 0 {
+			return errors.PreconditionFailed(errID, "%s: revision does not match: the record does not exist (current revision 0)", op)
+		}
+		return errors.PreconditionFailed(errID, "%s: revision does not match: the record is at revision %d", op, mismatch.Current)
 	case stderrors.Is(err, schema.ErrClosed):
 		return errors.ServiceUnavailable(errID, "store is shutting down")
 	case ctx.Err() != nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	stderrors "errors"
 	"fmt"
 	"math"
 	"strings"
@@ -20,14 +21,16 @@ const sweepBatch = 1000
 // database: queries on the read pool, every change through the group-commit
 // writer.
 type sqliteBackend struct {
-	db  *schema.DB
-	now func() time.Time
+	db     *schema.DB
+	now    func() time.Time
+	notify Notifier
 }
 
 // newSQLite returns a Backend on db, whose migrations must include
-// Migrations. now is the clock that decides what has expired.
-func newSQLite(db *schema.DB, now func() time.Time) *sqliteBackend {
-	return &sqliteBackend{db: db, now: now}
+// Migrations. now is the clock that decides what has expired; notify gets
+// every committed change.
+func newSQLite(db *schema.DB, now func() time.Time, notify Notifier) *sqliteBackend {
+	return &sqliteBackend{db: db, now: now, notify: notify}
 }
 
 // live is the condition that hides expired rows; its argument is now.
@@ -44,12 +47,53 @@ const upsert = `INSERT INTO store_records
 		metadata   = excluded.metadata,
 		value      = excluded.value`
 
-func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Record) error {
+// current is the query for a record's revision and expiry inside a write.
+const current = `SELECT revision, expires_at FROM store_records WHERE db = ? AND tbl = ? AND key = ?`
+
+// prior reads a record's row inside a write transaction: its revision (0
+// when there is no row) and whether that row had expired by now.
+// stmt is current prepared outside the transaction (Prepare needs the
+// writer connection).
+func prior(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, database, table, key string, now int64) (rev int64, expired bool, err error) {
+	var expires sql.NullInt64
+	err = tx.StmtContext(ctx, stmt).QueryRowContext(ctx, database, table, key).Scan(&rev, &expires)
+	if stderrors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return rev, err == nil && expires.Valid && expires.Int64 <= now, err
+}
+
+// checkRevision compares a conditional change's expected revision with the
+// record's, an expired record counting as absent.
+func checkRevision(ifRevision *int64, rev int64, expired bool) error {
+	if expired {
+		rev = 0
+	}
+	if ifRevision != nil && *ifRevision != rev {
+		return &RevisionMismatch{Current: rev}
+	}
+	return nil
+}
+
+// notifyAfter runs a write whose TxFunc reserves a sequence number (seq
+// non-zero once it did) and hands its changes to the notifier once the
+// outcome is known, so watchers see exactly what committed, in order.
+func (b *sqliteBackend) notifyAfter(err error, seq *uint64, changes []Change) error {
+	if *seq != 0 {
+		if err != nil {
+			changes = nil
+		}
+		b.notify.Commit(*seq, changes)
+	}
+	return err
+}
+
+func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Record, ifRevision *int64) (int64, error) {
 	meta := []byte("{}")
 	if len(r.Metadata) > 0 {
 		var err error
 		if meta, err = json.Marshal(r.Metadata); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	var expires any
@@ -60,22 +104,89 @@ func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Rec
 	if value == nil {
 		value = []byte{} // nil binds as NULL
 	}
-	now := b.now().UnixNano()
+	nowT := b.now()
+	now := nowT.UnixNano()
 	stmt, err := b.db.Prepare(ctx, upsert)
+	if err != nil {
+		return 0, err
+	}
+	cur, err := b.db.Prepare(ctx, current)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		seq     uint64
+		changes []Change
+		written int64
+	)
+	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rev, expired, err := prior(ctx, tx, cur, database, table, r.Key, now)
+		if err != nil {
+			return err
+		}
+		if err := checkRevision(ifRevision, rev, expired); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value); err != nil {
+			return err
+		}
+		rec := r
+		rec.Updated = nowT
+		switch {
+		case rev == 0:
+			rec.Revision, rec.Created = 1, nowT
+			changes = []Change{{Type: ChangeCreate, Database: database, Table: table, Record: rec}}
+		case expired:
+			rec.Revision, rec.Created = 1, nowT
+			changes = []Change{
+				{Type: ChangeExpire, Database: database, Table: table, Record: Record{Key: r.Key, Revision: rev}},
+				{Type: ChangeCreate, Database: database, Table: table, Record: rec},
+			}
+		default:
+			rec.Revision = rev + 1
+			changes = []Change{{Type: ChangeUpdate, Database: database, Table: table, Record: rec}}
+		}
+		written = rec.Revision
+		seq = b.notify.Reserve() // last: nothing in this TxFunc fails after it
+		return nil
+	})
+	return written, b.notifyAfter(err, &seq, changes)
+}
+
+func (b *sqliteBackend) Delete(ctx context.Context, database, table, key string, ifRevision *int64) error {
+	now := b.now().UnixNano()
+	cur, err := b.db.Prepare(ctx, current)
 	if err != nil {
 		return err
 	}
-	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value)
-		return err
+	var (
+		seq     uint64
+		changes []Change
+	)
+	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rev, expired, err := prior(ctx, tx, cur, database, table, key, now)
+		if err != nil {
+			return err
+		}
+		if err := checkRevision(ifRevision, rev, expired); err != nil {
+			return err
+		}
+		if rev == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE db = ? AND tbl = ? AND key = ?`, database, table, key); err != nil {
+			return err
+		}
+		typ := ChangeDelete
+		if expired {
+			// It was already gone to readers; report why it went.
+			typ = ChangeExpire
+		}
+		changes = []Change{{Type: typ, Database: database, Table: table, Record: Record{Key: key, Revision: rev}}}
+		seq = b.notify.Reserve()
+		return nil
 	})
-}
-
-func (b *sqliteBackend) Delete(ctx context.Context, database, table, key string) error {
-	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE db = ? AND tbl = ? AND key = ?`, database, table, key)
-		return err
-	})
+	return b.notifyAfter(err, &seq, changes)
 }
 
 func (b *sqliteBackend) Read(ctx context.Context, database, table string, q Query) ([]Record, error) {
@@ -128,16 +239,39 @@ func (b *sqliteBackend) Sweep(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		now := b.now().UnixNano()
-		var n int64
+		var (
+			seq     uint64
+			changes []Change
+		)
 		err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE rowid IN
-				(SELECT rowid FROM store_records WHERE expires_at <= ? LIMIT ?)`, now, sweepBatch)
+			changes = changes[:0]
+			rows, err := tx.QueryContext(ctx, `DELETE FROM store_records WHERE rowid IN
+				(SELECT rowid FROM store_records WHERE expires_at <= ? LIMIT ?)
+				RETURNING db, tbl, key, revision`, now, sweepBatch)
 			if err != nil {
 				return err
 			}
-			n, err = res.RowsAffected()
-			return err
+			defer rows.Close()
+			for rows.Next() {
+				c := Change{Type: ChangeExpire}
+				if err := rows.Scan(&c.Database, &c.Table, &c.Record.Key, &c.Record.Revision); err != nil {
+					return err
+				}
+				changes = append(changes, c)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(changes) > 0 {
+				seq = b.notify.Reserve()
+			}
+			return nil
 		})
+		err = b.notifyAfter(err, &seq, changes)
+		n := int64(len(changes))
+		if err != nil {
+			n = 0
+		}
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err

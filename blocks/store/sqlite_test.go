@@ -7,7 +7,7 @@ import (
 
 func TestRevisionAndTimes(t *testing.T) {
 	clk := newClock()
-	b := newSQLite(openDB(t), clk.Now)
+	b := newSQLite(openDB(t), clk.Now, newHub())
 	ctx := t.Context()
 	get := func(key string) Record {
 		t.Helper()
@@ -19,7 +19,7 @@ func TestRevisionAndTimes(t *testing.T) {
 	}
 	write := func(r Record) {
 		t.Helper()
-		if err := b.Write(ctx, "db", "t", r); err != nil {
+		if _, err := b.Write(ctx, "db", "t", r, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func TestRevisionAndTimes(t *testing.T) {
 	}
 
 	// So does a write after a delete.
-	if err := b.Delete(ctx, "db", "t", "k"); err != nil {
+	if err := b.Delete(ctx, "db", "t", "k", nil); err != nil {
 		t.Fatal(err)
 	}
 	write(Record{Key: "k"})
@@ -55,11 +55,11 @@ func TestRevisionAndTimes(t *testing.T) {
 }
 
 func TestPrefixRangeEdges(t *testing.T) {
-	b := newSQLite(openDB(t), time.Now)
+	b := newSQLite(openDB(t), time.Now, newHub())
 	ctx := t.Context()
 	keys := []string{"é", "éa", "ê", "e", "\xff", "\xff\xff", "\xffa", "ÿ", "ÿz", "k\x00nul", "k"}
 	for _, k := range keys {
-		if err := b.Write(ctx, "db", "t", Record{Key: k}); err != nil {
+		if _, err := b.Write(ctx, "db", "t", Record{Key: k}, nil); err != nil {
 			t.Fatalf("write %q: %v", k, err)
 		}
 	}

@@ -37,10 +37,12 @@ const DefaultSweepInterval = time.Minute
 type Store struct {
 	pb.UnimplementedStoreServer
 
-	backend  Backend
-	now      func() time.Time
-	interval time.Duration
-	log      *slog.Logger
+	backend     Backend
+	hub         *hub
+	watchBuffer int
+	now         func() time.Time
+	interval    time.Duration
+	log         *slog.Logger
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -71,14 +73,18 @@ func WithLogger(l *slog.Logger) Option {
 // New returns the store block on db, which must have been opened with
 // Migrations. Call Start to run the sweeper.
 func New(db *schema.DB, opts ...Option) *Store {
-	s := &Store{now: time.Now, interval: DefaultSweepInterval, log: slog.Default()}
+	s := &Store{now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), watchBuffer: DefaultWatchBuffer}
 	for _, o := range opts {
 		o(s)
 	}
 	if s.interval <= 0 {
 		s.interval = DefaultSweepInterval
 	}
-	s.backend = newSQLite(db, s.now)
+	if s.watchBuffer <= 0 {
+		s.watchBuffer = DefaultWatchBuffer
+	}
+	s.hub = newHub()
+	s.backend = newSQLite(db, s.now, s.hub)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }

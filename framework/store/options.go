@@ -73,6 +73,9 @@ type WriteOptions struct {
 	Expiry time.Time
 	// TTL is how long the record lives; it overrides Record.Expiry.
 	TTL time.Duration
+	// IfRevision, when set, makes the write a compare-and-set (see
+	// WriteIfRevision).
+	IfRevision *uint64
 }
 
 // WriteOption sets a WriteOptions field.
@@ -89,9 +92,25 @@ func WriteExpiry(t time.Time) WriteOption { return func(o *WriteOptions) { o.Exp
 // WriteTTL makes the record expire d from now.
 func WriteTTL(d time.Duration) WriteOption { return func(o *WriteOptions) { o.TTL = d } }
 
+// WriteIfRevision writes only if the record is at revision rev (0: only if
+// it does not exist, an expired record counting as absent); otherwise the
+// write fails with a micro 412 naming the current revision. Read, change,
+// write with the revision read, and retry on 412: no update is lost.
+func WriteIfRevision(rev uint64) WriteOption {
+	return func(o *WriteOptions) { o.IfRevision = &rev }
+}
+
 // DeleteOptions configure one Delete.
 type DeleteOptions struct {
 	Database, Table string
+	// IfRevision, when set, deletes only a record at that revision.
+	IfRevision *uint64
+}
+
+// DeleteIfRevision deletes only if the record is at revision rev; otherwise
+// the delete fails with a micro 412.
+func DeleteIfRevision(rev uint64) DeleteOption {
+	return func(o *DeleteOptions) { o.IfRevision = &rev }
 }
 
 // DeleteOption sets a DeleteOptions field.

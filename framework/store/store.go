@@ -44,6 +44,9 @@ type Record struct {
 	// whole seconds, the store's unit); 0 means forever. Read reports the
 	// time left.
 	Expiry time.Duration `json:"expiry,omitempty"`
+	// Revision is set by Read: 1 when the record was created, one more on
+	// every write. WriteIfRevision and DeleteIfRevision compare against it.
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 // Store is Micro's framework store interface.
@@ -108,7 +111,7 @@ func (s *rpcStore) Read(key string, opts ...ReadOption) ([]*Record, error) {
 	recs := make([]*Record, len(rsp.GetRecords()))
 	for i, r := range rsp.GetRecords() {
 		recs[i] = &Record{Key: r.GetKey(), Value: r.GetValue(), Expiry: time.Duration(r.GetExpiry()) * time.Second,
-			Metadata: decodeMetadata(r.GetMetadata())}
+			Metadata: decodeMetadata(r.GetMetadata()), Revision: r.GetRevision()}
 	}
 	return recs, nil
 }
@@ -141,7 +144,7 @@ func (s *rpcStore) Write(r *Record, opts ...WriteOption) error {
 	req := &pb.WriteRequest{
 		// Rounded up, so a short expiry never becomes 0 (forever).
 		Record:  &pb.Record{Key: r.Key, Value: r.Value, Expiry: int64((ttl + time.Second - 1) / time.Second), Metadata: md},
-		Options: &pb.WriteOptions{Database: db, Table: table},
+		Options: &pb.WriteOptions{Database: db, Table: table, IfRevision: o.IfRevision},
 	}
 	return s.call("Store.Write", req, new(pb.WriteResponse))
 }
@@ -152,7 +155,7 @@ func (s *rpcStore) Delete(key string, opts ...DeleteOption) error {
 		opt(&o)
 	}
 	db, table := s.scope(o.Database, o.Table)
-	req := &pb.DeleteRequest{Key: key, Options: &pb.DeleteOptions{Database: db, Table: table}}
+	req := &pb.DeleteRequest{Key: key, Options: &pb.DeleteOptions{Database: db, Table: table, IfRevision: o.IfRevision}}
 	return s.call("Store.Delete", req, new(pb.DeleteResponse))
 }
 

@@ -283,3 +283,35 @@ func (f *fakeStore) Read(string, ...store.ReadOption) ([]*store.Record, error) {
 func (f *fakeStore) Write(*store.Record, ...store.WriteOption) error { return nil }
 func (f *fakeStore) Delete(string, ...store.DeleteOption) error      { return nil }
 func (f *fakeStore) List(...store.ListOption) ([]string, error)      { return nil, nil }
+
+// TestCompareAndSet: Read reports the revision; a write or delete with a
+// stale one is a 412 and changes nothing.
+func TestCompareAndSet(t *testing.T) {
+	n := nodetest.Start(t)
+	s := store.NewStore(n.Client(client.Options{Service: "cas"}))
+	if err := s.Write(&store.Record{Key: "k", Value: []byte("a")}, store.WriteIfRevision(0)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Read("k")
+	if err != nil || recs[0].Revision != 1 {
+		t.Fatalf("read: %v %v", recs, err)
+	}
+	if err := s.Write(&store.Record{Key: "k", Value: []byte("b")}, store.WriteIfRevision(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(&store.Record{Key: "k", Value: []byte("c")}, store.WriteIfRevision(1)); errors.Code(err) != 412 {
+		t.Fatalf("stale write: %v", err)
+	}
+	if err := s.Delete("k", store.DeleteIfRevision(1)); errors.Code(err) != 412 {
+		t.Fatalf("stale delete: %v", err)
+	}
+	if recs, err := s.Read("k"); err != nil || string(recs[0].Value) != "b" || recs[0].Revision != 2 {
+		t.Fatalf("after conflicts: %v %v", recs, err)
+	}
+	if err := s.Delete("k", store.DeleteIfRevision(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read("k"); err != store.ErrNotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+}

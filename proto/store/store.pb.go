@@ -81,8 +81,11 @@ type Record struct {
 	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// time to live in seconds; 0 means the record never expires. On read it is
 	// the number of seconds left.
-	Expiry        int64             `protobuf:"varint,3,opt,name=expiry,proto3" json:"expiry,omitempty"`
-	Metadata      map[string]*Field `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Expiry   int64             `protobuf:"varint,3,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Metadata map[string]*Field `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// revision of the record, set on output only: 1 when it was created,
+	// one more on every write. Ignored on write.
+	Revision      uint64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +146,13 @@ func (x *Record) GetMetadata() map[string]*Field {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *Record) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 type ReadOptions struct {
@@ -335,9 +345,13 @@ func (x *ReadResponse) GetRecords() []*Record {
 }
 
 type WriteOptions struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Database      string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
-	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Table    string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// if_revision makes the write conditional (compare-and-set): it succeeds
+	// only if the record's current revision equals it; 0 means the record
+	// must not exist. Unset: unconditional. A mismatch is a 412.
+	IfRevision    *uint64 `protobuf:"varint,3,opt,name=if_revision,json=ifRevision,proto3,oneof" json:"if_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +398,13 @@ func (x *WriteOptions) GetTable() string {
 		return x.Table
 	}
 	return ""
+}
+
+func (x *WriteOptions) GetIfRevision() uint64 {
+	if x != nil && x.IfRevision != nil {
+		return *x.IfRevision
+	}
+	return 0
 }
 
 type WriteRequest struct {
@@ -475,9 +496,11 @@ func (*WriteResponse) Descriptor() ([]byte, []int) {
 }
 
 type DeleteOptions struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Database      string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
-	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Table    string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// if_revision makes the delete conditional, as WriteOptions.if_revision.
+	IfRevision    *uint64 `protobuf:"varint,3,opt,name=if_revision,json=ifRevision,proto3,oneof" json:"if_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +547,13 @@ func (x *DeleteOptions) GetTable() string {
 		return x.Table
 	}
 	return ""
+}
+
+func (x *DeleteOptions) GetIfRevision() uint64 {
+	if x != nil && x.IfRevision != nil {
+		return *x.IfRevision
+	}
+	return 0
 }
 
 type DeleteRequest struct {
@@ -1443,6 +1473,147 @@ func (x *BlobListResponse) GetKeys() []string {
 	return nil
 }
 
+type WatchRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Table    string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	Key      string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// prefix watches every key starting with key (an empty key: the table).
+	Prefix        bool `protobuf:"varint,4,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_store_store_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_store_store_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_store_store_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WatchRequest) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetPrefix() bool {
+	if x != nil {
+		return x.Prefix
+	}
+	return false
+}
+
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// create, update, delete (by a Delete call) or expire (the record's
+	// expiry passed and it was removed).
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// the record after the change; for delete and expire its key and the
+	// last revision it had.
+	Record        *Record `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	Database      string  `protobuf:"bytes,3,opt,name=database,proto3" json:"database,omitempty"`
+	Table         string  `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_store_store_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_store_store_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_store_store_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WatchEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetRecord() *Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
 var File_store_store_proto protoreflect.FileDescriptor
 
 const file_store_store_proto_rawDesc = "" +
@@ -1450,12 +1621,13 @@ const file_store_store_proto_rawDesc = "" +
 	"\x11store/store.proto\x12\x05store\"1\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xcc\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xe8\x01\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
 	"\x06expiry\x18\x03 \x01(\x03R\x06expiry\x127\n" +
-	"\bmetadata\x18\x04 \x03(\v2\x1b.store.Record.MetadataEntryR\bmetadata\x1aI\n" +
+	"\bmetadata\x18\x04 \x03(\v2\x1b.store.Record.MetadataEntryR\bmetadata\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\x04R\brevision\x1aI\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\"\n" +
 	"\x05value\x18\x02 \x01(\v2\f.store.FieldR\x05value:\x028\x01\"\xb3\x01\n" +
@@ -1471,17 +1643,23 @@ const file_store_store_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\aoptions\x18\x02 \x01(\v2\x12.store.ReadOptionsR\aoptions\"7\n" +
 	"\fReadResponse\x12'\n" +
-	"\arecords\x18\x01 \x03(\v2\r.store.RecordR\arecords\"@\n" +
+	"\arecords\x18\x01 \x03(\v2\r.store.RecordR\arecords\"v\n" +
 	"\fWriteOptions\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"d\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12$\n" +
+	"\vif_revision\x18\x03 \x01(\x04H\x00R\n" +
+	"ifRevision\x88\x01\x01B\x0e\n" +
+	"\f_if_revision\"d\n" +
 	"\fWriteRequest\x12%\n" +
 	"\x06record\x18\x01 \x01(\v2\r.store.RecordR\x06record\x12-\n" +
 	"\aoptions\x18\x02 \x01(\v2\x13.store.WriteOptionsR\aoptions\"\x0f\n" +
-	"\rWriteResponse\"A\n" +
+	"\rWriteResponse\"w\n" +
 	"\rDeleteOptions\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"Q\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12$\n" +
+	"\vif_revision\x18\x03 \x01(\x04H\x00R\n" +
+	"ifRevision\x88\x01\x01B\x0e\n" +
+	"\f_if_revision\"Q\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\aoptions\x18\x02 \x01(\v2\x14.store.DeleteOptionsR\aoptions\"\x10\n" +
@@ -1529,14 +1707,26 @@ const file_store_store_proto_rawDesc = "" +
 	"\x0fBlobListRequest\x120\n" +
 	"\aoptions\x18\x01 \x01(\v2\x16.store.BlobListOptionsR\aoptions\"&\n" +
 	"\x10BlobListResponse\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\tR\x04keys2\xd9\x02\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\"j\n" +
+	"\fWatchRequest\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x16\n" +
+	"\x06prefix\x18\x04 \x01(\bR\x06prefix\"y\n" +
+	"\n" +
+	"WatchEvent\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12%\n" +
+	"\x06record\x18\x02 \x01(\v2\r.store.RecordR\x06record\x12\x1a\n" +
+	"\bdatabase\x18\x03 \x01(\tR\bdatabase\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table2\x8e\x03\n" +
 	"\x05Store\x121\n" +
 	"\x04Read\x12\x12.store.ReadRequest\x1a\x13.store.ReadResponse\"\x00\x124\n" +
 	"\x05Write\x12\x13.store.WriteRequest\x1a\x14.store.WriteResponse\"\x00\x127\n" +
 	"\x06Delete\x12\x14.store.DeleteRequest\x1a\x15.store.DeleteResponse\"\x00\x123\n" +
 	"\x04List\x12\x12.store.ListRequest\x1a\x13.store.ListResponse\"\x000\x01\x12@\n" +
 	"\tDatabases\x12\x17.store.DatabasesRequest\x1a\x18.store.DatabasesResponse\"\x00\x127\n" +
-	"\x06Tables\x12\x14.store.TablesRequest\x1a\x15.store.TablesResponse\"\x002\x84\x02\n" +
+	"\x06Tables\x12\x14.store.TablesRequest\x1a\x15.store.TablesResponse\"\x00\x123\n" +
+	"\x05Watch\x12\x13.store.WatchRequest\x1a\x11.store.WatchEvent\"\x000\x012\x84\x02\n" +
 	"\tBlobStore\x12;\n" +
 	"\x04Read\x12\x16.store.BlobReadRequest\x1a\x17.store.BlobReadResponse\"\x000\x01\x12>\n" +
 	"\x05Write\x12\x17.store.BlobWriteRequest\x1a\x18.store.BlobWriteResponse\"\x00(\x01\x12?\n" +
@@ -1555,7 +1745,7 @@ func file_store_store_proto_rawDescGZIP() []byte {
 	return file_store_store_proto_rawDescData
 }
 
-var file_store_store_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_store_store_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_store_store_proto_goTypes = []any{
 	(*Field)(nil),              // 0: store.Field
 	(*Record)(nil),             // 1: store.Record
@@ -1585,10 +1775,12 @@ var file_store_store_proto_goTypes = []any{
 	(*BlobListOptions)(nil),    // 25: store.BlobListOptions
 	(*BlobListRequest)(nil),    // 26: store.BlobListRequest
 	(*BlobListResponse)(nil),   // 27: store.BlobListResponse
-	nil,                        // 28: store.Record.MetadataEntry
+	(*WatchRequest)(nil),       // 28: store.WatchRequest
+	(*WatchEvent)(nil),         // 29: store.WatchEvent
+	nil,                        // 30: store.Record.MetadataEntry
 }
 var file_store_store_proto_depIdxs = []int32{
-	28, // 0: store.Record.metadata:type_name -> store.Record.MetadataEntry
+	30, // 0: store.Record.metadata:type_name -> store.Record.MetadataEntry
 	2,  // 1: store.ReadRequest.options:type_name -> store.ReadOptions
 	1,  // 2: store.ReadResponse.records:type_name -> store.Record
 	1,  // 3: store.WriteRequest.record:type_name -> store.Record
@@ -1599,32 +1791,35 @@ var file_store_store_proto_depIdxs = []int32{
 	18, // 8: store.BlobWriteRequest.options:type_name -> store.BlobOptions
 	18, // 9: store.BlobDeleteRequest.options:type_name -> store.BlobOptions
 	25, // 10: store.BlobListRequest.options:type_name -> store.BlobListOptions
-	0,  // 11: store.Record.MetadataEntry.value:type_name -> store.Field
-	3,  // 12: store.Store.Read:input_type -> store.ReadRequest
-	6,  // 13: store.Store.Write:input_type -> store.WriteRequest
-	9,  // 14: store.Store.Delete:input_type -> store.DeleteRequest
-	12, // 15: store.Store.List:input_type -> store.ListRequest
-	14, // 16: store.Store.Databases:input_type -> store.DatabasesRequest
-	16, // 17: store.Store.Tables:input_type -> store.TablesRequest
-	19, // 18: store.BlobStore.Read:input_type -> store.BlobReadRequest
-	21, // 19: store.BlobStore.Write:input_type -> store.BlobWriteRequest
-	23, // 20: store.BlobStore.Delete:input_type -> store.BlobDeleteRequest
-	26, // 21: store.BlobStore.List:input_type -> store.BlobListRequest
-	4,  // 22: store.Store.Read:output_type -> store.ReadResponse
-	7,  // 23: store.Store.Write:output_type -> store.WriteResponse
-	10, // 24: store.Store.Delete:output_type -> store.DeleteResponse
-	13, // 25: store.Store.List:output_type -> store.ListResponse
-	15, // 26: store.Store.Databases:output_type -> store.DatabasesResponse
-	17, // 27: store.Store.Tables:output_type -> store.TablesResponse
-	20, // 28: store.BlobStore.Read:output_type -> store.BlobReadResponse
-	22, // 29: store.BlobStore.Write:output_type -> store.BlobWriteResponse
-	24, // 30: store.BlobStore.Delete:output_type -> store.BlobDeleteResponse
-	27, // 31: store.BlobStore.List:output_type -> store.BlobListResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	1,  // 11: store.WatchEvent.record:type_name -> store.Record
+	0,  // 12: store.Record.MetadataEntry.value:type_name -> store.Field
+	3,  // 13: store.Store.Read:input_type -> store.ReadRequest
+	6,  // 14: store.Store.Write:input_type -> store.WriteRequest
+	9,  // 15: store.Store.Delete:input_type -> store.DeleteRequest
+	12, // 16: store.Store.List:input_type -> store.ListRequest
+	14, // 17: store.Store.Databases:input_type -> store.DatabasesRequest
+	16, // 18: store.Store.Tables:input_type -> store.TablesRequest
+	28, // 19: store.Store.Watch:input_type -> store.WatchRequest
+	19, // 20: store.BlobStore.Read:input_type -> store.BlobReadRequest
+	21, // 21: store.BlobStore.Write:input_type -> store.BlobWriteRequest
+	23, // 22: store.BlobStore.Delete:input_type -> store.BlobDeleteRequest
+	26, // 23: store.BlobStore.List:input_type -> store.BlobListRequest
+	4,  // 24: store.Store.Read:output_type -> store.ReadResponse
+	7,  // 25: store.Store.Write:output_type -> store.WriteResponse
+	10, // 26: store.Store.Delete:output_type -> store.DeleteResponse
+	13, // 27: store.Store.List:output_type -> store.ListResponse
+	15, // 28: store.Store.Databases:output_type -> store.DatabasesResponse
+	17, // 29: store.Store.Tables:output_type -> store.TablesResponse
+	29, // 30: store.Store.Watch:output_type -> store.WatchEvent
+	20, // 31: store.BlobStore.Read:output_type -> store.BlobReadResponse
+	22, // 32: store.BlobStore.Write:output_type -> store.BlobWriteResponse
+	24, // 33: store.BlobStore.Delete:output_type -> store.BlobDeleteResponse
+	27, // 34: store.BlobStore.List:output_type -> store.BlobListResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_store_store_proto_init() }
@@ -1632,13 +1827,15 @@ func file_store_store_proto_init() {
 	if File_store_store_proto != nil {
 		return
 	}
+	file_store_store_proto_msgTypes[5].OneofWrappers = []any{}
+	file_store_store_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_store_store_proto_rawDesc), len(file_store_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -25,6 +25,7 @@ const (
 	Store_List_FullMethodName      = "/store.Store/List"
 	Store_Databases_FullMethodName = "/store.Store/Databases"
 	Store_Tables_FullMethodName    = "/store.Store/Tables"
+	Store_Watch_FullMethodName     = "/store.Store/Watch"
 )
 
 // StoreClient is the client API for Store service.
@@ -40,6 +41,9 @@ type StoreClient interface {
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error)
 	Databases(ctx context.Context, in *DatabasesRequest, opts ...grpc.CallOption) (*DatabasesResponse, error)
 	Tables(ctx context.Context, in *TablesRequest, opts ...grpc.CallOption) (*TablesResponse, error)
+	// Watch streams every change to a key (or, with prefix, to every key
+	// starting with it) committed after the call, in commit order.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
 }
 
 type storeClient struct {
@@ -119,6 +123,25 @@ func (c *storeClient) Tables(ctx context.Context, in *TablesRequest, opts ...grp
 	return out, nil
 }
 
+func (c *storeClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Store_ServiceDesc.Streams[1], Store_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_WatchClient = grpc.ServerStreamingClient[WatchEvent]
+
 // StoreServer is the server API for Store service.
 // All implementations must embed UnimplementedStoreServer
 // for forward compatibility.
@@ -132,6 +155,9 @@ type StoreServer interface {
 	List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error
 	Databases(context.Context, *DatabasesRequest) (*DatabasesResponse, error)
 	Tables(context.Context, *TablesRequest) (*TablesResponse, error)
+	// Watch streams every change to a key (or, with prefix, to every key
+	// starting with it) committed after the call, in commit order.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
 	mustEmbedUnimplementedStoreServer()
 }
 
@@ -159,6 +185,9 @@ func (UnimplementedStoreServer) Databases(context.Context, *DatabasesRequest) (*
 }
 func (UnimplementedStoreServer) Tables(context.Context, *TablesRequest) (*TablesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Tables not implemented")
+}
+func (UnimplementedStoreServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedStoreServer) mustEmbedUnimplementedStoreServer() {}
 func (UnimplementedStoreServer) testEmbeddedByValue()               {}
@@ -282,6 +311,17 @@ func _Store_Tables_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Store_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StoreServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_WatchServer = grpc.ServerStreamingServer[WatchEvent]
+
 // Store_ServiceDesc is the grpc.ServiceDesc for Store service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -314,6 +354,11 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "List",
 			Handler:       _Store_List_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _Store_Watch_Handler,
 			ServerStreams: true,
 		},
 	},
