@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"micro.dev/micro/blocks/internal/failure"
 	fauth "micro.dev/micro/framework/auth"
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/auth"
-	"micro.dev/micro/schema"
 )
 
 // authServer serves auth.Auth.
@@ -274,15 +274,5 @@ func conflict(format string, a ...any) error { return merrors.Conflict(errID, fo
 // 503, an ended call keeps its own code, a micro error passes, anything
 // else is logged and a 500 that names the operation, not the cause.
 func (a *Auth) failed(ctx context.Context, op string, err error) error {
-	var me *merrors.Error
-	switch {
-	case errors.As(err, &me):
-		return me
-	case errors.Is(err, schema.ErrClosed):
-		return merrors.ServiceUnavailable(errID, "auth is shutting down")
-	case ctx.Err() != nil:
-		return merrors.FromError(ctx.Err(), errID)
-	}
-	a.log.Error("auth: "+op+" failed", "err", err)
-	return merrors.InternalServerError(errID, "%s failed", op)
+	return failure.Answer(ctx, a.log, errID, op, err)
 }

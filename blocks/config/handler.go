@@ -7,10 +7,10 @@ import (
 	stderrors "errors"
 	"time"
 
+	"micro.dev/micro/blocks/internal/failure"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/config"
-	"micro.dev/micro/schema"
 )
 
 const errID = "config"
@@ -221,16 +221,5 @@ var errShuttingDown = errors.ServiceUnavailable(errID, "config is shutting down"
 // failed turns a backend error into the caller's answer: a shutdown is a
 // 503, an ended call keeps its own code, anything else is logged and a 500.
 func (c *Config) failed(ctx context.Context, op string, err error) error {
-	switch {
-	case stderrors.Is(err, schema.ErrClosed):
-		return errShuttingDown
-	case ctx.Err() != nil:
-		return errors.FromError(ctx.Err(), errID)
-	}
-	var me *errors.Error
-	if stderrors.As(err, &me) {
-		return me
-	}
-	c.log.Error("config: "+op+" failed", "err", err)
-	return errors.InternalServerError(errID, "%s failed: %v", op, err)
+	return failure.Answer(ctx, c.log, errID, op, err)
 }

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	stderrors "errors"
 	"math"
 	"strings"
 	"time"
@@ -11,10 +10,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/internal/failure"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/events"
-	"micro.dev/micro/schema"
 )
 
 // Limits on requests; a request over them gets a 400.
@@ -229,18 +228,7 @@ var errShuttingDown = errors.ServiceUnavailable(errID, "events is shutting down"
 // failed turns a backend error into the caller's answer: a shutdown is a
 // 503, an ended call keeps its own code, anything else is logged and a 500.
 func (e *Events) failed(ctx context.Context, op string, err error) error {
-	switch {
-	case stderrors.Is(err, schema.ErrClosed):
-		return errShuttingDown
-	case ctx.Err() != nil:
-		return errors.FromError(ctx.Err(), errID)
-	}
-	var me *errors.Error
-	if stderrors.As(err, &me) {
-		return me
-	}
-	e.log.Error("events: "+op+" failed", "err", err)
-	return errors.InternalServerError(errID, "%s failed: %v", op, err)
+	return failure.Answer(ctx, e.log, errID, op, err)
 }
 
 // serverStream is the Consume stream as the handler uses it.

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"micro.dev/micro/blocks/internal/failure"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -311,9 +312,5 @@ func (h *handler) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[
 // failed logs a storage failure and returns the 500 the caller sees; a
 // caller that went away gets its context's error instead.
 func (r *Registry) failed(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil {
-		return errors.FromError(ctx.Err(), errID)
-	}
-	r.log.Error("registry: "+what+" failed", "err", err)
-	return errors.InternalServerError(errID, "%s failed", what)
+	return failure.Answer(ctx, r.log, errID, what, err)
 }

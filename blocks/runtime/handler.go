@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	stderrors "errors"
-	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/internal/failure"
 	"micro.dev/micro/blocks/runtime/source"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
@@ -462,12 +462,5 @@ func (r *Runtime) waitBuild(ctx context.Context, built <-chan error) error {
 
 // failed turns a backend error into the caller's answer.
 func (r *Runtime) failed(ctx context.Context, op string, err error) error {
-	switch {
-	case stderrors.Is(err, schema.ErrClosed):
-		return errors.ServiceUnavailable(errID, "runtime is shutting down")
-	case ctx.Err() != nil:
-		return errors.FromError(ctx.Err(), errID)
-	}
-	r.log.Error("runtime: "+op+" failed", "err", err)
-	return errors.InternalServerError(errID, "%s failed: %v", op, fmt.Sprint(err))
+	return failure.Answer(ctx, r.log, errID, op, err)
 }

@@ -9,11 +9,11 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/internal/failure"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
-	"micro.dev/micro/schema"
 )
 
 // Limits on what a record may hold; a request over them gets a 400.
@@ -285,17 +285,11 @@ func ifRevision(v *uint64) *int64 {
 // an ended call keeps its own code, anything else is logged and a 500.
 func (s *Store) failed(ctx context.Context, op string, err error) error {
 	var mismatch *RevisionMismatch
-	switch {
-	case stderrors.As(err, &mismatch):
+	if stderrors.As(err, &mismatch) {
 		if mismatch.Current == 0 {
 			return errors.PreconditionFailed(errID, "%s: revision does not match: the record does not exist (current revision 0)", op)
 		}
 		return errors.PreconditionFailed(errID, "%s: revision does not match: the record is at revision %d", op, mismatch.Current)
-	case stderrors.Is(err, schema.ErrClosed):
-		return errors.ServiceUnavailable(errID, "store is shutting down")
-	case ctx.Err() != nil:
-		return errors.FromError(ctx.Err(), errID)
 	}
-	s.log.Error("store: "+op+" failed", "err", err)
-	return errors.InternalServerError(errID, "%s failed: %v", op, err)
+	return failure.Answer(ctx, s.log, errID, op, err)
 }
