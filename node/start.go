@@ -94,38 +94,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	n.auth = auth.New(n.db, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
-	if err := n.auth.Start(ctx); err != nil {
-		return fmt.Errorf("auth: %w", err)
+	if err := n.startBlocks(ctx, cfg); err != nil {
+		return err
 	}
-	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics})
-	n.auth.Register(n.proxy.Server())
-	n.store = store.New(n.db)
-	n.store.Register(n.proxy.Server())
-	n.store.Start()
-	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
-
-	configOpts := []config.Option{config.WithLogger(log), config.WithAuthorize(microauth.AuthorizeAdmin)}
-	if cfg.ConfigSecretKey != "" {
-		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
-		if err != nil {
-			return fmt.Errorf("--config-secret-key (MICRO_CONFIG_SECRET_KEY): %w", err)
-		}
-		configOpts = append(configOpts, config.WithSecretKey(key))
-	}
-	n.config = config.New(n.db, configOpts...)
-	n.config.Register(n.proxy.Server())
-	n.events = events.New(n.db, events.WithRetention(cfg.EventsRetention), events.WithLogger(log),
-		events.WithAuthorize(microauth.AuthorizeAdmin))
-	n.events.Register(n.proxy.Server())
-	n.events.Start()
-	n.broker = broker.New(broker.WithLogger(log), broker.WithAuthorize(microauth.Authorize))
-	n.broker.Register(n.proxy.Server())
-
-	n.registry = registry.New(n.db, registry.WithLogger(log), registry.WithLocal(n.localServices),
-		registry.WithAccess(registry.CheckAccess))
-	n.registry.Register(n.proxy.Server())
-	n.registry.Start()
 
 	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
@@ -237,6 +208,46 @@ func (n *Node) localServices() []*regpb.Service {
 		n.local = n.proxy.Services(n.proxyLis.Addr().String(), n.id)
 	})
 	return n.local
+}
+
+// startBlocks creates the blocks on the database, and the proxy that hosts
+// them (it needs auth to exist), and registers each block on it. The
+// runtime comes later: it needs the proxy's bound address.
+func (n *Node) startBlocks(ctx context.Context, cfg Config) error {
+	log := n.log
+	n.auth = auth.New(n.db, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
+	if err := n.auth.Start(ctx); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics})
+	n.auth.Register(n.proxy.Server())
+	n.store = store.New(n.db)
+	n.store.Register(n.proxy.Server())
+	n.store.Start()
+	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
+
+	configOpts := []config.Option{config.WithLogger(log), config.WithAuthorize(microauth.AuthorizeAdmin)}
+	if cfg.ConfigSecretKey != "" {
+		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
+		if err != nil {
+			return fmt.Errorf("--config-secret-key (MICRO_CONFIG_SECRET_KEY): %w", err)
+		}
+		configOpts = append(configOpts, config.WithSecretKey(key))
+	}
+	n.config = config.New(n.db, configOpts...)
+	n.config.Register(n.proxy.Server())
+	n.events = events.New(n.db, events.WithRetention(cfg.EventsRetention), events.WithLogger(log),
+		events.WithAuthorize(microauth.AuthorizeAdmin))
+	n.events.Register(n.proxy.Server())
+	n.events.Start()
+	n.broker = broker.New(broker.WithLogger(log), broker.WithAuthorize(microauth.Authorize))
+	n.broker.Register(n.proxy.Server())
+
+	n.registry = registry.New(n.db, registry.WithLogger(log), registry.WithLocal(n.localServices),
+		registry.WithAccess(registry.CheckAccess))
+	n.registry.Register(n.proxy.Server())
+	n.registry.Start()
+	return nil
 }
 
 // Migrations are the schemas of every block a node runs: what its database
