@@ -50,18 +50,6 @@ func (a *app) authCommand() *ffcli.Command {
 	return cmd
 }
 
-// withAuth connects and runs call with the call's context and the client.
-func (a *app) withAuth(ctx context.Context, call func(context.Context, *client) error) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := cl.callContext(ctx)
-	defer cancel()
-	return cl.err(call(ctx, cl))
-}
-
 // nsFlag adds --namespace to fs and returns the Options it makes.
 func nsFlag(fs *flag.FlagSet) func() *authpb.Options {
 	ns := fs.String("namespace", "", "namespace to act on (default the current one)")
@@ -94,7 +82,7 @@ func (a *app) authCreateAccount() *ffcli.Command {
 			if err := oneArg(path, "account id", args); err != nil {
 				return err
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAuthClient(cl.conn).Generate(ctx, &authpb.GenerateRequest{
 					Id: args[0], Secret: secret, Scopes: splitList(scopes), Type: typ, Name: name,
 					Metadata: meta.m, Options: opts(),
@@ -142,7 +130,7 @@ func (a *app) authCreateRule() *ffcli.Command {
 			default:
 				return usageErrorf(path, "--access must be granted or denied, not %q", access)
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewRulesClient(cl.conn).Create(ctx, &authpb.CreateRequest{Options: opts(), Rule: &authpb.Rule{
 					Id: args[0], Scope: scope, Access: acc, Priority: int32(priority),
 					Resource: &authpb.Resource{Type: parts[0], Name: parts[1], Endpoint: parts[2]},
@@ -174,7 +162,7 @@ func (a *app) authCreateToken() *ffcli.Command {
 			if id == "" && secret == "" {
 				return usageErrorf(path, "give --id and --secret")
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAuthClient(cl.conn).Token(ctx, &authpb.TokenRequest{
 					Id: id, Secret: secret, TokenExpiry: expiry, Options: opts(),
 				})
@@ -200,7 +188,7 @@ func (a *app) authListAccounts() *ffcli.Command {
 			if len(args) > 0 {
 				return usageErrorf(path, "unexpected argument %q", args[0])
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAccountsClient(cl.conn).List(ctx, &authpb.ListAccountsRequest{Options: opts()})
 				if err != nil {
 					return err
@@ -228,7 +216,7 @@ func (a *app) authListRules() *ffcli.Command {
 			if len(args) > 0 {
 				return usageErrorf(path, "unexpected argument %q", args[0])
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewRulesClient(cl.conn).List(ctx, &authpb.ListRequest{Options: opts()})
 				if err != nil {
 					return err
@@ -258,7 +246,7 @@ func (a *app) authDeleteAccount() *ffcli.Command {
 			if err := oneArg(path, "account id", args); err != nil {
 				return err
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewAccountsClient(cl.conn).Delete(ctx, &authpb.DeleteAccountRequest{Id: args[0], Options: opts()})
 				if err == nil {
 					fmt.Fprintln(a.stdout, "Account deleted")
@@ -277,7 +265,7 @@ func (a *app) authDeleteRule() *ffcli.Command {
 			if err := oneArg(path, "rule id", args); err != nil {
 				return err
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewRulesClient(cl.conn).Delete(ctx, &authpb.DeleteRequest{Id: args[0], Options: opts()})
 				if err == nil {
 					fmt.Fprintln(a.stdout, "Rule deleted")
@@ -304,7 +292,7 @@ func (a *app) authUpdateSecret() *ffcli.Command {
 			if newSecret == "" {
 				return usageErrorf(path, "give --new_secret")
 			}
-			return a.withAuth(ctx, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewAccountsClient(cl.conn).ChangeSecret(ctx, &authpb.ChangeSecretRequest{
 					Id: args[0], OldSecret: oldSecret, NewSecret: newSecret, Options: opts(),
 				})

@@ -34,14 +34,9 @@ func (a *app) networkCommand() *ffcli.Command {
 
 // withNetwork connects and runs call with a network client.
 func (a *app) withNetwork(ctx context.Context, call func(context.Context, pb.NetworkClient) error) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := cl.callContext(ctx)
-	defer cancel()
-	return cl.err(call(ctx, pb.NewNetworkClient(cl.conn)))
+	return a.withClient(ctx, func(ctx context.Context, cl *client) error {
+		return call(ctx, pb.NewNetworkClient(cl.conn))
+	})
 }
 
 func noArgs(path string, args []string) error {

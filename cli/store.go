@@ -104,14 +104,9 @@ func checkOutput(path, output string) error {
 // the call's context (namespace metadata, timeout) and the target; call's
 // error is reported as an RPC error.
 func (a *app) withStore(ctx context.Context, call func(context.Context, pb.StoreClient, *target) error) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := cl.callContext(ctx)
-	defer cancel()
-	return cl.err(call(ctx, pb.NewStoreClient(cl.conn), cl.target))
+	return a.withClient(ctx, func(ctx context.Context, cl *client) error {
+		return call(ctx, pb.NewStoreClient(cl.conn), cl.target)
+	})
 }
 
 // storeRead is `micro store read <key>`: values one per line, a table with
