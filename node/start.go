@@ -42,6 +42,8 @@ type Node struct {
 
 	id string // this node's id, for the registry and network
 
+	flushLog func() // writes the rate limiter's pending summaries (logging.go)
+
 	store    *store.Store
 	auth     *auth.Auth
 	runtime  *runtime.Runtime
@@ -71,7 +73,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{log: log, id: uuid.NewString()}
+	log, flushLog := rateLimited(log)
+	n := &Node{log: log, flushLog: flushLog, id: uuid.NewString()}
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
 		return nil, err
@@ -380,5 +383,6 @@ func (n *Node) Close() error {
 		}
 		n.log.Info("micro server stopped", "data", n.db.Path())
 	}
+	n.flushLog()
 	return errors.Join(errs...)
 }
