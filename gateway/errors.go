@@ -63,9 +63,14 @@ func writeError(w http.ResponseWriter, e *errors.Error) {
 	w.Write(body)
 }
 
-// logError records errors that are the server's fault, not the caller's.
+// logError records a failed call: at warn when it is the server's fault,
+// at debug when it is the caller's (a 4xx, or "service not found", a 500
+// in Micro): anyone can repeat those in a loop, and they must not fill
+// the log.
 func logError(log *slog.Logger, r *http.Request, e *errors.Error) {
-	if e.Code >= 500 {
-		log.Warn("gateway call failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "id", e.ID, "detail", e.Detail)
+	level := slog.LevelDebug
+	if e.Code >= 500 && !isServiceNotFound(e) {
+		level = slog.LevelWarn
 	}
+	log.Log(r.Context(), level, "gateway call failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "id", e.ID, "detail", e.Detail)
 }

@@ -67,6 +67,9 @@ func (b *backend) handle(_ any, ss grpc.ServerStream) error {
 		if string(f.Data) == "fail" {
 			return errors.Conflict("echo", "clash")
 		}
+		if string(f.Data) == "crash" {
+			return errors.InternalServerError("echo", "boom")
+		}
 		reply := strings.Join(md.Get("content-type"), ",") + ":" + string(f.Data)
 		if err := ss.SendMsg(&codec.Frame{Data: []byte(reply)}); err != nil {
 			return err

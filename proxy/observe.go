@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"micro.dev/micro/blocks/network"
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -109,7 +110,10 @@ func (p *Proxy) routed(ctx context.Context, stream bool) {
 
 // end finishes the record of c, tells the Observer and logs the call: at
 // debug, or at warn when it failed through the server's fault (a micro code
-// of 500 or more). Tokens and messages are never logged.
+// of 500 or more). A caller's mistakes stay at debug, "service not found"
+// and unknown methods included although they answer with a 500 and a 501:
+// anyone can make them in a loop, and they must not fill the log. Tokens and messages are never
+// logged.
 func (p *Proxy) end(ctx context.Context, c *Call, err error) {
 	c.Duration = time.Since(c.Started)
 	c.Err = err
@@ -121,7 +125,7 @@ func (p *Proxy) end(ctx context.Context, c *Call, err error) {
 	level := slog.LevelDebug
 	var e *errors.Error
 	if err != nil {
-		if e = errors.FromError(err, "micro"); e.Code >= 500 {
+		if e = errors.FromError(err, "micro"); serverFault(err, e) {
 			level = slog.LevelWarn
 		}
 	}
@@ -141,6 +145,13 @@ func (p *Proxy) end(ctx context.Context, c *Call, err error) {
 		msg = "proxy call failed"
 	}
 	p.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// serverFault reports whether a call failing with err (e, as a micro
+// error) failed through the server's fault rather than the caller's: a
+// code of 500 or more, except a missing service or method.
+func serverFault(err error, e *errors.Error) bool {
+	return e.Code >= 500 && codeOf(err) != codes.Unimplemented && !network.IsServiceNotFound(e)
 }
 
 // codeOf is the gRPC code a call ending with err answers with.

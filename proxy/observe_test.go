@@ -239,24 +239,33 @@ func TestObserver(t *testing.T) {
 	}
 	obs.mu.Unlock()
 
+	// A service failing with a 500: the server's side is at fault.
+	call("/echo.Echo/Call", "crash")
+
 	// Logs: one line per call, at debug, warn for the server's faults;
-	// never the token.
+	// the caller's mistakes (a missing service or method, a 4xx) at
+	// debug, even "service not found", a 500 in Micro; never the token.
 	var echoLogged, warned bool
+	var mistakesWarned []string
 	for _, l := range logs.lines(t) {
 		if strings.Contains(l["msg"].(string), "proxy call") {
 			if l["service"] == "echo" && l["endpoint"] == "Echo.Call" && l["code"] == "OK" &&
 				l["namespace"] == "team" && l["account"] == "alice" && l["level"] == "DEBUG" && l["duration"] != nil {
 				echoLogged = true
 			}
-			if l["service"] == "nosuch" && l["level"] == "WARN" && l["status"] == float64(500) {
+			if l["service"] == "echo" && l["level"] == "WARN" && l["status"] == float64(500) && l["detail"] == "boom" {
 				warned = true
+			}
+			if l["level"] != "DEBUG" && (l["service"] != "echo" || l["endpoint"] != "Echo.Call") {
+				mistakesWarned = append(mistakesWarned, l["service"].(string)+" "+l["endpoint"].(string))
 			}
 		}
 	}
 	logs.mu.Lock()
 	leaked := strings.Contains(logs.b.String(), "secret-token")
 	logs.mu.Unlock()
-	if !echoLogged || !warned || leaked {
-		t.Fatalf("logs (echo logged %v, 500 warned %v, token leaked %v):\n%s", echoLogged, warned, leaked, logs.b.String())
+	if !echoLogged || !warned || leaked || len(mistakesWarned) > 0 {
+		t.Fatalf("logs (echo logged %v, 500 warned %v, token leaked %v, caller mistakes above debug %v):\n%s",
+			echoLogged, warned, leaked, mistakesWarned, logs.b.String())
 	}
 }
