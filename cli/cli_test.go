@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	microclient "micro.dev/micro/framework/client"
 	"micro.dev/micro/node"
 )
 
@@ -22,7 +21,7 @@ func isolate(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "micro")
 	t.Setenv(configDirEnv, dir)
-	for _, k := range []string{"MICRO_ENV", "MICRO_NAMESPACE", "MICRO_PROXY"} {
+	for _, k := range []string{"MICRO_ENV", "MICRO_NAMESPACE", "MICRO_PROXY", "MICRO_PROXY_CA", "MICRO_PROXY_INSECURE"} {
 		t.Setenv(k, "")
 	}
 	return dir
@@ -155,27 +154,6 @@ func TestHumanExpiry(t *testing.T) {
 	for s, want := range map[int64]string{0: "None", -1: "None", 2: "2s", 90: "1m30s", 3600: "1h0m0s"} {
 		if got := humanExpiry(s); got != want {
 			t.Errorf("humanExpiry(%d) = %q, want %q", s, got, want)
-		}
-	}
-}
-
-func TestDialTarget(t *testing.T) {
-	for addr, want := range map[string]struct {
-		hostport string
-		tls      bool
-	}{
-		"127.0.0.1:8081":                  {"127.0.0.1:8081", false},
-		":8081":                           {"127.0.0.1:8081", false},
-		"http://localhost:8081":           {"localhost:8081", false},
-		"proxy.example.com:443":           {"proxy.example.com:443", true},
-		"https://proxy.example.com":       {"proxy.example.com:443", true},
-		"https://proxy.example.com:9443/": {"proxy.example.com:9443", true},
-		"proxy.example.com":               {"proxy.example.com:443", true},
-		"[::1]:8081":                      {"[::1]:8081", false},
-	} {
-		hp, tls := microclient.Target(addr)
-		if hp != want.hostport || tls != want.tls {
-			t.Errorf("dialTarget(%q) = %q, %v; want %q, %v", addr, hp, tls, want.hostport, want.tls)
 		}
 	}
 }

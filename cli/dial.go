@@ -5,39 +5,21 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	microclient "micro.dev/micro/framework/client"
-	_ "micro.dev/micro/framework/codec" // registers the proto, json and bytes codecs
 	"micro.dev/micro/framework/metadata"
 )
 
-const (
-	// maxMsgSize is the largest message the CLI sends or receives, as in
-	// Micro (reference §1).
-	maxMsgSize = 32 << 20
-	// callTimeout bounds every call the CLI makes.
-	callTimeout = 30 * time.Second
-)
+// callTimeout bounds every call the CLI makes.
+const callTimeout = 30 * time.Second
 
-// dial connects to the micro proxy at addr. It returns at once: a server that
-// is not there shows up on the first call, which rpcError reports as
-// "Failed to connect to micro server at addr".
-func dial(addr string) (*grpc.ClientConn, error) {
-	hostport, useTLS := microclient.Target(addr)
-	creds := insecure.NewCredentials()
-	if useTLS {
-		creds = credentials.NewClientTLSFromCert(nil, "") // system roots
-	}
-	return grpc.NewClient(hostport,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithUserAgent("micro/"+Version),
-		grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMsgSize),
-			grpc.MaxCallSendMsgSize(maxMsgSize),
-		),
-	)
+// dial connects to t with the framework's one dialer: TLS or plaintext as
+// microclient.ParseTarget decides, never falling back from one to the
+// other. It returns at once: a server that is not there, or whose
+// certificate does not check out, shows up on the first call, which
+// rpcError reports as "Failed to connect to micro server at addr".
+func dial(t microclient.Target) (*grpc.ClientConn, error) {
+	return microclient.Connect(t, grpc.WithUserAgent("micro/"+Version))
 }
 
 // client is a connection to the proxy of the current env, for one command.
@@ -72,7 +54,11 @@ func (a *app) connectAnonymous() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dial(t.Address)
+	dt, err := microclient.ParseTarget(t.Address, t.Security)
+	if err != nil {
+		return nil, exitf(exitFailure, "Cannot use proxy address %s: %v", t.Address, err)
+	}
+	conn, err := dial(dt)
 	if err != nil {
 		return nil, exitf(exitConnect, "Failed to connect to micro server at %s: %v", t.Address, err)
 	}

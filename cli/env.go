@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	microclient "micro.dev/micro/framework/client"
 )
 
 // envCommand is `micro env` and its subcommands (reference §7.2): the
@@ -17,18 +19,19 @@ import (
 func (a *app) envCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "env",
-		ShortUsage: "micro env [get | set <name> | add <name> [host:port] [description...] | del <name>]",
+		ShortUsage: "micro env [get | set <name> | add <name> [host:port] [--ca FILE] [--insecure] [description...] | del <name>]",
 		ShortHelp:  "List, select, add and delete environments (micro servers)",
 		LongHelp: "An environment is a micro server the CLI talks to, by the address of its proxy.\n" +
-			"Bare, micro env lists them; * marks the current one. The built-in env 'local' is 127.0.0.1:8081.",
+			"Bare, micro env lists them; * marks the current one. The built-in env 'local' is 127.0.0.1:8081.\n" +
+			"An address on this machine (127.0.0.1, ::1, localhost) is plaintext; any other is TLS, checked\n" +
+			"against the system's roots, or the CA of --ca. https:// forces TLS, http://host:port plaintext.",
 		FlagSet: flag.NewFlagSet("micro env", flag.ContinueOnError),
 		Subcommands: []*ffcli.Command{
 			a.leaf("get", "micro env get", "Print the current environment's name",
 				flag.NewFlagSet("micro env get", flag.ContinueOnError), a.envGet),
 			a.leaf("set", "micro env set <name>", "Make <name> the current environment",
 				flag.NewFlagSet("micro env set", flag.ContinueOnError), a.envSet),
-			a.leaf("add", "micro env add <name> [host:port] [description...]", "Add or replace an environment",
-				flag.NewFlagSet("micro env add", flag.ContinueOnError), a.envAdd),
+			a.envAddCommand(),
 			a.leaf("del", "micro env del <name>", "Delete an environment",
 				flag.NewFlagSet("micro env del", flag.ContinueOnError), a.envDel),
 		},
@@ -111,14 +114,36 @@ func (a *app) envSet(_ context.Context, args []string) error {
 	})
 }
 
-// envAdd is `micro env add <name> [host:port] [description...]`. Adding an
-// existing name replaces it, as in Micro; an env without an address is
-// listed as "none" and refused by commands that need a server.
-func (a *app) envAdd(_ context.Context, args []string) error {
+// envAddCommand is `micro env add <name> [host:port] [--ca FILE]
+// [--insecure] [description...]`. Adding an existing name replaces it, as
+// in Micro; an env without an address is listed as "none" and refused by
+// commands that need a server. --ca reads the file now and keeps its PEM
+// in the env; either flag means TLS, even to this machine.
+func (a *app) envAddCommand() *ffcli.Command {
+	const path = "micro env add"
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	ca := fs.String("ca", "", "PEM file of the CA that signed the proxy's certificate, trusted instead of the system's roots")
+	insecure := fs.Bool("insecure", false, "use TLS without checking the proxy's certificate (anyone on the path can read and change the traffic)")
+	return a.leaf("add", path+" <name> [host:port] [--ca FILE] [--insecure] [description...]", "Add or replace an environment", fs,
+		func(ctx context.Context, args []string) error {
+			e := Env{Insecure: *insecure}
+			if *ca != "" {
+				pem, err := microclient.ReadCA(*ca)
+				if err != nil {
+					return exitf(exitFailure, "--ca %s: %v", *ca, err)
+				}
+				e.CA = string(pem)
+			}
+			return a.envAdd(e, args)
+		})
+}
+
+// envAdd adds e named and addressed by args.
+func (a *app) envAdd(e Env, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("micro env add", "expected an environment name")
 	}
-	e := Env{Name: args[0]}
+	e.Name = args[0]
 	if len(args) > 1 {
 		e.ProxyAddress = args[1]
 	}
@@ -127,6 +152,14 @@ func (a *app) envAdd(_ context.Context, args []string) error {
 	}
 	if err := validEnvName(e.Name); err != nil {
 		return err
+	}
+	if e.ProxyAddress != "" {
+		sec := microclient.Security{CA: []byte(e.CA), Insecure: e.Insecure}
+		if _, err := microclient.ParseTarget(e.ProxyAddress, sec); err != nil {
+			return exitf(exitFailure, "%s", capitalize(err.Error()))
+		}
+	} else if e.CA != "" || e.Insecure {
+		return usageErrorf("micro env add", "--ca and --insecure need a proxy address")
 	}
 	if _, ok := builtinEnvs[e.Name]; ok {
 		return exitf(exitFailure, "Environment '%s' is built in and cannot be changed; add one under another name", e.Name)

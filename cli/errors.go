@@ -81,7 +81,7 @@ func rpcError(err error, addr string) error {
 		// does not know the service or method.
 		switch st.Code() {
 		case codes.Unavailable:
-			return &exitError{code: exitConnect, msg: "Failed to connect to micro server at " + addr, cause: connectCause(st.Message())}
+			return connectError(addr, connectCause(st.Message()))
 		case codes.Unimplemented:
 			if m := unknownMethod.FindStringSubmatch(st.Message()); m != nil {
 				return exitf(exitNoService, "Service method %q not found", m[2]+"."+m[1])
@@ -132,6 +132,31 @@ func connectCause(msg string) string {
 		msg = rest
 	}
 	return strings.TrimPrefix(msg, "transport: Error while dialing: ")
+}
+
+// connectError is the error for a server at addr that could not be
+// reached because of cause. A TLS mismatch or an untrusted certificate
+// says what to do about it: the client never retries the other way.
+func connectError(addr, cause string) error {
+	msg := "Failed to connect to micro server at " + addr
+	switch {
+	case strings.Contains(cause, "x509:") || strings.Contains(cause, "tls: failed to verify"):
+		i := strings.Index(cause, "x509:")
+		if i < 0 {
+			i = strings.Index(cause, "tls: failed to verify")
+		}
+		return &exitError{code: exitConnect,
+			msg: msg + ": its TLS certificate does not check out (" + cause[i:] + ")",
+			cause: "for a private CA: micro env add <name> " + addr + " --ca ca.pem, or MICRO_PROXY_CA=ca.pem; " +
+				"--insecure (MICRO_PROXY_INSECURE=true) skips the check"}
+	case strings.Contains(cause, "first record does not look like a TLS handshake"):
+		return &exitError{code: exitConnect, msg: msg + ": it does not speak TLS",
+			cause: "to talk plaintext to it on purpose, give the address as http://host:port"}
+	case strings.Contains(cause, "server preface"):
+		return &exitError{code: exitConnect, msg: msg + ": it closed the connection",
+			cause: cause + "; if the server speaks TLS, give the address as https://host:port"}
+	}
+	return &exitError{code: exitConnect, msg: msg, cause: cause}
 }
 
 // carriesMicroError reports whether st was made from a micro error, as a

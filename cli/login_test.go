@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"micro.dev/micro/blocks/auth"
+	microclient "micro.dev/micro/framework/client"
 	authpb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
@@ -23,6 +25,15 @@ import (
 // authServer starts the real auth block behind a real proxy and points the
 // CLI at it; it returns the proxy's address.
 func authServer(t *testing.T) string {
+	t.Helper()
+	addr := serveAuth(t, nil)
+	t.Setenv("MICRO_PROXY", addr)
+	return addr
+}
+
+// serveAuth starts the real auth block behind a real proxy on loopback,
+// over TLS when tlsCfg is given, and returns the proxy's address.
+func serveAuth(t *testing.T, tlsCfg *tls.Config) string {
 	t.Helper()
 	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "micro.db"),
 		schema.Options{Migrations: []schema.Migrations{auth.Migrations}})
@@ -39,14 +50,19 @@ func authServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := lis.Addr().String()
+	if tlsCfg != nil {
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.NextProtos = []string{"h2"}
+		lis = tls.NewListener(lis, tlsCfg)
+	}
 	go p.Serve(lis)
 	t.Cleanup(func() {
 		p.Stop(time.Second)
 		a.Close()
 		db.Close()
 	})
-	t.Setenv("MICRO_PROXY", lis.Addr().String())
-	return lis.Addr().String()
+	return addr
 }
 
 // runIn runs the micro command with stdin.
@@ -119,7 +135,7 @@ func TestLoginFlow(t *testing.T) {
 	if saved.AccessToken != fresh || saved.RefreshToken == tok.RefreshToken || saved.Expiry <= tok.Expiry {
 		t.Fatalf("no refresh: printed %q, saved %+v", fresh, saved)
 	}
-	cl, err := dial(addr)
+	cl, err := dial(microclient.Target{Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}

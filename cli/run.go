@@ -321,16 +321,12 @@ func gitName(src string) string {
 // isLoopback reports whether the proxy at addr is on this machine, so the
 // server can read a directory by its path.
 func isLoopback(addr string) bool {
-	hostport, _ := microclient.Target(addr)
-	host, _, err := net.SplitHostPort(hostport)
+	t, err := microclient.ParseTarget(addr, microclient.Security{})
 	if err != nil {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	host, _, err := net.SplitHostPort(t.Address)
+	return err == nil && microclient.IsLocalHost(host)
 }
 
 // upload sends dir as a tar.gz through Source.Upload and returns the id to

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	grpcmd "google.golang.org/grpc/metadata"
 
+	microclient "micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	regpb "micro.dev/micro/proto/registry"
 )
@@ -243,7 +244,11 @@ func (a *app) rpcTarget(f *callFlags) (*client, error) {
 	}
 	if f.address != "" {
 		cl.Close()
-		conn, err := dial(f.address)
+		nt, err := microclient.NodeTarget(f.address, cl.target.Security)
+		if err != nil {
+			return nil, exitf(exitFailure, "Cannot use node address %s: %v", f.address, err)
+		}
+		conn, err := dial(nt)
 		if err != nil {
 			return nil, exitf(exitConnect, "Failed to connect to %s: %v", f.address, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	microclient "micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/metadata"
 )
 
@@ -13,6 +14,13 @@ type Env struct {
 	Name         string
 	ProxyAddress string
 	Description  string
+	// CA is PEM of the certificate authorities trusted for this env's
+	// proxy instead of the system's roots (env add --ca, which reads the
+	// file once, so the env does not break when the file moves).
+	CA string `json:",omitempty"`
+	// Insecure uses TLS without checking the proxy's certificate (env add
+	// --insecure).
+	Insecure bool `json:",omitempty"`
 }
 
 // localEnv is the built-in env every CLI has: a server on this machine.
@@ -93,6 +101,10 @@ type target struct {
 	// Address is the proxy's address: --proxy_address or MICRO_PROXY when
 	// given, else the env's.
 	Address string
+	// Security is how the proxy's certificate is checked: the env's CA
+	// and --insecure for the env's own address, overridden by
+	// MICRO_PROXY_CA and MICRO_PROXY_INSECURE.
+	Security microclient.Security
 }
 
 // envName is the env selected by --env or MICRO_ENV, else config.json's.
@@ -157,9 +169,23 @@ func (a *app) target() (*target, error) {
 	}
 	if t.Address == "" {
 		t.Address = env.ProxyAddress
+		t.Security.Insecure = env.Insecure
+		if env.CA != "" {
+			t.Security.CA = []byte(env.CA)
+		}
 	}
 	if t.Address == "" {
 		return nil, exitf(exitFailure, "Environment '%s' has no proxy address; set one with 'micro env add %s host:port'", name, name)
+	}
+	sec, err := microclient.SecurityFromEnv(a.getenv)
+	if err != nil {
+		return nil, exitf(exitFailure, "%v", err)
+	}
+	if sec.CA != nil {
+		t.Security.CA = sec.CA
+	}
+	if a.getenv(microclient.EnvProxyInsecure) != "" {
+		t.Security.Insecure = sec.Insecure
 	}
 	return t, nil
 }

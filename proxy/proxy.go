@@ -22,12 +22,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/test/bufconn"
 
-	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
+	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 )
-
-// MaxMessageSize bounds one message each way, as Micro does (32 MiB).
-const MaxMessageSize = 32 << 20
 
 // Config configures a Proxy.
 type Config struct {
@@ -59,8 +56,8 @@ func New(cfg Config) *Proxy {
 		p.log = slog.Default()
 	}
 	p.server = grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
+		grpc.MaxSendMsgSize(codec.MaxMessageSize),
 		// observe (observe.go) comes first, so that it logs and counts
 		// every call, refused and panicking ones included.
 		grpc.ChainUnaryInterceptor(p.observeUnary, p.recoverUnary, p.authUnary),
@@ -98,7 +95,7 @@ func (p *Proxy) Dial() (*grpc.ClientConn, error) {
 			return p.inproc.DialContext(ctx)
 		}),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(codec.MaxMessageSize), grpc.MaxCallSendMsgSize(codec.MaxMessageSize)),
 	)
 }
 

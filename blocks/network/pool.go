@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	_ "micro.dev/micro/framework/codec" // proto, json and bytes codecs
+	"micro.dev/micro/framework/client"
 )
 
 // Pool tuning.
@@ -23,8 +21,6 @@ const (
 	// dropDelay is how long a connection taken out of the pool stays open
 	// for calls already using it.
 	dropDelay = 30 * time.Second
-	// maxMessageSize bounds one message each way, as Micro does (32 MiB).
-	maxMessageSize = 32 << 20
 )
 
 // pool keeps one gRPC connection per node address (a connection carries any
@@ -58,16 +54,11 @@ func (p *pool) get(addr string) (*grpc.ClientConn, error) {
 		pc.lastUsed = p.now()
 		return pc.conn, nil
 	}
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+	// Nodes serve plaintext at the address they registered.
+	conn, err := client.Connect(client.Target{Address: addr},
 		// gRPC itself closes the transport once no call has used it for
 		// this long; the reaper then forgets the connection.
 		grpc.WithIdleTimeout(idleAfter),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
-		}),
 	)
 	if err != nil {
 		return nil, err

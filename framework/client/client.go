@@ -15,17 +15,14 @@ import (
 	stderrors "errors"
 	"io"
 	"log/slog"
-	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -41,8 +38,6 @@ const (
 	DefaultProxy          = "127.0.0.1:8081"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultRetries        = 1
-	// MaxMessageSize bounds one message each way (32 MiB).
-	MaxMessageSize = 32 << 20
 )
 
 // clientID is the id of errors the client itself raises, as in Micro.
@@ -112,7 +107,9 @@ type CallOptions struct {
 	Retries int
 }
 
-// WithAddress calls the node at addr directly, bypassing the proxy.
+// WithAddress calls the node at addr directly, bypassing the proxy. Nodes
+// serve plaintext, as the registry lists them ("host:port"); an https://
+// address is reached over TLS with the client's Security.
 func WithAddress(addr string) CallOption { return func(o *CallOptions) { o.Address = addr } }
 
 // WithRequestTimeout bounds the call.
@@ -125,9 +122,12 @@ func WithRetries(n int) CallOption { return func(o *CallOptions) { o.Retries = n
 
 // Options configure a GRPCClient.
 type Options struct {
-	// Proxy is the micro proxy's address; default DefaultProxy. An
-	// "https://" prefix or port 443 means TLS.
+	// Proxy is the micro proxy's address; default DefaultProxy. Whether
+	// it is reached over TLS is ParseTarget's rule.
 	Proxy string
+	// Security is how the proxy's certificate is checked; nil reads
+	// MICRO_PROXY_CA and MICRO_PROXY_INSECURE (SecurityFromEnv).
+	Security *Security
 	// Namespace is sent as micro-namespace unless a call sets one.
 	Namespace string
 	// Service is the name of the service the client calls for; block
@@ -166,59 +166,20 @@ func New(opts Options) (*GRPCClient, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	conn, err := Dial(opts.Proxy)
+	if opts.Security == nil {
+		sec, err := SecurityFromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		opts.Security = &sec
+	}
+	conn, err := Dial(opts.Proxy, *opts.Security)
 	if err != nil {
 		return nil, err
 	}
 	c := &GRPCClient{opts: opts, log: opts.Logger, proxy: conn, nodes: map[string]*grpc.ClientConn{}}
 	c.tokens = newTokenSource(conn, opts.ID, opts.Secret, opts.Namespace, opts.Logger)
 	return c, nil
-}
-
-// Dial connects to a micro proxy or service at addr: "https://host[:port]",
-// port 443 or a bare host use TLS; "host:port" and "http://host:port"
-// plaintext. The connection is made on first use.
-func Dial(addr string) (*grpc.ClientConn, error) {
-	hostport, useTLS := Target(addr)
-	creds := insecure.NewCredentials()
-	if useTLS {
-		creds = credentials.NewClientTLSFromCert(nil, "")
-	}
-	return grpc.NewClient("passthrough:///"+hostport,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-		// A restarted proxy is found again within a second or two.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-	)
-}
-
-// Target works out how to reach a proxy address (reference §1):
-// "https://host[:port]", an address on port 443 and a bare host without a
-// port use TLS (port 443 by default); "http://host:port" and plain
-// "host:port" use plaintext. An empty host (":8081", as the server's flags
-// are written) means this machine.
-func Target(addr string) (hostport string, useTLS bool) {
-	switch {
-	case strings.HasPrefix(addr, "https://"):
-		addr, useTLS = strings.TrimPrefix(addr, "https://"), true
-	case strings.HasPrefix(addr, "http://"):
-		addr = strings.TrimPrefix(addr, "http://")
-	}
-	addr = strings.TrimSuffix(addr, "/")
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port, useTLS = strings.Trim(addr, "[]"), "443", true
-	}
-	if port == "443" {
-		useTLS = true
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), useTLS
 }
 
 // Close closes the client's connections.
@@ -304,7 +265,11 @@ func (c *GRPCClient) conn(o CallOptions) (*grpc.ClientConn, error) {
 	if conn, ok := c.nodes[o.Address]; ok {
 		return conn, nil
 	}
-	conn, err := Dial(o.Address)
+	t, err := NodeTarget(o.Address, *c.opts.Security)
+	if err != nil {
+		return nil, errors.BadRequest(clientID, "node address: %v", err)
+	}
+	conn, err := Connect(t)
 	if err != nil {
 		return nil, errors.InternalServerError(clientID, "dialling %s: %v", o.Address, err)
 	}

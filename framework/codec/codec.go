@@ -35,6 +35,10 @@ func (f *Frame) MarshalJSON() ([]byte, error) {
 	return f.Data, nil
 }
 
+// MaxMessageSize bounds one gRPC message each way (32 MiB, as in Micro): the
+// one limit every micro server, proxy and client is built with.
+const MaxMessageSize = 32 << 20
+
 // Content subtypes, as gRPC names them (application/grpc+<subtype>).
 const (
 	Proto = "proto"

@@ -39,9 +39,6 @@ import (
 	regpb "micro.dev/micro/proto/registry"
 )
 
-// MaxMessageSize bounds one message each way, as Micro does (32 MiB).
-const MaxMessageSize = 32 << 20
-
 // Server is what generated RegisterXHandler functions register handlers on.
 type Server interface {
 	Handle(handler any, opts ...HandlerOption) error
@@ -114,8 +111,8 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 	}
 	s.health = health.NewServer()
 	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
+		grpc.MaxSendMsgSize(codec.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
 		grpc.UnknownServiceHandler(s.unknown),
