@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	stderrors "errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -180,8 +181,8 @@ func consumeRequest(r *http.Request, topic string) (*eventspb.ConsumeRequest, er
 		}
 	}
 	if v := q.Get("sequence"); v != "" {
-		if req.Sequence, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return nil, badRequest("sequence %q is not a sequence number", v)
+		if req.Sequence, err = parseSequence(v); err != nil {
+			return nil, badRequest("sequence %q is not a sequence number: give 1 to %d", v, uint64(math.MaxInt64))
 		}
 	}
 	last := r.Header.Get("Last-Event-ID")
@@ -189,14 +190,22 @@ func consumeRequest(r *http.Request, topic string) (*eventspb.ConsumeRequest, er
 		last = q.Get("last_event_id")
 	}
 	if last != "" {
-		seq, err := strconv.ParseUint(strings.TrimSpace(last), 10, 64)
-		if err != nil {
-			return nil, badRequest("Last-Event-ID %q is not a sequence number", last)
+		seq, err := parseSequence(strings.TrimSpace(last))
+		if err != nil || seq == math.MaxInt64 {
+			// The next one would be past the last sequence number there can be.
+			return nil, badRequest("Last-Event-ID %q is not the id of an event: give 0 to %d", last, uint64(math.MaxInt64-1))
 		}
 		// Resume after it, whatever start the query gave.
 		req.Offset, req.Sequence = 0, seq+1
 	}
 	return req, nil
+}
+
+// parseSequence reads an event's sequence number. The events block numbers
+// events as SQLite integers, so none is above math.MaxInt64; a larger one
+// cannot name an event, and would wrap if carried further.
+func parseSequence(v string) (uint64, error) {
+	return strconv.ParseUint(v, 10, 63)
 }
 
 // sseEvent renders one event.

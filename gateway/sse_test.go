@@ -194,6 +194,13 @@ func TestSSEErrors(t *testing.T) {
 		{"/events/t?offset=-1", "", ""},
 		{"/events/t?sequence=x", "", ""},
 		{"/events/t", "Last-Event-ID", "nope"},
+		// Ids no event can have: resuming after them must not wrap
+		// around to the start of the topic.
+		{"/events/t", "Last-Event-ID", "18446744073709551615"},
+		{"/events/t", "Last-Event-ID", "9223372036854775807"},
+		{"/events/t?last_event_id=9223372036854775808", "", ""},
+		{"/events/t?sequence=9223372036854775808", "", ""},
+		{"/events/t?offset=9223372036854775808", "", ""},
 	} {
 		var h []string
 		if c.header != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -200,6 +201,8 @@ func TestWatchResumeTooOldOrAhead(t *testing.T) {
 	}
 	wantCode(t, "from 2 with changes 4-6 kept", resume(2), 412)
 	wantCode(t, "from a revision ahead", resume(7), 412)
+	// Past what SQLite can number: still "ahead", not a failed query.
+	wantCode(t, "from a revision past int64", resume(math.MaxUint64), 412)
 	if err := resume(3); err != nil {
 		t.Fatalf("from 3 with changes 4-6 kept: %v", err)
 	}

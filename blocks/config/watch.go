@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -107,7 +108,9 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 // missed: the value after each later logged change that concerns its path.
 // The caller holds writeMu.
 func (c *Config) resume(ctx context.Context, w *watcher, from uint64) ([]*pb.WatchResponse, error) {
-	changes, oldest, current, err := c.backend.Changes(ctx, w.ns, from)
+	// Revisions are SQLite integers: a larger one is ahead of any there
+	// can be, and would not bind as a query parameter.
+	changes, oldest, current, err := c.backend.Changes(ctx, w.ns, min(from, math.MaxInt64))
 	if err != nil {
 		return nil, c.failed(ctx, "watch", err)
 	}

@@ -155,6 +155,10 @@ func (e *Events) subscription(stream serverStream, ns string, req *pb.ConsumeReq
 		return sub, merrors.BadRequest(errID, "give at most one of offset, sequence and new_only")
 	case req.GetOffset() < 0 || req.GetOffset() > math.MaxInt64/int64(time.Second):
 		return sub, merrors.BadRequest(errID, "offset is %d; give unix seconds", req.GetOffset())
+	case req.GetSequence() > math.MaxInt64:
+		// Events are numbered as SQLite integers; a larger start would
+		// wrap negative in the query and replay the whole topic.
+		return sub, merrors.BadRequest(errID, "sequence is %d; give 1 to %d", req.GetSequence(), uint64(math.MaxInt64))
 	case req.GetOffset() > 0:
 		sub.start, err = e.backend.SeqSince(ctx, ns, sub.topic, time.Unix(req.GetOffset(), 0))
 	case req.GetSequence() > 0:

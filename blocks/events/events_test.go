@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -99,6 +100,10 @@ func TestBadInput(t *testing.T) {
 		{"retry_limit below -1", &pb.ConsumeRequest{Topic: "t", AutoAck: true, RetryLimit: -2}},
 		{"two starts", &pb.ConsumeRequest{Topic: "t", AutoAck: true, Offset: 5, Sequence: 2}},
 		{"negative offset", &pb.ConsumeRequest{Topic: "t", AutoAck: true, Offset: -5}},
+		// Sequence numbers are SQLite integers: a larger one would wrap
+		// negative and replay the whole topic.
+		{"sequence past the last there can be", &pb.ConsumeRequest{Topic: "t", AutoAck: true, Sequence: math.MaxUint64}},
+		{"sequence past int64", &pb.ConsumeRequest{Topic: "t", AutoAck: true, Sequence: math.MaxInt64 + 1}},
 		{"ack first", &pb.ConsumeRequest{Topic: "t", AutoAck: true, Ack: &pb.AckRequest{Id: "x"}}},
 	}
 	for _, b := range bad {

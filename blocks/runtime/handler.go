@@ -5,6 +5,7 @@ import (
 	"context"
 	stderrors "errors"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"time"
@@ -266,6 +267,8 @@ func (r *Runtime) Logs(req *pb.LogsRequest, stream grpc.ServerStreamingServer[pb
 	}
 	q := LogQuery{Last: int(min(req.GetCount(), int64(r.cfg.LogLines)))}
 	if s := req.GetSince(); s > 0 {
+		// Longer than a Duration holds means "everything", not a wrap.
+		s = min(s, math.MaxInt64/int64(time.Second))
 		q.Since = r.cfg.Now().Add(-time.Duration(s) * time.Second)
 	}
 	var last int64

@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"context"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -44,6 +45,16 @@ func TestRunBuildsStartsAndCapturesLogs(t *testing.T) {
 	}
 	e.waitLog("ticker", "ticker writes to stderr too", time.Second)
 	e.waitLog("ticker", "[runtime] built in", time.Second)
+
+	// A since beyond any time reads everything, without wrapping around
+	// to a time in the future.
+	all, err := e.client.Logs(ctx(t), &pb.LogsRequest{Service: "ticker", Since: math.MaxInt64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := all.Recv(); err != nil || rec.Message == "" {
+		t.Fatalf("logs since MaxInt64 seconds: %v %v", rec, err)
+	}
 
 	// Each process is the leader of its own group.
 	procs := e.processes("ticker")
