@@ -109,6 +109,9 @@ func (s accountsServer) ChangeSecret(ctx context.Context, req *pb.ChangeSecretRe
 		if !ok {
 			return nil, merrors.Unauthorized(errID, "invalid account id or old secret")
 		}
+		if err := checkDefaultPassword(ctx, ns, acc.ID, req.GetOldSecret()); err != nil {
+			return nil, err
+		}
 	}
 	hash, err := hashSecret(req.GetNewSecret())
 	if err != nil {

@@ -161,6 +161,9 @@ func (a *Auth) login(ctx context.Context, ns, id, secret string) (Account, error
 	if !ok {
 		return Account{}, errLogin()
 	}
+	if err := checkDefaultPassword(ctx, ns, acc.ID, secret); err != nil {
+		return Account{}, err
+	}
 	return acc, nil
 }
 

@@ -108,7 +108,7 @@ func TestLoginIsRateLimited(t *testing.T) {
 	wantCode(t, "address limited", try("admin", "micro"), 429, "too many failed login attempts")
 	// The limit is per address: another one logs in.
 	other := withClientAddr(ctx, "192.0.2.7:4000")
-	if _, err := e.auth.login(other, "micro", "admin", "micro"); err != nil {
+	if _, err := e.auth.login(other, "micro", "alice", "right"); err != nil {
 		t.Fatalf("login from another address: %v", err)
 	}
 	// Changing a secret with the old one counts as a guess too.
