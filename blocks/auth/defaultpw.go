@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"net"
+	"strings"
 
 	grpcmd "google.golang.org/grpc/metadata"
 
@@ -23,9 +24,6 @@ func errDefaultPassword() error {
 		"or run 'micro user set password' on the server's machine")
 }
 
-// forwardingHeaders are what a reverse proxy adds for the client behind it.
-var forwardingHeaders = []string{"x-forwarded-for", "forwarded", "x-real-ip"}
-
 // checkDefaultPassword refuses secret when it is the default admin's
 // default password and the call did not come from this machine. ns and id
 // are the account's own (after a lookup by name).
@@ -39,22 +37,51 @@ func checkDefaultPassword(ctx context.Context, ns, id, secret string) error {
 // fromThisMachine reports whether the call in ctx came from a loopback
 // address, by the address the door settled on (clientAddr: the peer, or
 // the client a trusted proxy names), the one the login limits count. An
-// unknown address is not this machine. Nor is a loopback peer that relays
-// for someone else: a call carrying forwarding headers came through a
-// reverse proxy, whose own loopback address says nothing of the client.
+// unknown address is not this machine. A call relayed by a reverse proxy
+// carries forwarding headers; then every address they name must be
+// loopback too. A proxy on this machine that is not trusted is a loopback
+// peer and says nothing of its client; a proxy appends the address it
+// took the call from, so a client claiming 127.0.0.1 in a header of its
+// own is still named by its real address.
 func fromThisMachine(ctx context.Context) bool {
-	host, _, err := net.SplitHostPort(clientAddr(ctx))
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !isLoopback(clientAddr(ctx)) {
 		return false
 	}
 	md, _ := grpcmd.FromIncomingContext(ctx)
-	for _, h := range forwardingHeaders {
-		if len(md.Get(h)) > 0 {
+	for _, v := range md.Get("x-forwarded-for") {
+		for hop := range strings.SplitSeq(v, ",") {
+			if !isLoopback(hop) {
+				return false
+			}
+		}
+	}
+	for _, v := range md.Get("x-real-ip") {
+		if !isLoopback(v) {
 			return false
 		}
 	}
+	// Forwarded: for=192.0.2.60;proto=http, for="[::1]:4711" (RFC 7239).
+	for _, v := range md.Get("forwarded") {
+		for elem := range strings.SplitSeq(v, ",") {
+			for pair := range strings.SplitSeq(elem, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
+				if strings.EqualFold(k, "for") && !isLoopback(strings.Trim(val, `"`)) {
+					return false
+				}
+			}
+		}
+	}
 	return true
+}
+
+// isLoopback reports whether addr ("host:port", "[v6]:port" or a bare
+// host) is a loopback IP address.
+func isLoopback(addr string) bool {
+	addr = strings.TrimSpace(addr)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

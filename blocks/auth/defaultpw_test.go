@@ -98,16 +98,35 @@ func TestDefaultPasswordOnlyFromLoopback(t *testing.T) {
 }
 
 // TestDefaultPasswordBehindProxy: the address the door settled on decides,
-// never a relaying proxy's loopback address. A call that reaches the
-// proxy from loopback but carries forwarding headers came through a
-// reverse proxy for someone else, and an unknown address is not this
+// never a relaying proxy's loopback address. A call that reaches the proxy
+// from loopback with forwarding headers counts as local only when every
+// address they name is loopback (a trusted or untrusted proxy on this
+// machine relaying for a local client); an unknown address is not this
 // machine either.
 func TestDefaultPasswordBehindProxy(t *testing.T) {
 	e := newEnv(t)
-	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP"} {
-		ctx := grpcmd.AppendToOutgoingContext(context.Background(), h, "203.0.113.9")
+	for _, tc := range []struct {
+		header, value string
+		code          int32
+	}{
+		{"X-Forwarded-For", "203.0.113.9", 401},
+		{"X-Forwarded-For", "127.0.0.1, 203.0.113.9", 401}, // a client's claim, then the proxy's fact
+		{"X-Forwarded-For", "203.0.113.9, 127.0.0.1", 401}, // two local hops for a remote client
+		{"X-Forwarded-For", "127.0.0.1", 0},
+		{"X-Forwarded-For", "::1, 127.0.0.2", 0},
+		{"X-Real-IP", "203.0.113.9", 401},
+		{"X-Real-IP", "127.0.0.1", 0},
+		{"Forwarded", "for=203.0.113.9;proto=https", 401},
+		{"Forwarded", `for="[::1]:4711", for=unknown`, 401},
+		{"Forwarded", `for="[::1]:4711";proto=http, for=127.0.0.1`, 0},
+	} {
+		ctx := grpcmd.AppendToOutgoingContext(context.Background(), tc.header, tc.value)
 		_, err := e.authc.Token(ctx, &pb.TokenRequest{Id: "admin", Secret: "micro"})
-		wantCode(t, "loopback relaying with "+h, err, 401, defaultPasswordRefusal)
+		detail := ""
+		if tc.code != 0 {
+			detail = defaultPasswordRefusal
+		}
+		wantCode(t, "loopback peer with "+tc.header+": "+tc.value, err, tc.code, detail)
 	}
 	for addr, want := range map[string]int32{
 		"127.0.0.1:5000": 0, "[::1]:5000": 0,
