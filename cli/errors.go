@@ -93,6 +93,9 @@ func rpcError(err error, addr string) error {
 			return exitf(exitFailure, "Request timed out")
 		case codes.Canceled:
 			return exitf(exitFailure, "Request canceled")
+		case codes.ResourceExhausted:
+			// A message over the size limit: the micro error below (413)
+			// says to ask for less.
 		default:
 			return exitf(exitOther, "%s", capitalize(st.Message()))
 		}

@@ -143,10 +143,27 @@ func FromError(err error, id string) *Error {
 		if st.Code() == codes.Internal && strings.HasPrefix(st.Message(), "grpc: failed to unmarshal") {
 			return BadRequest(id, "invalid request: %s", strings.TrimPrefix(st.Message(), "grpc: failed to unmarshal the received message: "))
 		}
+		if st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+			return messageTooLarge(id, st.Message())
+		}
 		code := HTTPCode(st.Code())
 		return New(id, st.Message(), code)
 	}
 	return InternalServerError(id, "%s", err.Error())
+}
+
+// messageTooLarge is a call's message over gRPC's size limit, whichever
+// side refused it: the sender before sending, or the receiver. Usually it
+// is an answer that grew with the data (a read by prefix, a list, a log).
+// As ResourceExhausted it would read as 429, which clients retry forever;
+// it is a 413, since asking again the same way cannot help.
+func messageTooLarge(id, msg string) *Error {
+	size := ""
+	if i := strings.LastIndex(msg, "("); i >= 0 {
+		size = " " + msg[i:]
+	}
+	return TooLarge(id, "a message of this call is larger than one may be%s: ask for less at a time, "+
+		"paging with limit and offset or narrowing the prefix, or send less", size)
 }
 
 // Code reports the HTTP code of err as a micro error, 0 for nil.

@@ -3,6 +3,7 @@ package errors
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -51,5 +52,23 @@ func TestFromForeignErrors(t *testing.T) {
 	}
 	if e := Parse("not json"); e.Code != 500 || e.Detail != "not json" {
 		t.Fatalf("parse: %+v", e)
+	}
+}
+
+// A message over gRPC's size limit, refused by either side, is a 413 that
+// says to ask for less: as a 429 clients would retry it forever.
+func TestMessageTooLargeIs413(t *testing.T) {
+	for _, msg := range []string{
+		"trying to send message larger than max (41943080 vs. 33554432)",
+		"grpc: received message larger than max (41943080 vs. 33554432)",
+	} {
+		e := FromError(status.Error(codes.ResourceExhausted, msg), "store")
+		if e.Code != 413 || e.ID != "store" || !strings.Contains(e.Detail, "limit and offset") || !strings.Contains(e.Detail, "(41943080 vs. 33554432)") {
+			t.Fatalf("%s: %+v", msg, e)
+		}
+	}
+	// A rate limit is still a 429.
+	if e := FromError(status.Error(codes.ResourceExhausted, "slow down"), "x"); e.Code != 429 {
+		t.Fatalf("rate limit: %+v", e)
 	}
 }
