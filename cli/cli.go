@@ -75,7 +75,7 @@ func (a *app) rootCommand() *ffcli.Command {
 
 	subs := []*ffcli.Command{
 		a.authCommand(),
-		a.backupCommand(),
+		a.backupCommand(), a.backupsCommand(), a.restoreCommand(), // backup.go, backups.go
 		a.envCommand(),
 		a.loginCommand(),
 		a.logoutCommand(),

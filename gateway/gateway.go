@@ -49,6 +49,10 @@ type Config struct {
 	// Health, when set, decides whether GET /health answers {"status":"ok"}
 	// or a 503 naming its error; it gets at most HealthTimeout.
 	Health func(ctx context.Context) error
+	// HealthDetail, when set, adds to a ready GET /health's answer, under
+	// "detail", what is worth seeing but does not decide readiness (a
+	// failing backup: the node still serves).
+	HealthDetail func() map[string]any
 	// Observe, when set, is handed what the gateway learnt of each request
 	// once it is answered (the node's metrics). It must be quick and must
 	// not keep info.

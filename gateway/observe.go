@@ -102,5 +102,11 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, map[string]any{"status": "ok"})
+	body := map[string]any{"status": "ok"}
+	if g.cfg.HealthDetail != nil {
+		if detail := g.cfg.HealthDetail(); len(detail) > 0 {
+			body["detail"] = detail
+		}
+	}
+	writeJSON(w, body)
 }

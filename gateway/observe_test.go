@@ -138,3 +138,17 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("HEAD /health when unhealthy: %d", r.code)
 	}
 }
+
+// TestHealthDetail: what Config.HealthDetail reports rides along with a
+// ready answer without changing its status.
+func TestHealthDetail(t *testing.T) {
+	var detail map[string]any
+	e := newEnv(t, Config{
+		Health:       func(context.Context) error { return nil },
+		HealthDetail: func() map[string]any { return detail },
+	})
+	e.do(t, "GET", "/health", "").want(t, 200, `{"status":"ok"}`)
+	detail = map[string]any{"backup": map[string]any{"status": "failing", "error": "put: connection refused"}}
+	e.do(t, "GET", "/health", "").want(t, 200,
+		`{"detail":{"backup":{"error":"put: connection refused","status":"failing"}},"status":"ok"}`)
+}

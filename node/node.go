@@ -39,6 +39,14 @@ type Config struct {
 	// MetricsToken, when set, is a bearer token that may read GET /metrics
 	// (for a Prometheus scrape config); access tokens expire, it does not.
 	MetricsToken string
+	// BackupTo, when set, is where scheduled backups go: a directory, or
+	// s3://bucket/prefix (see backup.Open). Empty: no scheduled backups.
+	BackupTo string
+	// BackupEvery is the time between backups; zero means an hour.
+	BackupEvery time.Duration
+	// BackupKeep is how many backups retention leaves at BackupTo; zero
+	// keeps them all.
+	BackupKeep int
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.

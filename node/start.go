@@ -64,6 +64,8 @@ type Node struct {
 
 	dashboard   *http.Server // nil when Config.DashboardAddress is empty
 	dashboardLn net.Listener
+
+	backups *backups // backup.go; nil without Config.BackupTo
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -134,16 +136,20 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.proxy.SetRouter(n.router)
 
 	n.watch() // observe.go
+	if err := n.startBackups(cfg); err != nil {
+		return err
+	}
 	n.gateway = &http.Server{
 		// GET /metrics is served beside the gateway (observe.go).
 		Handler: n.metrics.Mount(gateway.New(gateway.Config{
-			Router:   &gatewayRouter{router: n.router, conn: n.inproc},
-			Version:  cfg.Version,
-			Logger:   log,
-			Identify: n.gatewayNamespace,
-			Info:     n.info,
-			Health:   n.health,
-			Observe:  n.metrics.ObserveRequest,
+			Router:       &gatewayRouter{router: n.router, conn: n.inproc},
+			Version:      cfg.Version,
+			Logger:       log,
+			Identify:     n.gatewayNamespace,
+			Info:         n.info,
+			Health:       n.health,
+			HealthDetail: n.backupHealth,
+			Observe:      n.metrics.ObserveRequest,
 		}), n.metricsAccess(cfg)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -319,6 +325,7 @@ func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Back
 // blocks, then checkpoint and close the database.
 func (n *Node) Close() error {
 	var errs []error
+	n.stopBackups()
 	// User services go first, while the proxy and the database they use
 	// are still there (they deregister on SIGTERM).
 	if n.runtime != nil {

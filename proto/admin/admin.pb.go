@@ -101,6 +101,270 @@ func (x *BackupChunk) GetData() []byte {
 	return nil
 }
 
+type BackupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupsRequest) Reset() {
+	*x = BackupsRequest{}
+	mi := &file_admin_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupsRequest) ProtoMessage() {}
+
+func (x *BackupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupsRequest.ProtoReflect.Descriptor instead.
+func (*BackupsRequest) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{2}
+}
+
+// Times are Unix nanoseconds; 0 means never.
+type BackupsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// scheduled is false when the server runs without --backup-to; the
+	// rest is then empty.
+	Scheduled bool `protobuf:"varint,1,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
+	// destination names where snapshots go, without credentials.
+	Destination  string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	EverySeconds int64  `protobuf:"varint,3,opt,name=every_seconds,json=everySeconds,proto3" json:"every_seconds,omitempty"`
+	// keep is how many snapshots retention leaves; 0 keeps all.
+	Keep int32 `protobuf:"varint,4,opt,name=keep,proto3" json:"keep,omitempty"`
+	// running is true while a backup is being taken.
+	Running     bool  `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
+	Next        int64 `protobuf:"varint,6,opt,name=next,proto3" json:"next,omitempty"`
+	LastAttempt int64 `protobuf:"varint,7,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	LastSuccess int64 `protobuf:"varint,8,opt,name=last_success,json=lastSuccess,proto3" json:"last_success,omitempty"`
+	// last_error is why the last backup failed; empty once one succeeds.
+	LastError   string `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorAt int64  `protobuf:"varint,10,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	Successes   uint64 `protobuf:"varint,11,opt,name=successes,proto3" json:"successes,omitempty"`
+	Failures    uint64 `protobuf:"varint,12,opt,name=failures,proto3" json:"failures,omitempty"`
+	// snapshots are those at the destination, newest first.
+	Snapshots []*Snapshot `protobuf:"bytes,13,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	// list_error is why the destination could not be listed.
+	ListError     string `protobuf:"bytes,14,opt,name=list_error,json=listError,proto3" json:"list_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupsResponse) Reset() {
+	*x = BackupsResponse{}
+	mi := &file_admin_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupsResponse) ProtoMessage() {}
+
+func (x *BackupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupsResponse.ProtoReflect.Descriptor instead.
+func (*BackupsResponse) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BackupsResponse) GetScheduled() bool {
+	if x != nil {
+		return x.Scheduled
+	}
+	return false
+}
+
+func (x *BackupsResponse) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *BackupsResponse) GetEverySeconds() int64 {
+	if x != nil {
+		return x.EverySeconds
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetKeep() int32 {
+	if x != nil {
+		return x.Keep
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *BackupsResponse) GetNext() int64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetLastAttempt() int64 {
+	if x != nil {
+		return x.LastAttempt
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetLastSuccess() int64 {
+	if x != nil {
+		return x.LastSuccess
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *BackupsResponse) GetLastErrorAt() int64 {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetSuccesses() uint64 {
+	if x != nil {
+		return x.Successes
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetFailures() uint64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *BackupsResponse) GetSnapshots() []*Snapshot {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+func (x *BackupsResponse) GetListError() string {
+	if x != nil {
+		return x.ListError
+	}
+	return ""
+}
+
+type Snapshot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// taken is when the snapshot was taken (from its name).
+	Taken int64 `protobuf:"varint,3,opt,name=taken,proto3" json:"taken,omitempty"`
+	// integrity is "ok" when PRAGMA integrity_check passed before the
+	// snapshot was put, else what is known of it.
+	Integrity     string `protobuf:"bytes,4,opt,name=integrity,proto3" json:"integrity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_admin_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Snapshot) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Snapshot) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Snapshot) GetTaken() int64 {
+	if x != nil {
+		return x.Taken
+	}
+	return 0
+}
+
+func (x *Snapshot) GetIntegrity() string {
+	if x != nil {
+		return x.Integrity
+	}
+	return ""
+}
+
 var File_admin_admin_proto protoreflect.FileDescriptor
 
 const file_admin_admin_proto_rawDesc = "" +
@@ -108,9 +372,34 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\x11admin/admin.proto\x12\vmicro.admin\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2K\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x10\n" +
+	"\x0eBackupsRequest\"\xcf\x03\n" +
+	"\x0fBackupsResponse\x12\x1c\n" +
+	"\tscheduled\x18\x01 \x01(\bR\tscheduled\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12#\n" +
+	"\revery_seconds\x18\x03 \x01(\x03R\feverySeconds\x12\x12\n" +
+	"\x04keep\x18\x04 \x01(\x05R\x04keep\x12\x18\n" +
+	"\arunning\x18\x05 \x01(\bR\arunning\x12\x12\n" +
+	"\x04next\x18\x06 \x01(\x03R\x04next\x12!\n" +
+	"\flast_attempt\x18\a \x01(\x03R\vlastAttempt\x12!\n" +
+	"\flast_success\x18\b \x01(\x03R\vlastSuccess\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x12\"\n" +
+	"\rlast_error_at\x18\n" +
+	" \x01(\x03R\vlastErrorAt\x12\x1c\n" +
+	"\tsuccesses\x18\v \x01(\x04R\tsuccesses\x12\x1a\n" +
+	"\bfailures\x18\f \x01(\x04R\bfailures\x123\n" +
+	"\tsnapshots\x18\r \x03(\v2\x15.micro.admin.SnapshotR\tsnapshots\x12\x1d\n" +
+	"\n" +
+	"list_error\x18\x0e \x01(\tR\tlistError\"f\n" +
+	"\bSnapshot\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05taken\x18\x03 \x01(\x03R\x05taken\x12\x1c\n" +
+	"\tintegrity\x18\x04 \x01(\tR\tintegrity2\x93\x01\n" +
 	"\x05Admin\x12B\n" +
-	"\x06Backup\x12\x1a.micro.admin.BackupRequest\x1a\x18.micro.admin.BackupChunk\"\x000\x01B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
+	"\x06Backup\x12\x1a.micro.admin.BackupRequest\x1a\x18.micro.admin.BackupChunk\"\x000\x01\x12F\n" +
+	"\aBackups\x12\x1b.micro.admin.BackupsRequest\x1a\x1c.micro.admin.BackupsResponse\"\x00B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
 
 var (
 	file_admin_admin_proto_rawDescOnce sync.Once
@@ -124,19 +413,25 @@ func file_admin_admin_proto_rawDescGZIP() []byte {
 	return file_admin_admin_proto_rawDescData
 }
 
-var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_admin_admin_proto_goTypes = []any{
-	(*BackupRequest)(nil), // 0: micro.admin.BackupRequest
-	(*BackupChunk)(nil),   // 1: micro.admin.BackupChunk
+	(*BackupRequest)(nil),   // 0: micro.admin.BackupRequest
+	(*BackupChunk)(nil),     // 1: micro.admin.BackupChunk
+	(*BackupsRequest)(nil),  // 2: micro.admin.BackupsRequest
+	(*BackupsResponse)(nil), // 3: micro.admin.BackupsResponse
+	(*Snapshot)(nil),        // 4: micro.admin.Snapshot
 }
 var file_admin_admin_proto_depIdxs = []int32{
-	0, // 0: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
-	1, // 1: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	4, // 0: micro.admin.BackupsResponse.snapshots:type_name -> micro.admin.Snapshot
+	0, // 1: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
+	2, // 2: micro.admin.Admin.Backups:input_type -> micro.admin.BackupsRequest
+	1, // 3: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
+	3, // 4: micro.admin.Admin.Backups:output_type -> micro.admin.BackupsResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_admin_admin_proto_init() }
@@ -150,7 +445,7 @@ func file_admin_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_admin_proto_rawDesc), len(file_admin_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

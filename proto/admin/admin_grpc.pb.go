@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_Backup_FullMethodName = "/micro.admin.Admin/Backup"
+	Admin_Backup_FullMethodName  = "/micro.admin.Admin/Backup"
+	Admin_Backups_FullMethodName = "/micro.admin.Admin/Backups"
 )
 
 // AdminClient is the client API for Admin service.
@@ -33,6 +34,9 @@ type AdminClient interface {
 	// Backup streams a consistent copy of the database, taken while writers
 	// go on. Restore = start a server on the copy.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Backups reports the scheduled backups (--backup-to): how the last
+	// attempts went, and the snapshots at the destination.
+	Backups(ctx context.Context, in *BackupsRequest, opts ...grpc.CallOption) (*BackupsResponse, error)
 }
 
 type adminClient struct {
@@ -62,6 +66,16 @@ func (c *adminClient) Backup(ctx context.Context, in *BackupRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Admin_BackupClient = grpc.ServerStreamingClient[BackupChunk]
 
+func (c *adminClient) Backups(ctx context.Context, in *BackupsRequest, opts ...grpc.CallOption) (*BackupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackupsResponse)
+	err := c.cc.Invoke(ctx, Admin_Backups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -73,6 +87,9 @@ type AdminServer interface {
 	// Backup streams a consistent copy of the database, taken while writers
 	// go on. Restore = start a server on the copy.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Backups reports the scheduled backups (--backup-to): how the last
+	// attempts went, and the snapshots at the destination.
+	Backups(context.Context, *BackupsRequest) (*BackupsResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -85,6 +102,9 @@ type UnimplementedAdminServer struct{}
 
 func (UnimplementedAdminServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedAdminServer) Backups(context.Context, *BackupsRequest) (*BackupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Backups not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -118,13 +138,36 @@ func _Admin_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Admin_BackupServer = grpc.ServerStreamingServer[BackupChunk]
 
+func _Admin_Backups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Backups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Backups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Backups(ctx, req.(*BackupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Admin_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "micro.admin.Admin",
 	HandlerType: (*AdminServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Backups",
+			Handler:    _Admin_Backups_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Backup",
