@@ -177,6 +177,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		started = append(started, "dashboard", "http://"+n.dashboardLn.Addr().String())
 	}
 	log.Info("micro server started", started...)
+	n.warnUnsafe(cfg, false) // warnings.go
 	return nil
 }
 

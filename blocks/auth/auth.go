@@ -151,8 +151,7 @@ func (a *Auth) Register(gs grpc.ServiceRegistrar) {
 
 // Start does the first start if the database has not seen one (a signing
 // key for namespace micro and the default admin), applies the admin
-// password, warns while the default password is in use, and runs the
-// sweeper until Close.
+// password, and runs the sweeper until Close.
 func (a *Auth) Start(ctx context.Context) error {
 	if err := a.bootstrap(ctx); err != nil {
 		return err
@@ -201,11 +200,8 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 	} else if !first && a.adminPassword != "" && !isDefault {
 		a.log.Info("auth: --admin-password ignored: the admin password was already changed; use 'micro user set password'")
 	}
+	// The node warns at start while it is (node/warnings.go).
 	a.defaultPassword.Store(isDefault)
-	if isDefault {
-		a.log.Warn("auth: the admin account still has the default password \"micro\"; anyone who can reach this server can " +
-			"administer it. Set one with 'micro user set password' or start with --admin-password (MICRO_ADMIN_PASSWORD)")
-	}
 	return nil
 }
 
