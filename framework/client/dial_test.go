@@ -176,3 +176,30 @@ func port(hostport string) string {
 	_, p, _ := net.SplitHostPort(hostport)
 	return p
 }
+
+// TestNewReadsSecurityFromEnv: a service's client (MICRO_PROXY) trusts the
+// CA in MICRO_PROXY_CA, and a CA file it cannot use stops it from starting
+// rather than leaving it to the system's roots.
+func TestNewReadsSecurityFromEnv(t *testing.T) {
+	ca := testca.New(t)
+	addr := startHealth(t, grpc.Creds(credentials.NewTLS(ca.ServerTLS(t, "127.0.0.1"))))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, ca.PEM, 0o600)
+
+	t.Setenv(EnvProxyCA, caFile)
+	c, err := New(Options{Proxy: addr, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(c.proxy).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health over TLS with MICRO_PROXY_CA: %v", err)
+	}
+
+	t.Setenv(EnvProxyCA, filepath.Join(t.TempDir(), "missing.pem"))
+	if _, err := New(Options{Proxy: addr, Logger: quiet()}); err == nil || !strings.Contains(err.Error(), EnvProxyCA) {
+		t.Fatalf("New with a missing CA file: %v", err)
+	}
+}
