@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"micro.dev/micro/blocks/auth"
+	fauth "micro.dev/micro/framework/auth"
 	microclient "micro.dev/micro/framework/client"
 	authpb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
@@ -40,7 +41,7 @@ func serveAuth(t *testing.T, tlsCfg *tls.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := auth.New(db, auth.WithLogger(slog.New(slog.DiscardHandler)))
+	a := auth.New(db, fauth.Namespaces, auth.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

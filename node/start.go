@@ -44,6 +44,9 @@ type Node struct {
 
 	flushLog func() // writes the rate limiter's pending summaries (logging.go)
 
+	// authz is the one namespace check every block is built with.
+	authz microauth.Authorizer
+
 	store    *store.Store
 	auth     *auth.Auth
 	runtime  *runtime.Runtime
@@ -71,12 +74,18 @@ type Node struct {
 // Start opens the database, starts the blocks and begins serving. On error
 // everything already started is stopped again.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
+	return startWith(ctx, cfg, microauth.Namespaces)
+}
+
+// startWith is Start with the blocks' authorizer given: Micro's namespace
+// rule, or in tests nil, which every block must refuse every call with.
+func startWith(ctx context.Context, cfg Config, authz microauth.Authorizer) (*Node, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log, flushLog := rateLimited(log)
-	n := &Node{log: log, flushLog: flushLog, id: uuid.NewString()}
+	n := &Node{log: log, flushLog: flushLog, id: uuid.NewString(), authz: authz}
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
 		return nil, err
@@ -108,12 +117,11 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	}
 	// The runtime needs the proxy's address for the services it starts
 	// (MICRO_PROXY); it starts them once the proxy serves.
-	n.runtime = runtime.New(n.db, runtime.Config{
+	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
 		Logger:       log,
 		ProxyAddress: n.proxyLis.Addr().String(),
 		MintAccount:  n.auth.MintServiceAccount,
 		WaitReady:    n.waitRegistered,
-		Authorize:    authorize,
 	})
 	n.runtime.Register(n.proxy.Server())
 	if n.gatewayLn, err = listen("gateway", cfg.GatewayAddress); err != nil {
@@ -132,7 +140,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		Address:   n.proxyLis.Addr().String(),
 		Logger:    log,
 	})
-	network.New(n.router).Register(n.proxy.Server())
+	network.New(n.router, n.authz).Register(n.proxy.Server())
 	n.proxy.SetRouter(n.router)
 
 	n.watch() // observe.go
@@ -181,14 +189,6 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-// authorize is the namespace check of blocks that tell reads from changes.
-func authorize(ctx context.Context, namespace string, admin bool) error {
-	if admin {
-		return microauth.AuthorizeAdmin(ctx, namespace)
-	}
-	return microauth.Authorize(ctx, namespace)
-}
-
 // startDashboard listens for the web dashboard when it is enabled. The
 // page finds the gateway on its own host at the gateway's bound port.
 func (n *Node) startDashboard(cfg Config) (err error) {
@@ -225,18 +225,18 @@ func (n *Node) localServices() []*regpb.Service {
 // runtime comes later: it needs the proxy's bound address.
 func (n *Node) startBlocks(ctx context.Context, cfg Config) error {
 	log := n.log
-	n.auth = auth.New(n.db, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
+	n.auth = auth.New(n.db, n.authz, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
 	if err := n.auth.Start(ctx); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
 	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics})
 	n.auth.Register(n.proxy.Server())
-	n.store = store.New(n.db)
+	n.store = store.New(n.db, n.authz)
 	n.store.Register(n.proxy.Server())
 	n.store.Start()
 	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
 
-	configOpts := []config.Option{config.WithLogger(log), config.WithAuthorize(microauth.AuthorizeAdmin)}
+	configOpts := []config.Option{config.WithLogger(log)}
 	if cfg.ConfigSecretKey != "" {
 		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
 		if err != nil {
@@ -244,17 +244,15 @@ func (n *Node) startBlocks(ctx context.Context, cfg Config) error {
 		}
 		configOpts = append(configOpts, config.WithSecretKey(key))
 	}
-	n.config = config.New(n.db, configOpts...)
+	n.config = config.New(n.db, n.authz, configOpts...)
 	n.config.Register(n.proxy.Server())
-	n.events = events.New(n.db, events.WithRetention(cfg.EventsRetention), events.WithLogger(log),
-		events.WithAuthorize(microauth.AuthorizeAdmin))
+	n.events = events.New(n.db, n.authz, events.WithRetention(cfg.EventsRetention), events.WithLogger(log))
 	n.events.Register(n.proxy.Server())
 	n.events.Start()
-	n.broker = broker.New(broker.WithLogger(log), broker.WithAuthorize(microauth.Authorize))
+	n.broker = broker.New(n.authz, broker.WithLogger(log))
 	n.broker.Register(n.proxy.Server())
 
-	n.registry = registry.New(n.db, registry.WithLogger(log), registry.WithLocal(n.localServices),
-		registry.WithAccess(registry.CheckAccess))
+	n.registry = registry.New(n.db, n.authz, registry.WithLogger(log), registry.WithLocal(n.localServices))
 	n.registry.Register(n.proxy.Server())
 	n.registry.Start()
 	return nil

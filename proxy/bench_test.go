@@ -13,6 +13,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/blocks/auth"
+	fauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
 	authpb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/schema"
@@ -48,7 +49,7 @@ func BenchmarkAuthOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	a := auth.New(db, auth.WithLogger(slog.New(slog.DiscardHandler)))
+	a := auth.New(db, fauth.Namespaces, auth.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := a.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

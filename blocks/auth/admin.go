@@ -24,7 +24,7 @@ type accountsServer struct {
 // must administer it.
 func (s accountsServer) List(ctx context.Context, req *pb.ListAccountsRequest) (*pb.ListAccountsResponse, error) {
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	accs, err := s.a.backend.Accounts(ctx, ns)
@@ -44,7 +44,7 @@ func (s accountsServer) List(ctx context.Context, req *pb.ListAccountsRequest) (
 func (s accountsServer) Delete(ctx context.Context, req *pb.DeleteAccountRequest) (*pb.DeleteAccountResponse, error) {
 	a := s.a
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	id := req.GetId()
@@ -74,7 +74,7 @@ func (s accountsServer) Delete(ctx context.Context, req *pb.DeleteAccountRequest
 func (s accountsServer) ChangeSecret(ctx context.Context, req *pb.ChangeSecretRequest) (*pb.ChangeSecretResponse, error) {
 	a := s.a
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.Authorize(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, false); err != nil {
 		return nil, err
 	}
 	id := req.GetId()
@@ -87,7 +87,7 @@ func (s accountsServer) ChangeSecret(ctx context.Context, req *pb.ChangeSecretRe
 	if err := checkSecretSize(req.GetNewSecret()); err != nil {
 		return nil, err
 	}
-	if fauth.AuthorizeAdmin(ctx, ns) != nil {
+	if s.a.authz.Check(ctx, ns, true) != nil {
 		done, wait, err := a.limits.attempt(ctx, cacheKey(ns, id), clientAddr(ctx))
 		if err != nil {
 			return nil, merrors.FromError(err, errID)
@@ -141,7 +141,7 @@ type rulesServer struct {
 func (s rulesServer) Create(ctx context.Context, req *pb.CreateRequest) (*pb.CreateResponse, error) {
 	a := s.a
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	if err := checkNamespace(ns); err != nil {
@@ -166,7 +166,7 @@ func (s rulesServer) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Cre
 func (s rulesServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
 	a := s.a
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	if req.GetId() == "" {
@@ -189,7 +189,7 @@ func (s rulesServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Del
 // or the defaults while no one has changed them.
 func (s rulesServer) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	rules, err := s.a.rulesOf(ctx, ns)

@@ -70,6 +70,7 @@ const errID = "auth"
 // Auth is the auth block.
 type Auth struct {
 	backend       Backend
+	authz         fauth.Authorizer
 	keys          *keyring
 	limits        *loginLimiter
 	now           func() time.Time
@@ -115,14 +116,16 @@ func WithLoginLimits(account, address Limit) Option {
 func WithSweepInterval(d time.Duration) Option { return func(a *Auth) { a.interval = d } }
 
 // New returns the auth block on db, which must have been opened with
-// Migrations. Call Start before serving.
-func New(db *schema.DB, opts ...Option) *Auth {
-	return NewWithBackend(newSQLite(db), opts...)
+// Migrations. authz decides who may manage a namespace's accounts and
+// rules; nil refuses every call, logins included. Call Start before
+// serving.
+func New(db *schema.DB, authz fauth.Authorizer, opts ...Option) *Auth {
+	return NewWithBackend(newSQLite(db), authz, opts...)
 }
 
 // NewWithBackend returns the auth block on backend b.
-func NewWithBackend(b Backend, opts ...Option) *Auth {
-	a := &Auth{backend: b, now: time.Now, log: slog.Default(), interval: DefaultSweepInterval}
+func NewWithBackend(b Backend, authz fauth.Authorizer, opts ...Option) *Auth {
+	a := &Auth{backend: b, authz: authz, now: time.Now, log: slog.Default(), interval: DefaultSweepInterval}
 	for _, o := range opts {
 		o(a)
 	}

@@ -56,7 +56,7 @@ func TestAdminPassword(t *testing.T) {
 	e2 := newEnv(t)
 	old := e2.login(t, "micro", "admin", "micro")
 	e2.auth.Close()
-	a := New(e2.db, WithClock(e2.clock.Now), quiet, WithAdminPassword("later"))
+	a := New(e2.db, fauth.Namespaces, WithClock(e2.clock.Now), quiet, WithAdminPassword("later"))
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestAdminPassword(t *testing.T) {
 		t.Fatal("a token issued under the default password survived the change")
 	}
 	// Once changed, a later --admin-password does not override it.
-	a2 := New(e2.db, WithClock(e2.clock.Now), quiet, WithAdminPassword("other"))
+	a2 := New(e2.db, fauth.Namespaces, WithClock(e2.clock.Now), quiet, WithAdminPassword("other"))
 	if err := a2.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestRulesStartAsDefaults(t *testing.T) {
 	wantCode(t, "delete again", err, 404, "")
 
 	// Rules survive a restart.
-	a := New(e.db, WithClock(e.clock.Now), quiet)
+	a := New(e.db, fauth.Namespaces, WithClock(e.clock.Now), quiet)
 	rules, err := a.rulesOf(ctx, "other")
 	if err != nil || len(rules) != 1 || rules[0].ID != AuthTokenRuleID {
 		t.Fatalf("after restart: %v %v", rules, err)
@@ -482,7 +482,7 @@ func TestRulesStartAsDefaults(t *testing.T) {
 func TestTokensSurviveARestart(t *testing.T) {
 	e := newEnv(t)
 	tok := e.login(t, "micro", "admin", "micro")
-	a := New(e.db, WithClock(e.clock.Now), quiet)
+	a := New(e.db, fauth.Namespaces, WithClock(e.clock.Now), quiet)
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

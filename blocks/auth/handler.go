@@ -26,7 +26,7 @@ type authServer struct {
 func (s authServer) Generate(ctx context.Context, req *pb.GenerateRequest) (*pb.GenerateResponse, error) {
 	a := s.a
 	ns := namespaceOf(ctx, req.GetOptions())
-	if err := fauth.AuthorizeAdmin(ctx, ns); err != nil {
+	if err := s.a.authz.Check(ctx, ns, true); err != nil {
 		return nil, err
 	}
 	if err := checkNamespace(ns); err != nil {
@@ -86,6 +86,9 @@ func (s authServer) Generate(ctx context.Context, req *pb.GenerateRequest) (*pb.
 // Inspect returns the account of a valid access token: 400 without one,
 // 401 for one that is invalid, expired or revoked.
 func (s authServer) Inspect(ctx context.Context, req *pb.InspectRequest) (*pb.InspectResponse, error) {
+	if err := s.a.authz.Public(); err != nil {
+		return nil, err
+	}
 	if req.GetToken() == "" {
 		return nil, badRequest("token is required")
 	}
@@ -105,6 +108,9 @@ func (s authServer) Inspect(ctx context.Context, req *pb.InspectRequest) (*pb.In
 // the secret, with or without its id.
 func (s authServer) Token(ctx context.Context, req *pb.TokenRequest) (*pb.TokenResponse, error) {
 	a := s.a
+	if err := a.authz.Public(); err != nil {
+		return nil, err
+	}
 	ttl := DefaultTokenExpiry
 	switch e := req.GetTokenExpiry(); {
 	case e < 0:

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	fauth "micro.dev/micro/framework/auth"
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/auth"
@@ -74,7 +75,7 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 			tb.Error(err)
 		}
 	})
-	e.auth = New(e.db, append([]Option{WithClock(e.clock.Now), quiet}, opts...)...)
+	e.auth = New(e.db, fauth.Namespaces, append([]Option{WithClock(e.clock.Now), quiet}, opts...)...)
 	if err := e.auth.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

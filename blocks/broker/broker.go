@@ -24,6 +24,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/broker"
@@ -37,18 +38,14 @@ const MaxTopicSize = 255
 
 const errID = "broker"
 
-// AuthorizeFunc decides whether the caller in ctx may act on namespace ns;
-// a non-nil error (a micro 401 or 403) answers the call.
-type AuthorizeFunc func(ctx context.Context, ns string) error
-
 // Broker is the broker block. Its exported handler methods implement
 // pb.BrokerServer; Register serves them.
 type Broker struct {
 	pb.UnimplementedBrokerServer
 
-	buffer    int
-	log       *slog.Logger
-	authorize AuthorizeFunc
+	buffer int
+	log    *slog.Logger
+	authz  auth.Authorizer
 
 	mu     sync.Mutex
 	topics map[topicKey]*topic
@@ -106,16 +103,11 @@ func WithLogger(l *slog.Logger) Option {
 	return func(b *Broker) { b.log = l }
 }
 
-// WithAuthorize makes every call pass authorize for its namespace first
-// (Micro requires an account: auth.Authorize). Without it every caller is
-// allowed.
-func WithAuthorize(authorize AuthorizeFunc) Option {
-	return func(b *Broker) { b.authorize = authorize }
-}
-
-// New returns a broker. It has no tables: everything is in memory.
-func New(opts ...Option) *Broker {
-	b := &Broker{buffer: DefaultBuffer, log: slog.Default(), topics: map[topicKey]*topic{}}
+// New returns a broker. It has no tables: everything is in memory. Every
+// call needs an account of its namespace by authz (as in Micro); nil
+// refuses every call.
+func New(authz auth.Authorizer, opts ...Option) *Broker {
+	b := &Broker{authz: authz, buffer: DefaultBuffer, log: slog.Default(), topics: map[topicKey]*topic{}}
 	for _, o := range opts {
 		o(b)
 	}
@@ -306,10 +298,8 @@ func (b *Broker) remove(k topicKey, queueName string, s *subscriber) {
 // scope checks the caller may act on its namespace and the topic is valid.
 func (b *Broker) scope(ctx context.Context, topic string) (string, error) {
 	ns := metadata.NamespaceFrom(ctx)
-	if b.authorize != nil {
-		if err := b.authorize(ctx, ns); err != nil {
-			return "", errors.FromError(err, errID)
-		}
+	if err := b.authz.Check(ctx, ns, false); err != nil {
+		return "", errors.FromError(err, errID)
 	}
 	if topic == "" {
 		return "", errors.BadRequest(errID, "topic is required")

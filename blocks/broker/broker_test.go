@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/blocks/internal/blocktest"
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/broker"
@@ -20,14 +22,21 @@ type env struct {
 	client pb.BrokerClient
 }
 
+// newEnv serves a broker to the default admin under Micro's namespace rule.
 func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
-	b := New(opts...)
+	return newEnvWith(t, auth.Namespaces, opts...)
+}
+
+// newEnvWith is newEnv with authz deciding every call.
+func newEnvWith(t *testing.T, authz auth.Authorizer, opts ...Option) *env {
+	t.Helper()
+	b := New(authz, opts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	b.Register(gs)
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -243,12 +252,12 @@ func TestSlowSubscriber(t *testing.T) {
 
 func TestBadInputAndClose(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, WithAuthorize(func(ctx context.Context, ns string) error {
+	e := newEnvWith(t, func(ctx context.Context, ns string, admin bool) error {
 		if ns == "locked" {
 			return errors.Unauthorized("micro", "an account is required")
 		}
 		return nil
-	}))
+	})
 	ctx := t.Context()
 	_, err := e.client.Publish(ctx, &pb.PublishRequest{Message: &pb.Message{Body: []byte("x")}})
 	if errors.FromError(err, "").Code != 400 {

@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	pb "micro.dev/micro/proto/config"
 	"micro.dev/micro/schema"
 )
@@ -46,21 +47,17 @@ const (
 // Secret is what a secret reads back as unless the caller asks for it.
 const Secret = `"[secret]"`
 
-// AuthorizeFunc decides whether the caller in ctx may act on namespace ns;
-// a non-nil error (a micro 401 or 403) answers the call.
-type AuthorizeFunc func(ctx context.Context, ns string) error
-
 // Config is the config block. Its exported handler methods implement
 // pb.ConfigServer; Register serves them.
 type Config struct {
 	pb.UnimplementedConfigServer
 
-	backend   Backend
-	now       func() time.Time
-	log       *slog.Logger
-	authorize AuthorizeFunc
-	key       []byte // from WithSecretKey; nil means the stored key
-	retain    int    // changes logged per namespace, see WithChangeRetention
+	backend Backend
+	now     func() time.Time
+	log     *slog.Logger
+	authz   auth.Authorizer
+	key     []byte // from WithSecretKey; nil means the stored key
+	retain  int    // changes logged per namespace, see WithChangeRetention
 
 	sealMu sync.Mutex
 	sealer *sealer
@@ -100,17 +97,11 @@ func WithChangeRetention(n int) Option {
 	return func(c *Config) { c.retain = max(n, 1) }
 }
 
-// WithAuthorize makes every call pass authorize for its namespace first
-// (Micro requires admin access: auth.AuthorizeAdmin). Without it every
-// caller is allowed.
-func WithAuthorize(authorize AuthorizeFunc) Option {
-	return func(c *Config) { c.authorize = authorize }
-}
-
 // New returns the config block on db, which must have been opened with
-// Migrations.
-func New(db *schema.DB, opts ...Option) *Config {
-	c := &Config{now: time.Now, log: slog.Default(), retain: DefaultChangeRetention, watchers: map[*watcher]struct{}{}}
+// Migrations. Every call needs authz's admin access to its namespace (as
+// Micro's config did); nil refuses every call.
+func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Config {
+	c := &Config{authz: authz, now: time.Now, log: slog.Default(), retain: DefaultChangeRetention, watchers: map[*watcher]struct{}{}}
 	for _, o := range opts {
 		o(c)
 	}

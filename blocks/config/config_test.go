@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -165,12 +166,12 @@ func TestNamespaces(t *testing.T) {
 	_, err = e.client.Get(t.Context(), &pb.GetRequest{Path: "a"})
 	wantCode(t, "get in micro", err, 404)
 
-	denied := newEnv(t, WithAuthorize(func(ctx context.Context, ns string) error {
-		if ns != "open" {
+	denied := newEnvWith(t, filepath.Join(t.TempDir(), "micro.db"), func(ctx context.Context, ns string, admin bool) error {
+		if ns != "open" || !admin {
 			return errors.Forbidden("micro", "access denied to namespace %s", ns)
 		}
 		return nil
-	}))
+	})
 	_, err = denied.client.Set(t.Context(), &pb.SetRequest{Path: "a", Value: &pb.Value{Data: `1`}})
 	wantCode(t, "set when not authorized", err, 403)
 	if _, err = denied.client.Set(t.Context(), &pb.SetRequest{Namespace: "open", Path: "a", Value: &pb.Value{Data: `1`}}); err != nil {

@@ -150,10 +150,8 @@ func (c *Config) scope(ctx context.Context, ns, path string) (string, string, er
 	if len(ns) > maxNamespaceSize {
 		return "", "", errors.BadRequest(errID, "namespace is %d bytes; the limit is %d", len(ns), maxNamespaceSize)
 	}
-	if c.authorize != nil {
-		if err := c.authorize(ctx, ns); err != nil {
-			return "", "", errors.FromError(err, errID)
-		}
+	if err := c.authz.Check(ctx, ns, true); err != nil {
+		return "", "", errors.FromError(err, errID)
 	}
 	if _, err := splitPath(path); err != nil {
 		return "", "", errors.BadRequest(errID, "%v", err)

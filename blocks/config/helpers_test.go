@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/blocks/internal/blocktest"
+	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/config"
@@ -38,18 +40,25 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 	return newEnvAt(tb, filepath.Join(tb.TempDir(), "micro.db"), opts...)
 }
 
-// newEnvAt serves a config block on the database file at path; closing
-// happens at cleanup, or earlier with stop.
+// newEnvAt serves a config block on the database file at path, to the
+// default admin under Micro's namespace rule; closing happens at cleanup,
+// or earlier with stop.
 func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
 	tb.Helper()
+	return newEnvWith(tb, path, auth.Namespaces, opts...)
+}
+
+// newEnvWith is newEnvAt with authz deciding every call.
+func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Option) *env {
+	tb.Helper()
 	e := &env{path: path, db: openDB(tb, path)}
-	e.config = New(e.db, opts...)
+	e.config = New(e.db, authz, opts...)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.config.Register(gs)
 	go gs.Serve(lis)
 

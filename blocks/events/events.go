@@ -25,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	pb "micro.dev/micro/proto/events"
 	"micro.dev/micro/schema"
 )
@@ -48,10 +49,6 @@ const (
 	DefaultMaxInflight = 1000
 )
 
-// AuthorizeFunc decides whether the caller in ctx may act on namespace ns;
-// a non-nil error (a micro 401 or 403) answers the call.
-type AuthorizeFunc func(ctx context.Context, ns string) error
-
 // Events is the events block; Register serves its services.
 type Events struct {
 	backend     Backend
@@ -60,7 +57,7 @@ type Events struct {
 	interval    time.Duration
 	maxInflight int
 	log         *slog.Logger
-	authorize   AuthorizeFunc
+	authz       auth.Authorizer
 
 	hub *hub
 
@@ -112,18 +109,13 @@ func WithLogger(l *slog.Logger) Option {
 	return func(e *Events) { e.log = l }
 }
 
-// WithAuthorize makes every call pass authorize for its namespace first
-// (Micro requires admin access: auth.AuthorizeAdmin). Without it every
-// caller is allowed.
-func WithAuthorize(authorize AuthorizeFunc) Option {
-	return func(e *Events) { e.authorize = authorize }
-}
-
 // New returns the events block on db, which must have been opened with
-// Migrations. Call Start to run the sweeper.
-func New(db *schema.DB, opts ...Option) *Events {
+// Migrations. Every call needs authz's admin access to its namespace (as
+// Micro's events did); nil refuses every call. Call Start to run the
+// sweeper.
+func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Events {
 	e := &Events{
-		now: time.Now, retention: DefaultRetention, interval: DefaultSweepInterval,
+		authz: authz, now: time.Now, retention: DefaultRetention, interval: DefaultSweepInterval,
 		maxInflight: DefaultMaxInflight, log: slog.Default(), retentions: map[topicKey]time.Duration{},
 	}
 	for _, o := range opts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -302,9 +303,9 @@ func TestCloseEndsStreams(t *testing.T) {
 
 func TestAuthorize(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, WithAuthorize(func(ctx context.Context, ns string) error {
+	e := newEnvWith(t, filepath.Join(t.TempDir(), "micro.db"), func(ctx context.Context, ns string, admin bool) error {
 		return errors.Forbidden("micro", "access denied to namespace %s", ns)
-	}))
+	})
 	_, err := e.stream.Publish(t.Context(), &pb.PublishRequest{Topic: "t"})
 	wantCode(t, "publish", err, 403)
 	wantCode(t, "consume", e.consume(t, &pb.ConsumeRequest{Topic: "t", AutoAck: true}).ended(), 403)

@@ -193,10 +193,8 @@ func (e *Events) topicProto(t TopicInfo) *pb.Topic {
 // which is what a caller of that namespace sees here.
 func (e *Events) scope(ctx context.Context) (string, error) {
 	ns := metadata.NamespaceFrom(ctx)
-	if e.authorize != nil {
-		if err := e.authorize(ctx, ns); err != nil {
-			return "", errors.FromError(err, errID)
-		}
+	if err := e.authz.Check(ctx, ns, true); err != nil {
+		return "", errors.FromError(err, errID)
 	}
 	return ns, nil
 }

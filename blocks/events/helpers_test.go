@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/blocks/internal/blocktest"
+	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/events"
@@ -56,20 +58,28 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 	return newEnvAt(tb, filepath.Join(tb.TempDir(), "micro.db"), opts...)
 }
 
+// newEnvAt serves an events block on the database file at path, to the
+// default admin under Micro's namespace rule.
 func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
+	tb.Helper()
+	return newEnvWith(tb, path, auth.Namespaces, opts...)
+}
+
+// newEnvWith is newEnvAt with authz deciding every call.
+func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Option) *env {
 	tb.Helper()
 	db, err := schema.Open(context.Background(), path, schema.Options{Migrations: []schema.Migrations{Migrations}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{path: path, db: db, events: New(db, opts...)}
+	e := &env{path: path, db: db, events: New(db, authz, opts...)}
 	e.events.Start()
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.gs = grpc.NewServer()
+	e.gs = grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.events.Register(e.gs)
 	go e.gs.Serve(lis)
 

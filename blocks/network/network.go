@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/registry"
+	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/network"
@@ -18,10 +20,13 @@ import (
 type Network struct {
 	pb.UnimplementedNetworkServer
 	router *Router
+	authz  auth.Authorizer
 }
 
-// New returns the network block for r.
-func New(r *Router) *Network { return &Network{router: r} }
+// New returns the network block for r. What it shows of a namespace's
+// services passes the registry's Access rule with authz; nil refuses every
+// call.
+func New(r *Router, authz auth.Authorizer) *Network { return &Network{router: r, authz: authz} }
 
 // Register serves the network.Network service on gs.
 func (n *Network) Register(gs grpc.ServiceRegistrar) { pb.RegisterNetworkServer(gs, n) }
@@ -47,6 +52,9 @@ func (n *Network) Services(ctx context.Context, _ *pb.ServicesRequest) (*pb.Serv
 
 // Nodes lists the micro nodes of the network: this one.
 func (n *Network) Nodes(ctx context.Context, _ *pb.NodesRequest) (*pb.NodesResponse, error) {
+	if err := n.access(ctx, metadata.DefaultNamespace); err != nil {
+		return nil, err
+	}
 	return &pb.NodesResponse{Nodes: []*pb.Node{n.self()}}, nil
 }
 
@@ -57,16 +65,26 @@ func (n *Network) self() *pb.Node {
 
 // Graph returns the network seen from this node: it alone.
 func (n *Network) Graph(ctx context.Context, _ *pb.GraphRequest) (*pb.GraphResponse, error) {
+	if err := n.access(ctx, metadata.DefaultNamespace); err != nil {
+		return nil, err
+	}
 	return &pb.GraphResponse{Root: &pb.Peer{Node: n.self()}}, nil
 }
 
 // Status reports the node's health: serving, no errors.
 func (n *Network) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := n.access(ctx, metadata.DefaultNamespace); err != nil {
+		return nil, err
+	}
 	return &pb.StatusResponse{Status: &pb.Status{Error: &pb.Error{}}}, nil
 }
 
-// Connect would join other micro nodes; one node per network for now.
+// Connect would join other micro nodes; one node per network for now. It
+// would change the "micro" network: its administrators only.
 func (n *Network) Connect(ctx context.Context, _ *pb.ConnectRequest) (*pb.ConnectResponse, error) {
+	if err := n.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
+		return nil, err
+	}
 	return nil, errors.NotImplemented("network", "connecting micro nodes into one network is not supported yet: each micro server is its own network")
 }
 
@@ -96,9 +114,24 @@ func (n *Network) Routes(ctx context.Context, req *pb.RoutesRequest) (*pb.Routes
 	return rsp, nil
 }
 
+// access is the registry's rule for reading domain's services: the
+// network shows no more of a namespace than the registry does.
+func (n *Network) access(ctx context.Context, domain string) error {
+	return registry.Access(ctx, n.authz, domain, false)
+}
+
 // routes builds every route of domain ("*": all), with "micro"'s too when
-// withDefault.
+// withDefault. The caller must be allowed to read each domain listed.
 func (n *Network) routes(ctx context.Context, domain string, withDefault bool) ([]*pb.Route, error) {
+	domains := []string{domain}
+	if withDefault && domain != metadata.DefaultNamespace && domain != registry.AnyDomain {
+		domains = append(domains, metadata.DefaultNamespace)
+	}
+	for _, d := range domains {
+		if err := n.access(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	cfg := n.router.cfg
 	var out []*pb.Route
 	for _, name := range n.router.LocalServices() {
@@ -107,10 +140,6 @@ func (n *Network) routes(ctx context.Context, domain string, withDefault bool) (
 	}
 	if cfg.Registry == nil {
 		return out, nil
-	}
-	domains := []string{domain}
-	if withDefault && domain != metadata.DefaultNamespace && domain != "*" {
-		domains = append(domains, metadata.DefaultNamespace)
 	}
 	for _, d := range domains {
 		svcs, err := cfg.Registry.List(ctx, d)

@@ -39,20 +39,22 @@ type handler struct {
 // Server returns the registry.Registry gRPC server of r.
 func (r *Registry) Server() pb.RegistryServer { return &handler{r: r} }
 
-// CheckAccess is Micro's rule for the registry (pass it WithAccess once
-// auth resolves callers): Register and Deregister need an administrator of
-// the domain; reading the "micro" domain is public, reading another needs
-// an account of it; the wildcard domain needs an administrator of "micro".
-func CheckAccess(ctx context.Context, domain string, write bool) error {
+// Access is Micro's rule for what the registry shows and takes, with authz
+// deciding who belongs to a namespace. Every view of registered services
+// (this block's and the network block's) passes it: Register and
+// Deregister need an administrator of the domain; reading the "micro"
+// domain is public, reading another needs an account of it; the wildcard
+// domain needs an administrator of "micro".
+func Access(ctx context.Context, authz auth.Authorizer, domain string, write bool) error {
 	switch {
 	case domain == AnyDomain:
-		return auth.AuthorizeAdmin(ctx, metadata.DefaultNamespace)
+		return authz.Check(ctx, metadata.DefaultNamespace, true)
 	case write:
-		return auth.AuthorizeAdmin(ctx, domain)
+		return authz.Check(ctx, domain, true)
 	case domain == metadata.DefaultNamespace:
-		return nil
+		return authz.Public()
 	}
-	return auth.Authorize(ctx, domain)
+	return authz.Check(ctx, domain, false)
 }
 
 // scope decides the domain of a call, options first, then the caller's
@@ -69,10 +71,8 @@ func (h *handler) scope(ctx context.Context, o *pb.Options, write bool) (string,
 	} else if err := checkName("domain", domain); err != nil {
 		return "", err
 	}
-	if h.r.access != nil {
-		if err := h.r.access(ctx, domain, write); err != nil {
-			return "", err
-		}
+	if err := Access(ctx, h.r.authz, domain, write); err != nil {
+		return "", err
 	}
 	return domain, nil
 }
@@ -138,6 +138,10 @@ func checkNode(n *pb.Node) error {
 // Register adds or refreshes a service version's nodes for options.ttl
 // seconds (default 90).
 func (h *handler) Register(ctx context.Context, svc *pb.Service) (*pb.EmptyResponse, error) {
+	domain, err := h.scope(ctx, svc.GetOptions(), true)
+	if err != nil {
+		return nil, err
+	}
 	if size := proto.Size(svc); size > MaxRegistrationSize {
 		return nil, errors.BadRequest(errID, "registration is %d bytes; the limit is %d", size, MaxRegistrationSize)
 	}
@@ -164,10 +168,6 @@ func (h *handler) Register(ctx context.Context, svc *pb.Service) (*pb.EmptyRespo
 	case t > 0:
 		ttl = time.Duration(t) * time.Second
 	}
-	domain, err := h.scope(ctx, svc.GetOptions(), true)
-	if err != nil {
-		return nil, err
-	}
 	if len(h.r.localServices(svc.Name)) > 0 {
 		return nil, errors.Conflict(errID, "%s is a micro block service; choose another name", svc.Name)
 	}
@@ -189,14 +189,14 @@ func (h *handler) Register(ctx context.Context, svc *pb.Service) (*pb.EmptyRespo
 // Deregister removes the given nodes of a service version, or the whole
 // version when none are given. Removing what is not there is not an error.
 func (h *handler) Deregister(ctx context.Context, svc *pb.Service) (*pb.EmptyResponse, error) {
+	domain, err := h.scope(ctx, svc.GetOptions(), true)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkName("service name", svc.GetName()); err != nil {
 		return nil, err
 	}
 	version, err := checkVersion(svc.GetVersion())
-	if err != nil {
-		return nil, err
-	}
-	domain, err := h.scope(ctx, svc.GetOptions(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -220,12 +220,12 @@ func (h *handler) Deregister(ctx context.Context, svc *pb.Service) (*pb.EmptyRes
 // GetService returns every live version of a service: a block service
 // hosted in-process, else a registered one. Not found is a 404.
 func (h *handler) GetService(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
-	if req.GetService() == "" {
-		return nil, errors.BadRequest(errID, "service is required")
-	}
 	domain, err := h.scope(ctx, req.GetOptions(), false)
 	if err != nil {
 		return nil, err
+	}
+	if req.GetService() == "" {
+		return nil, errors.BadRequest(errID, "service is required")
 	}
 	if local := h.r.localServices(req.Service); len(local) > 0 {
 		return &pb.GetResponse{Services: local}, nil

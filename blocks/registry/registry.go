@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	pb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/schema"
 )
@@ -49,7 +50,7 @@ type Registry struct {
 	interval time.Duration
 	log      *slog.Logger
 	local    func() []*pb.Service
-	access   func(ctx context.Context, domain string, write bool) error
+	authz    auth.Authorizer
 
 	subMu  sync.RWMutex
 	subs   map[int]func(*pb.Result)
@@ -77,17 +78,11 @@ func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } 
 // domain shows and no one may register.
 func WithLocal(fn func() []*pb.Service) Option { return func(r *Registry) { r.local = fn } }
 
-// WithAccess sets the check every call passes: write is true for Register
-// and Deregister. CheckAccess is Micro's rule; without this option every
-// call is allowed (before auth is wired in).
-func WithAccess(fn func(ctx context.Context, domain string, write bool) error) Option {
-	return func(r *Registry) { r.access = fn }
-}
-
 // New returns the registry block on db, which must have been opened with
-// Migrations. Call Start to run the sweeper.
-func New(db *schema.DB, opts ...Option) *Registry {
-	r := &Registry{now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), subs: map[int]func(*pb.Result){}}
+// Migrations. Every call passes Access with authz; nil refuses every call.
+// Call Start to run the sweeper.
+func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Registry {
+	r := &Registry{authz: authz, now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), subs: map[int]func(*pb.Result){}}
 	for _, o := range opts {
 		o(r)
 	}

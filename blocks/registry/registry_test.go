@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
+	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/registry"
@@ -42,7 +43,15 @@ type env struct {
 	client pb.RegistryClient
 }
 
+// newEnv serves a registry whose every caller is the default admin.
 func newEnv(t *testing.T, opts ...Option) *env {
+	t.Helper()
+	return newEnvAs(t, blocktest.Admin, opts...)
+}
+
+// newEnvAs serves a registry, checked by Micro's namespace rule, whose every
+// caller is acc (nil: anonymous).
+func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 	t.Helper()
 	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "micro.db"),
 		schema.Options{Migrations: []schema.Migrations{Migrations}})
@@ -51,14 +60,14 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{clock: &clock{t: time.Unix(1_700_000_000, 0)}}
-	e.reg = New(db, append([]Option{WithClock(e.clock.Now), WithSweepInterval(time.Hour)}, opts...)...)
+	e.reg = New(db, auth.Namespaces, append([]Option{WithClock(e.clock.Now), WithSweepInterval(time.Hour)}, opts...)...)
 	t.Cleanup(func() { e.reg.Close() })
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(blocktest.As(acc)...)
 	e.reg.Register(gs)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
@@ -319,8 +328,7 @@ func TestSubscribeIsSynchronous(t *testing.T) {
 	}
 }
 
-func TestCheckAccess(t *testing.T) {
-	admin := &auth.Account{ID: "admin", Type: auth.TypeUser, Issuer: "micro", Scopes: []string{"admin"}}
+func TestAccess(t *testing.T) {
 	acmeUser := &auth.Account{ID: "u", Type: auth.TypeUser, Issuer: "acme"}
 	acmeService := &auth.Account{ID: "s", Type: auth.TypeService, Issuer: "acme", Scopes: []string{"service"}}
 	cases := []struct {
@@ -337,21 +345,21 @@ func TestCheckAccess(t *testing.T) {
 		{acmeService, "acme", true, 0},
 		{acmeService, "other", false, 403},
 		{acmeService, "*", false, 403},
-		{admin, "*", false, 0},
-		{admin, "acme", true, 0},
+		{blocktest.Admin, "*", false, 0},
+		{blocktest.Admin, "acme", true, 0},
 	}
 	for i, c := range cases {
 		ctx := context.Background()
 		if c.acc != nil {
 			ctx = auth.ContextWithAccount(ctx, c.acc)
 		}
-		if got := errors.Code(CheckAccess(ctx, c.domain, c.write)); got != c.code {
+		if got := errors.Code(Access(ctx, auth.Namespaces, c.domain, c.write)); got != c.code {
 			t.Errorf("case %d (%v on %s, write %v): code %d, want %d", i, c.acc, c.domain, c.write, got, c.code)
 		}
 	}
 
 	// Wired in, the check answers calls.
-	e := newEnv(t, WithAccess(CheckAccess))
+	e := newEnvAs(t, nil)
 	_, err := e.client.Register(context.Background(), svc("foo", "", 0, "foo-1"))
 	wantCode(t, err, 401, "anonymous register with access checks")
 	if _, err := e.client.ListServices(context.Background(), &pb.ListRequest{}); err != nil {

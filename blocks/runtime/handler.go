@@ -42,14 +42,14 @@ var reservedMetadata = map[string]bool{
 // message), and the service stays, in status error, watching its source if
 // asked to. Replacing a service that is running needs options.force.
 func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.CreateResponse, error) {
-	in := req.GetResource().GetService()
-	if in == nil {
-		return nil, unsupportedResource(req.GetResource())
-	}
 	o := req.GetOptions()
 	ns := namespace(ctx, o.GetNamespace())
 	if err := r.authorize(ctx, ns, true); err != nil {
 		return nil, err
+	}
+	in := req.GetResource().GetService()
+	if in == nil {
+		return nil, unsupportedResource(req.GetResource())
 	}
 	switch {
 	case len(o.GetCommand()) > 0 || o.GetImage() != "":
@@ -106,14 +106,14 @@ func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Create
 // the directory as it is now), rebuilds it and swaps the new version in. A
 // new source replaces the service's source.
 func (r *Runtime) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateResponse, error) {
-	in := req.GetResource().GetService()
-	if in == nil {
-		return nil, unsupportedResource(req.GetResource())
-	}
 	o := req.GetOptions()
 	ns := namespace(ctx, o.GetNamespace())
 	if err := r.authorize(ctx, ns, true); err != nil {
 		return nil, err
+	}
+	in := req.GetResource().GetService()
+	if in == nil {
+		return nil, unsupportedResource(req.GetResource())
 	}
 	k, err := serviceKey(ns, in.GetName(), in.GetVersion())
 	if err != nil {
@@ -173,13 +173,13 @@ func (r *Runtime) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.Update
 // Delete stops a service's processes and removes it with its source and
 // logs.
 func (r *Runtime) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
-	in := req.GetResource().GetService()
-	if in == nil {
-		return nil, unsupportedResource(req.GetResource())
-	}
 	ns := namespace(ctx, req.GetOptions().GetNamespace())
 	if err := r.authorize(ctx, ns, true); err != nil {
 		return nil, err
+	}
+	in := req.GetResource().GetService()
+	if in == nil {
+		return nil, unsupportedResource(req.GetResource())
 	}
 	k, err := serviceKey(ns, in.GetName(), in.GetVersion())
 	if err != nil {
@@ -430,10 +430,7 @@ func caller(ctx context.Context) (owner, group string) {
 }
 
 func (r *Runtime) authorize(ctx context.Context, ns string, admin bool) error {
-	if r.cfg.Authorize == nil {
-		return nil
-	}
-	return r.cfg.Authorize(ctx, ns, admin)
+	return r.authz.Check(ctx, ns, admin)
 }
 
 // ready refuses changes before Start and after Close.

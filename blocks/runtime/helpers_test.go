@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/blocks/internal/blocktest"
+	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec"
 	merrors "micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/runtime"
@@ -68,8 +70,8 @@ func (e *testEnv) open() {
 		t.Fatal(err)
 	}
 	e.db = db
-	e.rt = New(db, e.cfg)
-	gs := grpc.NewServer()
+	e.rt = New(db, auth.Namespaces, e.cfg)
+	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.rt.Register(gs)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/runtime/source"
+	"micro.dev/micro/framework/auth"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
 )
@@ -81,9 +82,6 @@ type Config struct {
 	// metadata "instance" is instanceID. It is given at most ReadyTimeout.
 	// nil: a process is ready once it has stayed up for Settle.
 	WaitReady func(ctx context.Context, namespace, name, instanceID string) error
-	// Authorize checks the caller in ctx may act on namespace (admin: may
-	// change it, not only read it). nil: every call is allowed.
-	Authorize func(ctx context.Context, namespace string, admin bool) error
 
 	// CacheDir holds checkouts and binaries. Default: beside the database,
 	// <data>.cache, so two servers on different files never share one. Go's
@@ -196,6 +194,7 @@ type Runtime struct {
 	pb.UnimplementedRuntimeServer
 
 	cfg     Config
+	authz   auth.Authorizer
 	log     *slog.Logger
 	backend Backend
 	logs    *logWriter
@@ -221,11 +220,14 @@ type Runtime struct {
 }
 
 // New returns the runtime block on db, which must have been opened with
-// Migrations. Call Start once the proxy serves, to restore the services.
-func New(db *schema.DB, cfg Config) *Runtime {
+// Migrations. authz decides who may read (logs, status) and change a
+// namespace's services; nil refuses every call. Call Start once the proxy
+// serves, to restore the services.
+func New(db *schema.DB, authz auth.Authorizer, cfg Config) *Runtime {
 	cfg.defaults(db.Path())
 	r := &Runtime{
 		cfg:     cfg,
+		authz:   authz,
 		log:     cfg.Logger,
 		backend: newSQLite(db, cfg.Now),
 		builds:  make(chan struct{}, 2),

@@ -29,8 +29,8 @@ func TestRunBuildsStartsAndCapturesLogs(t *testing.T) {
 	if svc.Source != dir || svc.Version != "latest" {
 		t.Errorf("service = %v; want source %s, version latest", svc, dir)
 	}
-	if svc.Metadata["build"] == "" || svc.Metadata["started"] == "" || svc.Metadata["owner"] != "micro" {
-		t.Errorf("metadata = %v; want build, started and owner micro", svc.Metadata)
+	if svc.Metadata["build"] == "" || svc.Metadata["started"] == "" || svc.Metadata["owner"] != "admin" {
+		t.Errorf("metadata = %v; want build, started and owner admin (the caller)", svc.Metadata)
 	}
 	e.waitLog("ticker", "ticker tick 3", 10*time.Second)
 	started := e.waitLog("ticker", "ticker started", time.Second)

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/internal/failure"
-	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
@@ -40,7 +39,7 @@ const errID = "store"
 // key then matches all). An exact key that is missing or expired is a 404.
 func (s *Store) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
 	o := req.GetOptions()
-	database, table, err := scope(ctx, o.GetDatabase(), o.GetTable())
+	database, table, err := s.scope(ctx, o.GetDatabase(), o.GetTable())
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +84,7 @@ func (s *Store) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse
 // 0 means it never expires.
 func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteResponse, error) {
 	o := req.GetOptions()
-	database, table, err := scope(ctx, o.GetDatabase(), o.GetTable())
+	database, table, err := s.scope(ctx, o.GetDatabase(), o.GetTable())
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +127,7 @@ func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteRespo
 // Delete removes a record. Deleting a missing key succeeds, as in Micro.
 func (s *Store) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
 	o := req.GetOptions()
-	database, table, err := scope(ctx, o.GetDatabase(), o.GetTable())
+	database, table, err := s.scope(ctx, o.GetDatabase(), o.GetTable())
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +153,7 @@ func (s *Store) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteRe
 func (s *Store) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb.ListResponse]) error {
 	ctx := stream.Context()
 	o := req.GetOptions()
-	database, table, err := scope(ctx, o.GetDatabase(), o.GetTable())
+	database, table, err := s.scope(ctx, o.GetDatabase(), o.GetTable())
 	if err != nil {
 		return err
 	}
@@ -182,7 +181,7 @@ func (s *Store) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb.L
 // caller administers: all of them for an admin of namespace micro, else
 // the caller's own.
 func (s *Store) Databases(ctx context.Context, _ *pb.DatabasesRequest) (*pb.DatabasesResponse, error) {
-	if err := auth.AuthorizeAdmin(ctx, metadata.NamespaceFrom(ctx)); err != nil {
+	if err := s.authz.Check(ctx, metadata.NamespaceFrom(ctx), true); err != nil {
 		return nil, err
 	}
 	dbs, err := s.backend.Databases(ctx)
@@ -191,7 +190,7 @@ func (s *Store) Databases(ctx context.Context, _ *pb.DatabasesRequest) (*pb.Data
 	}
 	mine := dbs[:0]
 	for _, db := range dbs {
-		if auth.AuthorizeAdmin(ctx, db) == nil {
+		if s.authz.Check(ctx, db, true) == nil {
 			mine = append(mine, db)
 		}
 	}
@@ -201,7 +200,7 @@ func (s *Store) Databases(ctx context.Context, _ *pb.DatabasesRequest) (*pb.Data
 // Tables lists the tables of a database (the caller's namespace by default)
 // that hold a live record.
 func (s *Store) Tables(ctx context.Context, req *pb.TablesRequest) (*pb.TablesResponse, error) {
-	database, _, err := scope(ctx, req.GetDatabase(), "")
+	database, _, err := s.scope(ctx, req.GetDatabase(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +215,11 @@ func (s *Store) Tables(ctx context.Context, req *pb.TablesRequest) (*pb.TablesRe
 // DefaultTable as the table, and checks that the caller administers the
 // database's namespace (reference §5: the store needs an admin or service
 // account of the namespace).
-func scope(ctx context.Context, database, table string) (string, string, error) {
+func (s *Store) scope(ctx context.Context, database, table string) (string, string, error) {
 	if database == "" {
 		database = metadata.NamespaceFrom(ctx)
 	}
-	if err := auth.AuthorizeAdmin(ctx, database); err != nil {
+	if err := s.authz.Check(ctx, database, true); err != nil {
 		return "", "", err
 	}
 	if table == "" {

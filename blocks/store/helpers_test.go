@@ -69,7 +69,7 @@ func openDB(tb testing.TB) *schema.DB {
 func newEnv(tb testing.TB, opts ...Option) *env {
 	tb.Helper()
 	e := &env{db: openDB(tb), clock: newClock()}
-	e.store = New(e.db, append([]Option{WithClock(e.clock.Now)}, opts...)...)
+	e.store = New(e.db, auth.Namespaces, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	tb.Cleanup(func() { e.store.Close() })
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

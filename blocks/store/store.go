@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/auth"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
 )
@@ -38,6 +39,7 @@ type Store struct {
 	pb.UnimplementedStoreServer
 
 	backend     Backend
+	authz       auth.Authorizer
 	hub         *hub
 	watchBuffer int
 	now         func() time.Time
@@ -71,9 +73,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns the store block on db, which must have been opened with
-// Migrations. Call Start to run the sweeper.
-func New(db *schema.DB, opts ...Option) *Store {
-	s := &Store{now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), watchBuffer: DefaultWatchBuffer}
+// Migrations; authz decides who may use a database (nil refuses every
+// call). Call Start to run the sweeper.
+func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Store {
+	s := &Store{authz: authz, now: time.Now, interval: DefaultSweepInterval, log: slog.Default(), watchBuffer: DefaultWatchBuffer}
 	for _, o := range opts {
 		o(s)
 	}

@@ -113,7 +113,7 @@ func (h *hub) unsubscribe(w *watcher) {
 // more than the buffer behind is ended with a 429: read again, then watch.
 func (s *Store) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[pb.WatchEvent]) error {
 	ctx := stream.Context()
-	database, table, err := scope(ctx, req.GetDatabase(), req.GetTable())
+	database, table, err := s.scope(ctx, req.GetDatabase(), req.GetTable())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	blockconfig "micro.dev/micro/blocks/config"
+	fauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/config"
 	"micro.dev/micro/framework/errors"
@@ -29,8 +30,9 @@ func whileDown(t *testing.T, data string, from, n int) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	b := blockconfig.New(db)
+	b := blockconfig.New(db, fauth.Namespaces)
 	defer b.Close()
+	ctx = fauth.ContextWithAccount(ctx, &fauth.Account{ID: "admin", Type: fauth.TypeUser, Issuer: "micro", Scopes: []string{fauth.ScopeAdmin}})
 	for i := from; i < from+n; i++ {
 		if _, err := b.Set(ctx, &pb.SetRequest{Namespace: "micro", Path: "svc.level", Value: &pb.Value{Data: fmt.Sprint(i)}}); err != nil {
 			t.Fatal(err)

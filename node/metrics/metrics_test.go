@@ -25,6 +25,7 @@ import (
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
+	fauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/gateway"
@@ -155,14 +156,14 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { db.Close() })
 	m.WatchDatabase(db)
 
-	a := auth.New(db, auth.WithLogger(quiet))
+	a := auth.New(db, fauth.Namespaces, auth.WithLogger(quiet))
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
 	p := proxy.New(proxy.Config{Logger: quiet, Auth: a, Observer: m})
 	a.Register(p.Server())
-	st := store.New(db)
+	st := store.New(db, fauth.Namespaces)
 	st.Register(p.Server())
 	st.Start()
 	t.Cleanup(func() { st.Close() })
@@ -378,8 +379,8 @@ func TestDatabaseMetrics(t *testing.T) {
 // a block that cannot answer leaves the rest of the scrape intact.
 func TestBlockCollectors(t *testing.T) {
 	s := newStack(t)
-	reg := registry.New(s.db, registry.WithLogger(quiet))
-	rt := runtime.New(s.db, runtime.Config{Logger: quiet, CacheDir: t.TempDir()})
+	reg := registry.New(s.db, fauth.Namespaces, registry.WithLogger(quiet))
+	rt := runtime.New(s.db, fauth.Namespaces, runtime.Config{Logger: quiet, CacheDir: t.TempDir()})
 	t.Cleanup(func() { rt.Close() })
 	s.m.WatchRegistry(reg)
 	s.m.WatchRuntime(rt)
@@ -388,7 +389,8 @@ func TestBlockCollectors(t *testing.T) {
 	if got := fams["micro_registry_nodes"].value(); got != 0 {
 		t.Fatalf("nodes of an empty registry = %v", got)
 	}
-	ctx := context.Background()
+	ctx := fauth.ContextWithAccount(context.Background(),
+		&fauth.Account{ID: "admin", Type: fauth.TypeUser, Issuer: "micro", Scopes: []string{fauth.ScopeAdmin}})
 	for _, svc := range []*regpb.Service{
 		{Name: "greeter", Version: "1", Nodes: []*regpb.Node{{Id: "g1", Address: "127.0.0.1:1001"}, {Id: "g2", Address: "127.0.0.1:1002"}}},
 		{Name: "greeter", Version: "2", Nodes: []*regpb.Node{{Id: "g3", Address: "127.0.0.1:1003"}}},
