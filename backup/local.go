@@ -49,7 +49,7 @@ func (d *Dir) Put(ctx context.Context, name string, r io.Reader, _ int64) error 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if _, err := io.Copy(tmp, readerWithContext{ctx, r}); err != nil {
+	if _, err := io.Copy(&syncEvery{f: tmp}, readerWithContext{ctx, r}); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -161,4 +161,27 @@ func (r readerWithContext) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return r.r.Read(p)
+}
+
+// syncStep is how much a Put writes between syncs: syncing a large file at
+// once would hold a database on the same disk behind it in the file
+// system's journal (its commits sync too), for as long as that takes.
+const syncStep = 8 << 20
+
+// syncEvery writes to f and syncs it every syncStep bytes.
+type syncEvery struct {
+	f       *os.File
+	pending int
+}
+
+func (s *syncEvery) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if s.pending += n; s.pending >= syncStep {
+		s.pending = 0
+		err = s.f.Sync()
+	}
+	return n, err
 }

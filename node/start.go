@@ -316,7 +316,8 @@ func (n *Node) GatewayAddr() string { return n.gatewayLn.Addr().String() }
 // ProxyAddr is the address the gRPC proxy listens on.
 func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 
-// Backup writes a consistent copy of the database to dest while serving.
+// Backup writes a consistent copy of the database to dest while serving;
+// the copy is not synced to disk (schema.DB.Backup).
 func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
 
 // Close shuts the node down in order: stop the services the runtime runs,

@@ -266,7 +266,8 @@ func (db *DB) closeAll() {
 }
 
 // Backup writes a consistent copy of the database to dest while writers go on
-// (VACUUM INTO reads one snapshot). dest must not exist.
+// (VACUUM INTO reads one snapshot). dest must not exist. The copy is not
+// synced to disk: callers read it back (to stream, to compress) or sync it.
 func (db *DB) Backup(ctx context.Context, dest string) error {
 	abs, err := filepath.Abs(dest)
 	if err != nil {
@@ -285,6 +286,13 @@ func (db *DB) Backup(ctx context.Context, dest string) error {
 		return err
 	}
 	defer conn.ExecContext(context.Background(), "PRAGMA query_only = 1")
+	// VACUUM INTO syncs its output as the source's synchronous setting
+	// says; syncing a whole copy at once holds the writer's next commit
+	// behind it in the file system's journal for as long as that takes.
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.Background(), "PRAGMA synchronous = "+Synchronous)
 	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", abs); err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}

@@ -27,6 +27,8 @@ var pairs = []struct{ pkg, bench, base, what string }{
 	{"node", "Helloworld/gateway", "Helloworld/direct", "helloworld call through the gateway (HTTP JSON) vs direct gRPC"},
 	{"node", "Helloworld/proxy-parallel", "Helloworld/direct-parallel", "same, parallel callers: proxy"},
 	{"node", "Helloworld/gateway-parallel", "Helloworld/direct-parallel", "same, parallel callers: gateway"},
+	{"backup", "Backup/with-writers", "Backup/idle", "one scheduled backup while 8 writers write vs none"},
+	{"backup", "Write/during-backup", "Write/idle", "a write while backups run back to back vs none"},
 	{"proxy", "AuthOverhead/auth-admin-token", "AuthOverhead/baseline-no-auth", "proxy call with a token checked vs no auth"},
 }
 
