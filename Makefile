@@ -3,6 +3,7 @@
 #   make run    build bin/micro and start the server on ./micro.db
 #   make test   gofmt, vet, stale-proto check and every test (unit, fuzz seeds, end to end)
 #   make bench  benchmarks, each against a baseline taken in the same run
+#   make screenshots  PNGs of the dashboard's pages into docs/screenshots (needs chromium)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -17,7 +18,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 # Sample services' protos: Go and micro code (protoc-gen-micro) beside each.
 TESTDATA_PROTOS := $(shell find testdata -name '*.proto' | sort)
 
-.PHONY: build run test bench proto proto-check fmt vet clean
+.PHONY: build run test bench proto proto-check fmt vet clean screenshots
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/micro .
@@ -32,6 +33,11 @@ test: vet proto-check
 # in the same run (internal/benchratio names the pairs).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./... 2>&1 | $(GO) run ./internal/benchratio
+
+# screenshots drives the dashboard in headless chromium against a real
+# server and writes PNGs of its main pages, desktop and phone width.
+screenshots:
+	MICRO_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestDashboardScreenshots$$' -v ./e2e/
 
 fmt:
 	gofmt -w $(shell git ls-files '*.go')

@@ -82,6 +82,7 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.serverCommand(),
 		a.storeCommand(),
 		a.userCommand(),
+		a.webCommand(),
 		// runtime (run.go, status.go)
 		a.runCommand(), a.updateCommand(), a.killCommand(), a.statusCommand(), a.logsCommand(),
 		a.configCommand(),

@@ -13,7 +13,8 @@
 //	/logout                         clears the micro-token cookie, 302 to /login
 //	/, /services                    the service list
 //	/service/{name}[/{endpoint}]    a service's endpoints, each with a call form
-//	/store, /runtime, /events       store browser, runtime status, events
+//	/store, /runtime, /events       store browser, runtime status and logs, events
+//	/config, /auth                  config tree, accounts and rules
 //
 // Every other path answers 404 with the app (which shows "not found").
 // Without a non-empty micro-token cookie, any page but /login, /logout and
@@ -75,7 +76,7 @@ func New(cfg Config) *Handler {
 // app.js); other paths still get the app, with a 404.
 func isAppRoute(path string) bool {
 	switch path {
-	case "/", "/services", "/store", "/runtime", "/events", "/login":
+	case "/", "/services", "/store", "/runtime", "/events", "/config", "/auth", "/login":
 		return true
 	}
 	rest, ok := strings.CutPrefix(path, "/service/")

@@ -42,6 +42,16 @@ func (h *Handler) apiBase(r *http.Request) (string, error) {
 	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
+// CheckAPIAddress reports whether s is an APIAddress the dashboard can
+// use: an http(s) URL, or a listen address (only its port is used).
+func CheckAPIAddress(s string) error {
+	if strings.Contains(s, "://") {
+		_, err := apiURL(s)
+		return err
+	}
+	return nil
+}
+
 // apiURL checks a configured API URL and drops a trailing slash.
 func apiURL(s string) (string, error) {
 	u, err := url.Parse(s)

@@ -100,8 +100,20 @@ async function send(path, body, opts) {
     if (e.name === 'AbortError') throw e;
     throw new APIError({id: 'dashboard', code: 0, detail: `cannot reach the API at ${apiBase}`});
   }
-  if (!rsp.ok) throw await errorOf(rsp);
+  if (!rsp.ok) {
+    const err = await errorOf(rsp);
+    if (err.code === 401 && opts.auth !== false) signIn();
+    throw err;
+  }
   return rsp;
+}
+
+// signIn drops a token the API refused (401) and sends the user to sign
+// in, coming back to this page afterwards.
+export function signIn() {
+  document.cookie = `${TOKEN_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax`;
+  if (location.pathname === '/login') return;
+  location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
 }
 
 async function errorOf(rsp) {
@@ -169,7 +181,8 @@ export function errorView(err, what) {
       h('a', {href: '/logout', 'data-reload': true, text: 'Sign in again'}));
   }
   if (err.code === 403) {
-    return notice('error', `Not allowed in namespace "${namespace()}": ${err.detail}`);
+    return notice('error', h('strong', {text: `Not allowed in namespace "${namespace()}". `}), err.detail,
+      '. The auth rules decide who may call what: ', h('a', {href: '/auth', text: 'see the rules'}), '.');
   }
   if (err.code === 0) {
     return notice('error', err.detail + '. Is the gateway running?');

@@ -10,6 +10,8 @@ import * as services from './services.js';
 import * as store from './store.js';
 import * as runtime from './runtime.js';
 import * as events from './events.js';
+import * as config from './config.js';
+import * as auth from './auth.js';
 
 // routes: the first match wins; groups become ctx.params (decoded).
 const routes = [
@@ -19,6 +21,8 @@ const routes = [
   {re: /^\/store$/, page: store.render, title: 'Store', nav: 'store'},
   {re: /^\/runtime$/, page: runtime.render, title: 'Runtime', nav: 'runtime'},
   {re: /^\/events$/, page: events.render, title: 'Events', nav: 'events'},
+  {re: /^\/config$/, page: config.render, title: 'Config', nav: 'config'},
+  {re: /^\/auth$/, page: auth.render, title: 'Auth', nav: 'auth'},
 ];
 
 let current = null;

@@ -1,9 +1,12 @@
 // The call form of one endpoint, built from the request shape the registry
-// reflects (Value{name, type, values}): one input per top-level field,
-// typed by the field's type, and the reply shown as formatted JSON.
+// reflects (Value{name, type, values}): an input per scalar field, a group
+// per nested message, a growable list per repeated field, JSON for maps
+// and what the form cannot tell. The reply is shown as formatted JSON with
+// its status and latency, next to the same call as a curl and a micro line.
 
 import {h, field, jsonView, link, notice, pathOf, replace, encodeText} from './dom.js';
-import {APIError, call, errorView, stream} from './api.js';
+import {APIError, call, errorView, namespace, stream} from './api.js';
+import {cliLine, copyLine, curlLine, remember} from './calls.js';
 
 // kindOf maps a reflected type name (Go's, or a proto scalar's) to the
 // kind of input that edits it.
@@ -74,34 +77,51 @@ export function parseField(kind, text) {
   }
 }
 
-// fieldInput is the control for one top-level field, prefilled from the
-// query string; read() returns its value or throws.
-function fieldInput(value, prefill) {
-  const kind = kindOf(value);
-  const initial = prefill.get(value.name);
+// MAX_DEPTH is how deep the form follows nested messages; deeper (or
+// recursive) shapes are edited as JSON.
+const MAX_DEPTH = 4;
+
+// isList and isMessage read a reflected type: "[]T" is repeated, a value
+// with values is a message.
+const isList = (v) => String(v.type || '').startsWith('[]');
+const isMessage = (v) => !!(v.values && v.values.length);
+
+// editorOf returns the editor of one value: {el, read()} where read returns
+// the JSON value, undefined when left empty, or throws (marking the field).
+// path names the input ("a.b"), prefill is the text of a top-level field.
+function editorOf(value, path, depth, prefill) {
+  if (isList(value) && (isMessage(value) || kindOf({type: String(value.type).slice(2)}) !== 'json') && depth < MAX_DEPTH) {
+    return listEditor(value, path, depth);
+  }
+  if (isMessage(value) && depth < MAX_DEPTH) return messageEditor(value, path, depth);
+  return scalarEditor(value, path, prefill);
+}
+
+function scalarEditor(value, path, initial) {
+  const kind = depth0Kind(value);
+  const name = value.name || path;
   let control;
   if (kind === 'bool') {
-    control = h('select', {name: value.name},
+    control = h('select', {name: path},
       h('option', {value: '', text: '(unset)'}), h('option', {value: 'true', text: 'true'}),
       h('option', {value: 'false', text: 'false'}));
     if (initial === 'true' || initial === 'false') control.value = initial;
   } else if (kind === 'json') {
     const ph = skeleton(value);
-    control = h('textarea', {name: value.name, rows: 3, spellcheck: 'false',
+    control = h('textarea', {name: path, rows: 3, spellcheck: 'false',
       placeholder: ph === null ? 'JSON' : JSON.stringify(ph, null, 1)});
-    if (initial !== null) control.value = initial;
+    if (initial) control.value = initial;
   } else {
-    control = h('input', {name: value.name, autocomplete: 'off',
+    control = h('input', {name: path, autocomplete: 'off',
       inputmode: kind === 'int' || kind === 'int64' ? 'numeric' : kind === 'float' ? 'decimal' : null});
-    if (initial !== null) control.value = initial;
+    if (initial) control.value = initial;
   }
   const hint = kind === 'bytes' ? `${value.type}: text, sent base64-encoded` : value.type;
   const error = h('small', {class: 'field-error', hidden: true});
-  const wrap = field(value.name, control, hint);
+  const wrap = field(name, control, hint);
   wrap.appendChild(error);
   return {
     el: wrap,
-    name: value.name,
     read() {
       error.hidden = true;
       try {
@@ -115,16 +135,89 @@ function fieldInput(value, prefill) {
   };
 }
 
+// depth0Kind is kindOf for a value the form edits as one control: a list
+// or message that reaches here is JSON.
+function depth0Kind(value) {
+  return isList(value) || isMessage(value) ? 'json' : kindOf(value);
+}
+
+function messageEditor(value, path, depth) {
+  const children = value.values.filter((v) => v && v.name)
+    .map((v) => ({name: v.name, ed: editorOf(v, path + '.' + v.name, depth + 1, '')}));
+  return {
+    el: h('fieldset', {class: 'group'}, h('legend', {}, value.name, ' ', h('small', {class: 'hint', text: value.type})),
+      children.map((c) => c.ed.el)),
+    read() {
+      const obj = {};
+      let bad = null;
+      for (const c of children) {
+        try {
+          const v = c.ed.read();
+          if (v !== undefined) obj[c.name] = v;
+        } catch (e) {
+          bad = e;
+        }
+      }
+      if (bad) throw bad;
+      return Object.keys(obj).length ? obj : undefined;
+    },
+  };
+}
+
+function listEditor(value, path, depth) {
+  const elemType = String(value.type).slice(2);
+  const elem = {name: '', type: elemType, values: value.values};
+  const items = [];
+  const box = h('div', {class: 'items'});
+  const add = h('button', {type: 'button', class: 'secondary small', text: `Add ${value.name} item`});
+  const addItem = () => {
+    const n = items.length;
+    const ed = editorOf({...elem, name: `${value.name}[${n}]`}, `${path}.${n}`, depth + 1, '');
+    const item = {ed, el: null};
+    const remove = h('button', {type: 'button', class: 'secondary small', text: 'Remove',
+      'aria-label': `Remove ${value.name} item`, onclick: () => {
+        items.splice(items.indexOf(item), 1);
+        item.el.remove();
+        add.focus();
+      }});
+    item.el = h('div', {class: 'item'}, ed.el, remove);
+    items.push(item);
+    box.appendChild(item.el);
+    const first = item.el.querySelector('input, select, textarea');
+    if (first) first.focus();
+  };
+  add.addEventListener('click', addItem);
+  return {
+    el: h('fieldset', {class: 'group list'}, h('legend', {}, value.name, ' ', h('small', {class: 'hint', text: value.type})), box, add),
+    read() {
+      const out = [];
+      let bad = null;
+      for (const it of items) {
+        try {
+          const v = it.ed.read();
+          out.push(v === undefined ? skeleton(elem) : v);
+        } catch (e) {
+          bad = e;
+        }
+      }
+      if (bad) throw bad;
+      return out.length ? out : undefined;
+    },
+  };
+}
+
 // endpointPanel is a collapsible panel with the form for ep of service.
-// opts: {open, prefill: URLSearchParams, signal: the page's AbortSignal}.
+// opts: {open, prefill: URLSearchParams, signal: the page's AbortSignal,
+// onCall: called after each call}.
 export function endpointPanel(service, ep, opts) {
   const [handler, method] = ep.name.includes('.') ? ep.name.split('.', 2) : [ep.name, ''];
   const path = method ? `${service}/${handler}/${method}` : `${service}/${handler}`;
   const streaming = !!(ep.metadata && ep.metadata.stream === 'true');
   const shape = (ep.request && ep.request.values || []).filter((v) => v && v.name);
-  const inputs = shape.map((v) => fieldInput(v, opts.prefill));
+  const inputs = shape.map((v) => ({name: v.name, ed: editorOf(v, v.name, 0, opts.prefill.get(v.name) || '')}));
   const raw = h('textarea', {name: '_body', rows: shape.length ? 4 : 6, spellcheck: 'false',
     placeholder: shape.length ? 'Optional: a whole JSON body, used instead of the fields above' : '{}'});
+  if (opts.prefill.get('body')) raw.value = opts.prefill.get('body');
   const out = h('div', {class: 'response', 'aria-live': 'polite'});
   const callButton = h('button', {type: 'submit', text: 'Call'});
   const stopButton = h('button', {type: 'button', class: 'secondary', text: 'Stop', hidden: true});
@@ -140,7 +233,7 @@ export function endpointPanel(service, ep, opts) {
     let bad = false;
     for (const i of inputs) {
       try {
-        const v = i.read();
+        const v = i.ed.read();
         if (v !== undefined) req[i.name] = v;
       } catch (e) {
         bad = true;
@@ -165,36 +258,49 @@ export function endpointPanel(service, ep, opts) {
     callButton.disabled = true;
     stopButton.hidden = !streaming;
     const started = performance.now();
+    const ms = () => Math.round(performance.now() - started);
+    const outcome = h('p', {class: 'outcome muted', text: streaming ? 'Streaming…' : 'Calling…'});
+    const commands = h('div', {class: 'commands'},
+      copyLine('curl', 'curl', curlLine(path, req)), copyLine('cli', 'micro', cliLine(service, ep.name, req, streaming)));
     const sent = h('details', {class: 'sent'}, h('summary', {text: `POST /${path}`}), jsonView(req));
+    const entry = {service, endpoint: ep.name, request: req, namespace: namespace(), at: Date.now()};
+    replace(out, outcome, sent, commands);
     try {
       if (streaming) {
         const list = h('div', {class: 'messages'});
         let count = 0;
-        const status = h('p', {class: 'muted', text: 'Streaming…'});
-        replace(out, sent, status, list);
+        out.appendChild(list);
         await stream(path, req, (msg) => {
           count++;
           list.appendChild(jsonView(msg));
         }, {signal: ctl.signal});
-        status.textContent = `${count} message${count === 1 ? '' : 's'} · ${Math.round(performance.now() - started)} ms`;
+        outcome.textContent = `200 OK · ${count} message${count === 1 ? '' : 's'} · ${ms()} ms`;
       } else {
         const rsp = await call(path, req, {signal: ctl.signal});
-        replace(out, sent, h('p', {class: 'muted', text: `OK · ${Math.round(performance.now() - started)} ms`}),
-          Object.keys(rsp).length ? jsonView(rsp) : h('p', {text: '(empty response)'}));
+        outcome.textContent = `200 OK · ${ms()} ms`;
+        out.appendChild(Object.keys(rsp).length ? jsonView(rsp) : h('p', {text: '(empty response)'}));
       }
+      Object.assign(entry, {ok: true, status: 200, ms: ms()});
     } catch (err) {
       if (err.name === 'AbortError') {
-        out.appendChild(h('p', {class: 'muted', text: 'Stopped.'}));
-      } else {
-        out.append(errorView(err, err.missingService ? service : ''),
-          err instanceof APIError && err.code ? jsonView({id: err.id, code: err.code, detail: err.detail, status: err.status}) : null);
-        if (!out.contains(sent)) out.prepend(sent);
+        outcome.textContent = `Stopped after ${ms()} ms.`;
+        return;
       }
+      const code = err instanceof APIError ? err.code : 0;
+      outcome.textContent = `${code || 'no answer'} ${err.status || ''} · ${ms()} ms`;
+      outcome.classList.add('bad');
+      out.append(errorView(err, err.missingService ? service : ''),
+        err instanceof APIError && err.code ? jsonView({id: err.id, code: err.code, detail: err.detail, status: err.status}) : null);
+      Object.assign(entry, {ok: false, status: code || 'no answer', ms: ms()});
     } finally {
       opts.signal.removeEventListener('abort', onPageLeave);
       running = null;
       callButton.disabled = false;
       stopButton.hidden = true;
+      if (entry.ms !== undefined) {
+        remember(entry);
+        if (opts.onCall) opts.onCall();
+      }
     }
   };
   stopButton.addEventListener('click', () => running && running.abort());
@@ -203,14 +309,37 @@ export function endpointPanel(service, ep, opts) {
     e.preventDefault();
     run();
   }},
-  inputs.map((i) => i.el),
-  shape.length ? h('details', {}, h('summary', {text: 'Raw JSON body'}), raw) : field('Request (JSON)', raw),
-  h('div', {class: 'actions'}, callButton, stopButton));
+  inputs.map((i) => i.ed.el),
+  shape.length ? h('details', {open: !!raw.value}, h('summary', {text: 'Raw JSON body'}), raw) : field('Request (JSON)', raw),
+  h('div', {class: 'actions'}, callButton, stopButton, h('span', {class: 'muted small', text: 'Ctrl+Enter calls'})));
+  form.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      run();
+    }
+  });
 
   return h('details', {class: 'endpoint', open: opts.open},
     h('summary', {},
       h('code', {text: ep.name}),
       streaming ? h('span', {class: 'badge', text: 'stream'}) : null,
       ' ', link(pathOf(['service', service, ep.name]), 'link', {class: 'small', title: 'Link to this endpoint'})),
+    h('div', {class: 'shapes'},
+      shapeView('Request', ep.request), shapeView('Response', ep.response)),
     form, out);
+}
+
+// shapeView shows a reflected message as an indented field list.
+function shapeView(label, value) {
+  const fields = (value && value.values || []).filter((v) => v && v.name);
+  const rows = [];
+  const walk = (vals, depth) => {
+    for (const v of vals) {
+      rows.push(h('li', {class: 'd' + Math.min(depth, 4)}, h('code', {text: v.name}), ' ', h('span', {class: 'muted', text: v.type || ''})));
+      if (v.values && v.values.length && depth < MAX_DEPTH) walk(v.values.filter((x) => x && x.name), depth + 1);
+    }
+  };
+  walk(fields, 0);
+  return h('details', {class: 'shape'}, h('summary', {}, `${label} shape`, value && value.type ? ` (${value.type})` : ''),
+    rows.length ? h('ul', {class: 'shape'}, rows) : h('p', {class: 'muted', text: 'no fields'}));
 }

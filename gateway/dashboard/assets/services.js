@@ -5,12 +5,14 @@
 import {h, link, notice, pathOf, replace, table, metadataView} from './dom.js';
 import {call, errorView, namespace} from './api.js';
 import {endpointPanel} from './endpoint.js';
+import {historyView} from './calls.js';
 
 export async function renderList(main, ctx) {
   const filter = h('input', {type: 'search', placeholder: 'Filter services', 'aria-label': 'Filter services',
     value: ctx.query.get('q') || '', autofocus: true});
   const list = h('div', {}, h('p', {class: 'muted', text: 'Loading…'}));
-  main.append(h('h1', {text: 'Services'}), h('div', {class: 'toolbar'}, filter), list);
+  main.append(h('h1', {text: 'Services'}), h('div', {class: 'toolbar'}, filter), list,
+    h('section', {class: 'recent'}, h('h2', {text: 'Recent calls'}), historyView()));
   filter.focus();
 
   let rsp;
@@ -99,13 +101,17 @@ export async function renderService(main, ctx) {
 
   const nodes = [];
   for (const s of services) {
-    for (const n of s.nodes || []) nodes.push([s.version || '', n.id || '', n.address || '', metadataView(n.metadata)]);
+    for (const n of s.nodes || []) {
+      nodes.push([s.version || '', n.id || '', n.address || '', healthOf(n), metadataView(n.metadata)]);
+    }
   }
+  const recent = h('section', {class: 'recent'}, h('h2', {text: 'Recent calls'}), historyView(name));
+  const showRecent = () => replace(recent, h('h2', {text: 'Recent calls'}), historyView(name));
 
   replace(body,
     only ? null : h('section', {},
       h('h2', {text: 'Nodes'}),
-      nodes.length ? table(['Version', 'ID', 'Address', 'Metadata'], nodes) :
+      nodes.length ? table(['Version', 'ID', 'Address', 'Health', 'Metadata'], nodes) :
         h('p', {class: 'muted', text: 'No nodes: the service is not running anywhere.'}),
       services.some((s) => s.metadata && Object.keys(s.metadata).length) ?
         [h('h2', {text: 'Metadata'}), metadataView(Object.assign({}, ...services.map((s) => s.metadata || {})))] : null),
@@ -115,5 +121,15 @@ export async function renderService(main, ctx) {
         open: !!only || shown.length === 1,
         prefill: ctx.query,
         signal: ctx.signal,
-      })) : notice('info', only ? `The service has no endpoint "${only}".` : 'The service lists no endpoints.')));
+        onCall: showRecent,
+      })) : notice('info', only ? `The service has no endpoint "${only}".` : 'The service lists no endpoints.')),
+    recent);
+}
+
+// healthOf reads a node's health from its registration: a node is listed
+// while its TTL holds, so listed means alive; its metadata may say more.
+function healthOf(n) {
+  const md = n.metadata || {};
+  const s = md.health || md.status || 'registered';
+  return h('span', {class: 'status status-' + (/^(ok|healthy|running|serving|registered)$/i.test(s) ? 'running' : 'error'), text: s});
 }

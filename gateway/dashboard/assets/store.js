@@ -160,7 +160,7 @@ function writeForm(ctx, database, table, prefill) {
   }
   const submit = h('button', {type: 'submit', text: 'Write'});
   const msg = h('div', {'aria-live': 'polite'});
-  const form = h('form', {class: 'card', onsubmit: (e) => {
+  const form = h('form', {class: 'card write', onsubmit: (e) => {
     e.preventDefault();
     const seconds = expiry.value.trim();
     if (seconds && !/^\d+$/.test(seconds)) {
