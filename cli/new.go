@@ -97,6 +97,6 @@ func (a *app) newService(dir, module, frameworkDir string) error {
 			scaffold.ModulePath, scaffold.ModulePath, filepath.Join(n.Dir, "go.mod"))
 	}
 	fmt.Fprintf(a.stdout, "Run it next to a micro server:\n\n  cd %s\n  micro run .\n  curl \"http://localhost:8080/%s/Call?name=John\"\n\n", n.Dir, n.Service)
-	fmt.Fprintf(a.stdout, "After editing proto/%s, run make proto to regenerate its Go code (needs protoc).\n", n.Proto)
+	fmt.Fprintf(a.stdout, "After editing proto/%s, run make proto to regenerate its Go code (Go alone, no protoc).\n", n.Proto)
 	return nil
 }

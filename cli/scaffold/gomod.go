@@ -22,20 +22,27 @@ const ZeroVersion = "v0.0.0-00010101000000-000000000000"
 
 // frameworkModules are the modules, besides ModulePath, that provide the
 // packages a new service is built from (the framework's and the generated
-// code's imports, transitively). The new go.mod requires them at the
+// code's imports, transitively, and its tool, micro-proto). The new go.mod requires them at the
 // versions this module's go.mod names and the new go.sum carries their
 // hashes from this module's go.sum, so the service builds offline from the
 // module cache, with -mod=readonly. TestFrameworkModules keeps the list in
 // step with `go list -deps`.
 var frameworkModules = []string{
+	"github.com/bufbuild/protocompile",
 	"github.com/google/uuid",
 	"golang.org/x/net",
+	"golang.org/x/sync",
 	"golang.org/x/sys",
 	"golang.org/x/text",
 	"google.golang.org/genproto/googleapis/rpc",
 	"google.golang.org/grpc",
 	"google.golang.org/protobuf",
 }
+
+// protoTool is the command that make proto runs (go tool micro-proto): the
+// .proto files' Go code, written by this framework's generators, without
+// protoc.
+const protoTool = ModulePath + "/cmd/micro-proto"
 
 // directModules are imported by the new service's own packages (the
 // generated code imports protobuf); go.mod lists them without "// indirect".
@@ -83,8 +90,8 @@ func goModules(n Names, fw Framework) (gomod, gosum []byte, err error) {
 	sort.Strings(direct)
 	sort.Strings(indirect)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n%s\n)\n\nrequire (\n%s\n)\n",
-		n.Module, goVersion, strings.Join(direct, "\n"), strings.Join(indirect, "\n"))
+	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n%s\n)\n\nrequire (\n%s\n)\n\n// make proto: the .proto files' Go code, without protoc.\ntool %s\n",
+		n.Module, goVersion, strings.Join(direct, "\n"), strings.Join(indirect, "\n"), protoTool)
 	if fw.Dir != "" {
 		fmt.Fprintf(&b, "\n// The framework from a local checkout (see micro new --help).\nreplace %s => %s\n", ModulePath, quoteModPath(fw.Dir))
 	}

@@ -1,20 +1,25 @@
 // Package scaffold writes a new micro service (micro new): main.go, a
 // handler with Call, Stream and PingPong, the .proto with its Go code
-// already generated (no protoc needed), a Makefile, README.md, .gitignore,
-// and a go.mod + go.sum that build against the framework offline.
+// already generated (by proto/gen, as the service's make proto does), a
+// Makefile, README.md, .gitignore, and a go.mod + go.sum that build
+// against the framework offline.
 package scaffold
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"go/format"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"micro.dev/micro/proto/gen"
 )
 
 //go:embed template/*.tmpl
@@ -61,7 +66,7 @@ func render(n Names, fw Framework) ([]file, error) {
 	); err != nil {
 		return nil, err
 	}
-	generated, err := generate(n)
+	generated, err := generate(n, files[len(files)-1].data)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +93,18 @@ func render(n Names, fw Framework) ([]file, error) {
 		return nil, err
 	}
 	return append(files, file{"go.mod", gomod}, file{"go.sum", gosum}), nil
+}
+
+// generate writes the Go code of the service's .proto (src) as the
+// service's make proto does (go tool micro-proto -I proto): file name (in
+// proto/) to contents.
+func generate(n Names, src []byte) (map[string][]byte, error) {
+	return gen.Compiler{Open: func(path string) (io.ReadCloser, error) {
+		if path != n.Proto {
+			return nil, fs.ErrNotExist // google/protobuf/*.proto come built in
+		}
+		return io.NopCloser(bytes.NewReader(src)), nil
+	}}.Generate(context.Background(), n.Proto)
 }
 
 // Create writes the new service into n.Dir, which must not exist yet (its

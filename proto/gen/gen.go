@@ -3,9 +3,12 @@
 // and a server side (FooHandler, RegisterFooHandler) whose endpoints are
 // named Foo.<Method>, as Micro's protoc-gen-micro did.
 //
-// GenerateFile is the core; cmd/protoc-gen-micro runs it as a protoc
-// plugin, and the micro binary can run it on descriptors it builds itself,
-// so a new service needs no protoc.
+// GenerateFile is that generator. Compiler is the one way from .proto
+// files to Go code, without protoc: it compiles them (protocompile) and
+// runs protoc-gen-go, this generator and other plugins on them, writing
+// what protoc 3.21.12 would. make proto, micro new, a new service's make
+// proto (cmd/micro-proto) all use it; cmd/protoc-gen-micro is the same
+// generator as a protoc plugin.
 package gen
 
 import (
