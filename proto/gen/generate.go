@@ -22,27 +22,25 @@ var inProcess = map[string]func(*protogen.Plugin) error{
 
 // Go is protoc-gen-go, run on a plugin's files.
 func Go(p *protogen.Plugin) error {
-	p.SupportedFeatures = gengo.SupportedFeatures
-	p.SupportedEditionsMinimum = gengo.SupportedEditionsMinimum
-	p.SupportedEditionsMaximum = gengo.SupportedEditionsMaximum
-	for _, f := range p.Files {
-		if f.Generate {
-			gengo.GenerateFile(p, f)
-		}
-	}
-	return nil
+	return generateEach(p, func(f *protogen.File) { gengo.GenerateFile(p, f) })
 }
 
 // Micro is protoc-gen-micro, run on a plugin's files: the micro code of
 // each file with services (see GenerateFile).
 func Micro(p *protogen.Plugin) error {
-	// Only services matter here, whatever the syntax of their messages.
+	return generateEach(p, func(f *protogen.File) { GenerateFile(p, f) })
+}
+
+// generateEach runs generate on each file to generate. Both generators
+// take what protoc-gen-go takes (the micro one reads only services, so the
+// syntax of messages does not matter to it).
+func generateEach(p *protogen.Plugin, generate func(*protogen.File)) error {
 	p.SupportedFeatures = gengo.SupportedFeatures
 	p.SupportedEditionsMinimum = gengo.SupportedEditionsMinimum
 	p.SupportedEditionsMaximum = gengo.SupportedEditionsMaximum
 	for _, f := range p.Files {
 		if f.Generate {
-			GenerateFile(p, f)
+			generate(f)
 		}
 	}
 	return nil

@@ -6,9 +6,10 @@ import (
 	"flag"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -88,12 +89,7 @@ func TestGeneratedCode(t *testing.T) {
 			want[set.dir+"/"+name] = data
 		}
 	}
-	names := make([]string, 0, len(want))
-	for name := range want {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		path := filepath.Join(root, filepath.FromSlash(name))
 		got, err := os.ReadFile(path)
 		if err == nil && bytes.Equal(got, want[name]) {
