@@ -74,8 +74,13 @@ func (a *app) logIn(ctx context.Context, cl *client, id, secret string) error {
 		Id: id, Secret: secret, Options: &authpb.Options{Namespace: t.Namespace},
 	})
 	if err != nil {
-		if merrors.Code(err) == 401 {
-			return exitf(exitUnauthorized, "Login failed: invalid username or password")
+		if me := merrors.FromError(err, clientID); me.Code == 401 {
+			// Wrong credentials are Micro's line; any other refusal (the
+			// default password from another machine) says what to do.
+			if me.Detail == "" || me.Detail == "invalid account id or secret" {
+				return exitf(exitUnauthorized, "Login failed: invalid username or password")
+			}
+			return exitf(exitUnauthorized, "Login failed: %s", me.Detail)
 		}
 		return cl.err(err)
 	}
