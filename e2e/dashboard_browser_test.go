@@ -202,6 +202,34 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("micro config get after the dashboard set it: %q", out)
 	}
 
+	// A rule made on the auth page denies a call; the 403 names the rule.
+	browse(t, ctx, "create a deny rule",
+		chromedp.Navigate(f.s.dashboard+"/auth"),
+		waitText(`table.rules`, "default"),
+		chromedp.Click(chromedp.CSS(`details:has(form.rule-create) > summary`)),
+		chromedp.SendKeys(chromedp.CSS(`form.rule-create input[name=rule-id]`), "no-hello"),
+		chromedp.SendKeys(chromedp.CSS(`form.rule-create input[name=rule-scope]`), "*"),
+		chromedp.SetValue(chromedp.CSS(`form.rule-create input[name=rule-resource]`), "service:helloworld:*"),
+		chromedp.SetValue(chromedp.CSS(`form.rule-create select[name=rule-access]`), "DENIED"),
+		chromedp.SetValue(chromedp.CSS(`form.rule-create input[name=rule-priority]`), "100"),
+		chromedp.Click(chromedp.CSS(`form.rule-create button[type=submit]`)),
+		waitText(`table.rules`, "no-hello"),
+	)
+	browse(t, ctx, "a denied call says which rule",
+		chromedp.Navigate(f.s.dashboard+"/service/helloworld/Helloworld.Call"),
+		chromedp.WaitVisible(chromedp.CSS(`form.call input[name="name"]`)),
+		chromedp.Click(chromedp.CSS(`form.call button[type=submit]`)),
+		waitText(`.response .outcome`, "403"),
+		waitText(`.response .notice`, `denied by rule "no-hello"`),
+	)
+	browse(t, ctx, "delete the rule",
+		chromedp.Navigate(f.s.dashboard+"/auth"),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Delete rule no-hello"]`)),
+		waitText(`main`, "Deleted rule no-hello"),
+		chromedp.Poll[chromedp.Void](`!document.querySelector('table.rules').textContent.includes('no-hello')`,
+			chromedp.WithPollingInterval(50*time.Millisecond)),
+	)
+
 	// Follow a topic live and watch an event published elsewhere arrive.
 	browse(t, ctx, "follow a topic",
 		chromedp.Navigate(f.s.dashboard+"/events?topic=dashboard"),
@@ -266,6 +294,9 @@ func TestDashboardScreenshots(t *testing.T) {
 	f.c.ok("store", "write", "--database", "micro", "--table", "users", "alice", `{"name":"Alice","plan":"pro"}`)
 	f.c.ok("config", "set", "helloworld.greeting", `"Hello"`)
 	f.c.ok("config", "set", "--secret", "helloworld.apikey", `"s3cret"`)
+	for i := 1; i <= 3; i++ {
+		f.c.ok("events", "publish", "orders", fmt.Sprintf(`{"id":%d,"item":"book"}`, i))
+	}
 
 	shots := []struct {
 		name, path, ready string
@@ -283,6 +314,7 @@ func TestDashboardScreenshots(t *testing.T) {
 		}},
 		{"store", "/store?database=micro&table=users&key=alice", `pre`, nil},
 		{"config", "/config", `.config-tree`, nil},
+		{"events", "/events?topic=orders", `table.topics`, nil},
 		{"auth", "/auth", `table.rules`, nil},
 	}
 	sizes := []struct {

@@ -56,9 +56,13 @@ func (a *Auth) Authenticate(ctx context.Context, service, endpoint, clientAddr s
 	if err != nil {
 		return nil, a.failed(ctx, "loading rules", err)
 	}
-	if Verify(rules, acc, Resource{Type: "service", Name: service, Endpoint: endpoint}, ns) != nil {
+	if why := Verify(rules, acc, Resource{Type: "service", Name: service, Endpoint: endpoint}, ns); why != nil {
 		if acc != nil {
-			return nil, merrors.Forbidden(service, "Forbidden call made to %s:%s by %s", service, endpoint, acc.ID)
+			// The reason names the deciding rule, so the caller knows
+			// which one to look at; rules are not secret from the
+			// accounts they govern.
+			return nil, merrors.Forbidden(service, "Forbidden call made to %s:%s by %s (%s)", service, endpoint, acc.ID,
+				strings.TrimPrefix(why.Error(), ErrForbidden.Error()+": "))
 		}
 		return nil, merrors.Unauthorized(service, "Unauthorized call made to %s:%s", service, endpoint)
 	}

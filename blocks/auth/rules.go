@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -82,7 +83,9 @@ var ErrForbidden = errors.New("forbidden")
 //     scope decides for an account holding it;
 //   - nothing decided: forbidden.
 //
-// It returns nil when access is granted and ErrForbidden when not.
+// It returns nil when access is granted, and when not an error wrapping
+// ErrForbidden that says why (the rule that denied, or that none granted),
+// so a refused caller can tell which rule to look at.
 func Verify(rules []Rule, acc *fauth.Account, res Resource, ns string) error {
 	validTypes := []string{"*", res.Type}
 	validNames := []string{"*", res.Name}
@@ -109,7 +112,7 @@ func Verify(rules []Rule, acc *fauth.Account, res Resource, ns string) error {
 			continue
 		}
 		if r.Scope != ScopeAnyNamespace && acc.Issuer != ns {
-			return ErrForbidden
+			return fmt.Errorf("%w: rule %q admits only accounts of namespace %s", ErrForbidden, r.ID, ns)
 		}
 		if r.Scope == ScopeAccount || r.Scope == ScopeAnyNamespace {
 			return decide(r)
@@ -118,7 +121,7 @@ func Verify(rules []Rule, acc *fauth.Account, res Resource, ns string) error {
 			return decide(r)
 		}
 	}
-	return ErrForbidden
+	return fmt.Errorf("%w: no rule grants it", ErrForbidden)
 }
 
 // decide is a matching rule's answer. A rule with neither access decides
@@ -127,7 +130,7 @@ func decide(r Rule) error {
 	if r.Access == Granted {
 		return nil
 	}
-	return ErrForbidden
+	return fmt.Errorf("%w: denied by rule %q", ErrForbidden, r.ID)
 }
 
 func includes(set []string, v string) bool {

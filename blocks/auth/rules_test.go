@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	fauth "micro.dev/micro/framework/auth"
@@ -78,7 +80,7 @@ func TestVerify(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s: Verify = %v, want granted=%v", c.name, err, c.ok)
 		}
-		if err != nil && err != ErrForbidden {
+		if err != nil && !errors.Is(err, ErrForbidden) {
 			t.Errorf("%s: error %v is not ErrForbidden", c.name, err)
 		}
 	}
@@ -105,5 +107,23 @@ func TestParseResource(t *testing.T) {
 		if _, err := ParseResource(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// TestVerifySaysWhy checks a refusal names the rule that denied, or says
+// none granted: the 403 a caller sees carries it.
+func TestVerifySaysWhy(t *testing.T) {
+	acc := &fauth.Account{ID: "u", Type: "user", Issuer: "micro"}
+	res := Resource{Type: "service", Name: "store", Endpoint: "Store.Read"}
+	deny := Rule{ID: "no-store", Scope: ScopeAccount, Resource: Resource{Type: "service", Name: "store", Endpoint: "*"}, Access: Denied}
+	if err := Verify([]Rule{deny}, acc, res, "micro"); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), `denied by rule "no-store"`) {
+		t.Errorf("denied by a rule: %v", err)
+	}
+	if err := Verify(nil, acc, res, "micro"); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "no rule grants it") {
+		t.Errorf("no rule: %v", err)
+	}
+	if err := Verify([]Rule{deny}, &fauth.Account{ID: "x", Issuer: "acme"}, res, "micro"); !errors.Is(err, ErrForbidden) ||
+		!strings.Contains(err.Error(), `rule "no-store" admits only accounts of namespace micro`) {
+		t.Errorf("other namespace: %v", err)
 	}
 }
