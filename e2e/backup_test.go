@@ -109,7 +109,9 @@ func testScheduledBackups(t *testing.T, target, restoreFrom string, env []string
 		t.Fatalf("restore over an existing file: exit %d %s", code, errOut)
 	}
 	// What is there now, read without a server.
-	if names := snapshotNames(restorer.ok("backups", target)); len(names) != 2 {
+	// A stop between a put and its pruning leaves one more, pruned by the
+	// next backup.
+	if names := snapshotNames(restorer.ok("backups", target)); len(names) < 2 || len(names) > 3 {
 		t.Fatalf("after the server stopped: %v", names)
 	} else {
 		newest = names[0]
