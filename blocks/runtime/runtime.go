@@ -172,13 +172,21 @@ func (c *Config) defaults(dbPath string) {
 }
 
 // localAddress turns a listen address into one a local process can dial.
+// The proxy address the runtime is given is a plaintext listener of this
+// node (the loopback one when the public proxy speaks TLS), so one bound to
+// another interface is marked http://: the services' client would take a
+// bare non-loopback address for a remote proxy and speak TLS to it.
 func localAddress(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || (ip != nil && ip.IsUnspecified()):
 		host = "127.0.0.1"
+	case host != "localhost" && (ip == nil || !ip.IsLoopback()):
+		return "http://" + net.JoinHostPort(host, port)
 	}
 	return net.JoinHostPort(host, port)
 }
