@@ -137,7 +137,9 @@ func TestDashboardBrowser(t *testing.T) {
 	ctx := f.ctx
 	f.login(t, "/services")
 
-	browse(t, ctx, "the service list", waitText(`ul.services`, "helloworld"), waitText(`ul.services`, "store"))
+	browse(t, ctx, "the service list", waitText(`ul.services`, "helloworld"), waitText(`ul.services`, "store"),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('ul.services li')].some((li) => /^helloworld latest 1 node up$/.test(li.textContent))`,
+			chromedp.WithPollingInterval(50*time.Millisecond)))
 
 	// Call an endpoint through the form generated from its request shape.
 	browse(t, ctx, "call helloworld",

@@ -26,10 +26,12 @@ export async function renderList(main, ctx) {
 
   // One row per name; several versions of a service come as several entries.
   const versions = new Map();
+  const nodeCount = new Map();
   for (const s of rsp.services || []) {
     if (!s || !s.name) continue;
     if (!versions.has(s.name)) versions.set(s.name, new Set());
     if (s.version) versions.get(s.name).add(s.version);
+    nodeCount.set(s.name, (nodeCount.get(s.name) || 0) + (s.nodes || []).length);
   }
   const names = [...versions.keys()].sort();
 
@@ -50,7 +52,8 @@ export async function renderList(main, ctx) {
     }
     replace(list, h('ul', {class: 'services'}, rows.map((n) => h('li', {},
       link(pathOf(['service', n]), n),
-      ' ', h('span', {class: 'muted', text: [...versions.get(n)].sort().join(', ')})))));
+      ' ', h('span', {class: 'muted', text: [...versions.get(n)].sort().join(', ')}),
+      ' ', nodeBadge(nodeCount.get(n) || 0)))));
   };
   filter.addEventListener('input', show);
   // Enter with a single match opens it.
@@ -124,6 +127,12 @@ export async function renderService(main, ctx) {
         onCall: showRecent,
       })) : notice('info', only ? `The service has no endpoint "${only}".` : 'The service lists no endpoints.')),
     recent);
+}
+
+// nodeBadge says how many live nodes serve a service: the registry lists a
+// node only while its registration's TTL holds.
+function nodeBadge(n) {
+  return h('span', {class: n ? 'badge up' : 'badge down', text: n ? `${n} node${n === 1 ? '' : 's'} up` : 'no nodes'});
 }
 
 // healthOf reads a node's health from its registration: a node is listed
