@@ -82,13 +82,24 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 // (which the services it runs inherit).
 func startServerEnv(t *testing.T, data string, env []string, extra ...string) *server {
 	t.Helper()
+	return startServerWrapped(t, nil, data, env, extra...)
+}
+
+// startServerWrapped is startServerEnv with the server started through
+// wrap (a command and its arguments, e.g. prlimit --nofile=256), when given.
+func startServerWrapped(t *testing.T, wrap []string, data string, env []string, extra ...string) *server {
+	t.Helper()
 	if data == "" {
 		data = filepath.Join(t.TempDir(), "micro.db")
 	}
 	args := append([]string{"server", "--data", data,
 		"--gateway-address", "127.0.0.1:0", "--proxy-address", "127.0.0.1:0", "--dashboard-address", "",
 		"--log-format", "json"}, extra...)
-	cmd := exec.Command(microBin, args...)
+	args = append([]string{microBin}, args...)
+	if len(wrap) > 0 {
+		args = append(wrap, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), "MICRO_CONFIG_DIR="+t.TempDir()), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

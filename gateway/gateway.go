@@ -16,6 +16,7 @@ import (
 const (
 	DefaultMaxBodyBytes = 10 << 20
 	DefaultTimeout      = 30 * time.Second
+	DefaultReadTimeout  = time.Minute
 )
 
 // Config is what a Gateway is built from.
@@ -32,6 +33,14 @@ type Config struct {
 	// means DefaultTimeout. Streams without a Timeout header are bounded
 	// only by the client's connection, since they may be long-lived.
 	Timeout time.Duration
+	// ReadTimeout bounds how long a websocket's first message may take
+	// (the server's ReadTimeout bounds the rest of a request); zero means
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout is how long writing an answer may take once it is
+	// ready: each message of a stream gets it anew (deadline.go). Set it
+	// to the http.Server's WriteTimeout; zero leaves writes unbounded here.
+	WriteTimeout time.Duration
 	// Logger receives request and failure logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Info, when set, adds fields to the GET / answer (it may override
@@ -72,6 +81,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.Version == "" {
 		cfg.Version = "latest"

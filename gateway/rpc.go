@@ -59,10 +59,13 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, badRequest("%s of %s does not stream; call it without a websocket", c.Endpoint, c.Service))
 		return
 	}
-	if c.Timeout == 0 {
-		ctx, cancel = context.WithTimeout(ctx, g.cfg.Timeout)
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = g.cfg.Timeout
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	g.callDeadlines(w, timeout)
 	var reply codec.Frame
 	err = route.Conn.Invoke(ctx, c.Method, &codec.Frame{Data: c.Body}, &reply, grpc.CallContentSubtype(c.Subtype))
 	if err != nil {
@@ -135,7 +138,7 @@ func (g *Gateway) streamHTTP(ctx context.Context, w http.ResponseWriter, r *http
 		return
 	}
 
-	rc := http.NewResponseController(w)
+	rc := streamDeadlines(w)
 	started := false
 	for {
 		var msg codec.Frame
@@ -153,9 +156,11 @@ func (g *Gateway) streamHTTP(ctx context.Context, w http.ResponseWriter, r *http
 			// Headers are gone: the error is the stream's last message,
 			// in the same error JSON a client already knows.
 			logError(g.log, r, e)
+			g.writeDeadline(rc)
 			w.Write(append([]byte(e.Error()), '\n'))
 			return
 		}
+		g.writeDeadline(rc)
 		if !started {
 			// Headers wait for the first message so that an error that
 			// comes first still gets its status.

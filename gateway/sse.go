@@ -110,9 +110,11 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	rc := streamDeadlines(w)
+	g.writeDeadline(rc)
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
 	write := func(b []byte) bool {
+		g.writeDeadline(rc)
 		if _, err := w.Write(b); err != nil {
 			return false
 		}

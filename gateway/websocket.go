@@ -43,6 +43,9 @@ func isWebsocket(r *http.Request) bool {
 // JSON is the last message and the close code is 4000 + the error's HTTP
 // code (4404, 4500, ...), the reason its detail.
 func (g *Gateway) streamWebsocket(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call, route Route) {
+	// The hijacked connection keeps the server's deadlines unless lifted:
+	// reads and writes here carry their own.
+	streamDeadlines(w)
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true,
 		Subprotocols:       offeredProtocols(r),
@@ -59,9 +62,15 @@ func (g *Gateway) streamWebsocket(ctx context.Context, w http.ResponseWriter, r 
 	if c.Subtype != codec.JSON {
 		kind = websocket.MessageBinary
 	}
-	_, first, err := conn.Read(ctx)
+	// A client that opens a socket and says nothing is let go.
+	fctx, fcancel := context.WithTimeout(ctx, g.cfg.ReadTimeout)
+	_, first, err := conn.Read(fctx)
+	fcancel()
 	if err != nil {
-		return // the client left before asking anything
+		if fctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			conn.Close(websocket.StatusPolicyViolation, "no request within "+g.cfg.ReadTimeout.String())
+		}
+		return // the client left, or said nothing in time
 	}
 	if c.Subtype == codec.JSON {
 		if err := checkObject(first); err != nil {
@@ -120,10 +129,21 @@ func (g *Gateway) streamWebsocket(ctx context.Context, w http.ResponseWriter, r 
 			g.wsFail(ctx, conn, r, callError(err))
 			return
 		}
-		if err := conn.Write(ctx, kind, msg.Data); err != nil {
+		if err := g.wsWrite(ctx, conn, kind, msg.Data); err != nil {
 			return
 		}
 	}
+}
+
+// wsWrite sends one message, within WriteTimeout: a client that stops
+// reading is let go.
+func (g *Gateway) wsWrite(ctx context.Context, conn *websocket.Conn, kind websocket.MessageType, b []byte) error {
+	if g.cfg.WriteTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.cfg.WriteTimeout)
+		defer cancel()
+	}
+	return conn.Write(ctx, kind, b)
 }
 
 // wsFail sends e as the last message and closes with 4000 + its code.

@@ -31,6 +31,8 @@ type Config struct {
 	// at the first start, or later while the admin still has the default
 	// password "micro". Empty means "micro", with a warning at every start.
 	AdminPassword string
+	// Limits bound the connections clients hold (limits.go).
+	Limits Limits
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// MetricsPublic serves GET /metrics on the gateway to anyone; otherwise

@@ -24,6 +24,7 @@ import (
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/gateway/dashboard"
+	"micro.dev/micro/internal/netlimit"
 	"micro.dev/micro/node/metrics"
 	adminpb "micro.dev/micro/proto/admin"
 	regpb "micro.dev/micro/proto/registry"
@@ -65,6 +66,9 @@ type Node struct {
 	gateway   *http.Server
 	gatewayLn net.Listener
 
+	limits    Limits            // limits.go
+	connLimit *netlimit.Limiter // shared by the listeners
+
 	dashboard   *http.Server // nil when Config.DashboardAddress is empty
 	dashboardLn net.Listener
 
@@ -85,7 +89,7 @@ func startWith(ctx context.Context, cfg Config, authz microauth.Authorizer) (*No
 		log = slog.Default()
 	}
 	log, flushLog := rateLimited(log)
-	n := &Node{log: log, flushLog: flushLog, id: uuid.NewString(), authz: authz}
+	n := &Node{log: log, flushLog: flushLog, id: uuid.NewString(), authz: authz, limits: cfg.Limits.withDefaults()}
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
 		return nil, err
@@ -112,7 +116,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	if n.proxyLis, err = listen("proxy", cfg.ProxyAddress); err != nil {
+	if n.proxyLis, err = n.listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
 	}
 	// The runtime needs the proxy's address for the services it starts
@@ -124,7 +128,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		WaitReady:    n.waitRegistered,
 	})
 	n.runtime.Register(n.proxy.Server())
-	if n.gatewayLn, err = listen("gateway", cfg.GatewayAddress); err != nil {
+	if n.gatewayLn, err = n.listen("gateway", cfg.GatewayAddress); err != nil {
 		return err
 	}
 	if n.inproc, err = n.proxy.Dial(); err != nil {
@@ -147,7 +151,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if err := n.startBackups(cfg); err != nil {
 		return err
 	}
-	n.gateway = &http.Server{
+	n.gateway = n.limitHTTP(&http.Server{
 		// GET /metrics is served beside the gateway (observe.go).
 		Handler: n.metrics.Mount(gateway.New(gateway.Config{
 			Router:       &gatewayRouter{router: n.router, conn: n.inproc},
@@ -158,10 +162,11 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 			Health:       n.health,
 			HealthDetail: n.backupHealth,
 			Observe:      n.metrics.ObserveRequest,
+			ReadTimeout:  n.limits.ReadTimeout,
+			WriteTimeout: n.limits.WriteTimeout,
 		}), n.metricsAccess(cfg)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	})
 
 	if err := n.startDashboard(cfg); err != nil {
 		return err
@@ -195,18 +200,17 @@ func (n *Node) startDashboard(cfg Config) (err error) {
 	if cfg.DashboardAddress == "" {
 		return nil
 	}
-	if n.dashboardLn, err = listen("dashboard", cfg.DashboardAddress); err != nil {
+	if n.dashboardLn, err = n.listen("dashboard", cfg.DashboardAddress); err != nil {
 		return err
 	}
-	n.dashboard = &http.Server{
+	n.dashboard = n.limitHTTP(&http.Server{
 		Handler: dashboard.New(dashboard.Config{
 			APIAddress: n.GatewayAddr,
 			Version:    cfg.Version,
 			Logger:     n.log,
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
-	}
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	})
 	return nil
 }
 
@@ -229,7 +233,8 @@ func (n *Node) startBlocks(ctx context.Context, cfg Config) error {
 	if err := n.auth.Start(ctx); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics})
+	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics,
+		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout})
 	n.auth.Register(n.proxy.Server())
 	n.store = store.New(n.db, n.authz)
 	n.store.Register(n.proxy.Server())
@@ -272,17 +277,6 @@ func (n *Node) serve(what string, loop func() error) {
 	if err := loop(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 		n.log.Error(what+" stopped serving", "err", err)
 	}
-}
-
-func listen(what, addr string) (net.Listener, error) {
-	if addr == "" {
-		return nil, fmt.Errorf("no %s address: give host:port, or :0 for any free port", what)
-	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s cannot listen on %s: %w", what, addr, err)
-	}
-	return lis, nil
 }
 
 // gatewayNamespace is the namespace of an HTTP call (DESIGN §3): the
@@ -365,6 +359,9 @@ func (n *Node) Close() error {
 	}
 	if n.proxyLis != nil {
 		n.proxyLis.Close()
+	}
+	if n.connLimit != nil {
+		n.connLimit.Close()
 	}
 	if n.inproc != nil {
 		n.inproc.Close()

@@ -35,6 +35,13 @@ type Config struct {
 	// Observer, when set, hears of every call as it starts and ends (see
 	// observe.go); the node's metrics are one.
 	Observer Observer
+	// IdleTimeout closes a connection with no call in progress for that
+	// long, and pings a silent one with calls; zero means
+	// DefaultIdleTimeout (limits.go).
+	IdleTimeout time.Duration
+	// HandshakeTimeout is how long a new connection has to start speaking
+	// HTTP/2; zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 }
 
 // Proxy is the gRPC server of a node.
@@ -55,7 +62,7 @@ func New(cfg Config) *Proxy {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
-	p.server = grpc.NewServer(
+	p.server = grpc.NewServer(append(connectionLimits(cfg),
 		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
 		grpc.MaxSendMsgSize(codec.MaxMessageSize),
 		// observe (observe.go) comes first, so that it logs and counts
@@ -65,7 +72,7 @@ func New(cfg Config) *Proxy {
 		// stream interceptors, auth among them, run for those too.
 		grpc.ChainStreamInterceptor(p.observeStream, p.recoverStream, p.authStream),
 		grpc.UnknownServiceHandler(p.forward),
-	)
+	)...)
 	healthpb.RegisterHealthServer(p.server, p.health)
 	p.registerReflection() // reflect.go: the blocks and registered services
 	return p

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package netlimit
+
+func descriptorLimit() int { return 0 }
