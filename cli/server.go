@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,9 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", node.DefaultWriteTimeout, "an answer, and each message of a stream, must be taken within this")
 	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive and proxy connections idle this long")
 	fs.IntVar(&cfg.Limits.MaxConnsPerAddress, "max-conns-per-address", node.DefaultMaxConnsPerAddress, "connections one client IP may hold on each port; at the cap its longest-idle one is closed; -1 for no cap")
+	cfg.MinFreeSpace = defaultMinFreeSpace
+	fs.Var((*sizeFlag)(&cfg.MinFreeSpace), "min-free-space", "refuse writes (507) when the disk has less than this `size` free (64MB, 1GB; 0 for no minimum); deletes still run")
+	fs.Var((*sizeFlag)(&cfg.MaxDBSize), "max-db-size", "refuse writes (507) once the database file reaches this `size` (0 for no cap)")
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -105,4 +110,48 @@ func newLogger(a *app, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// defaultMinFreeSpace leaves room on the disk for deletes, the WAL's
+// checkpoint and the rest of the machine.
+const defaultMinFreeSpace = 64 << 20
+
+// sizeFlag is a flag of bytes, with an optional unit: 512, 64KB, 64MB,
+// 1GB (powers of 1024; KiB, MiB, GiB are the same).
+type sizeFlag int64
+
+func (b *sizeFlag) String() string {
+	if b == nil {
+		return "0"
+	}
+	n := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *sizeFlag) Set(s string) error {
+	num := strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("want a size such as 64MB or 1GB, not %q", s)
+	}
+	*b = sizeFlag(n * mult)
+	return nil
 }

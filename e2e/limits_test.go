@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,4 +196,48 @@ func TestHealthWhileIdleSocketsHeld(t *testing.T) {
 		t.Fatalf("GET /health: %s", rsp.Status)
 	}
 	s.adminToken(t)
+}
+
+// TestFullDisk: with the database at its size cap (--max-db-size, SQLite's
+// max_page_count: a full disk as SQLite sees it), a write is a 507 that
+// says the disk is full, GET /health is a 503 that says why, a delete
+// still runs and frees the server, and SIGTERM stops it cleanly.
+func TestFullDisk(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--max-db-size", "2MB")
+	token := s.adminToken(t)
+	value := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("y", 100<<10)))
+	var code int
+	var body string
+	written := 0
+	for ; written < 100; written++ {
+		code, body = postAs(t, token, s.gateway+"/store/Store/Write", fmt.Sprintf(`{"record":{"key":"fill/%03d","value":%q}}`, written, value))
+		if code/100 != 2 {
+			break
+		}
+	}
+	if code != 507 || !strings.Contains(body, "disk is full") {
+		t.Fatalf("write %d past the cap: %d %s", written, code, body)
+	}
+	code, body = get(t, s.gateway+"/health")
+	if code != 503 || !strings.Contains(body, "disk is full") {
+		t.Fatalf("GET /health when full: %d %s", code, body)
+	}
+	for i := range 5 {
+		if code, body := postAs(t, token, s.gateway+"/store/Store/Delete", fmt.Sprintf(`{"key":"fill/%03d"}`, i)); code/100 != 2 {
+			t.Fatalf("delete when full: %d %s", code, body)
+		}
+	}
+	if code, body := get(t, s.gateway+"/health"); code != 200 {
+		t.Fatalf("GET /health after deletes: %d %s", code, body)
+	}
+	if code, body := postAs(t, token, s.gateway+"/store/Store/Write", fmt.Sprintf(`{"record":{"key":"again","value":%q}}`, value)); code/100 != 2 {
+		t.Fatalf("write after deletes: %d %s", code, body)
+	}
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("stop: %v\n%s", err, s.log())
+	}
+	if _, err := os.Stat(s.data + "-wal"); !os.IsNotExist(err) {
+		t.Fatalf("the WAL is left after a clean stop: %v", err)
+	}
 }

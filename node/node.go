@@ -31,6 +31,13 @@ type Config struct {
 	// at the first start, or later while the admin still has the default
 	// password "micro". Empty means "micro", with a warning at every start.
 	AdminPassword string
+	// MinFreeSpace is the free disk space, in bytes, under which writes
+	// are refused (507) before SQLite fails on a full disk; deletes still
+	// run in the room it keeps. Zero means no minimum.
+	MinFreeSpace int64
+	// MaxDBSize caps the database file, in bytes; past it writes are
+	// refused (507) as on a full disk. Zero means no cap.
+	MaxDBSize int64
 	// Limits bound the connections clients hold (limits.go).
 	Limits Limits
 	// Logger receives structured logs; nil means slog.Default().

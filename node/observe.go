@@ -30,6 +30,10 @@ func (n *Node) health(ctx context.Context) error {
 	if err := n.db.Read().QueryRowContext(ctx, "SELECT 1 FROM sqlite_schema LIMIT 1").Scan(&one); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
+	// Reads work on a full disk, writes do not: not healthy.
+	if err := n.db.Health(); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
 	rsp, err := healthpb.NewHealthClient(n.inproc).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)

@@ -105,8 +105,10 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	}
 	n.metrics = metrics.New(cfg.Version, log)
 	n.db, err = schema.Open(ctx, cfg.Data, schema.Options{
-		Migrations: Migrations(),
-		Observe:    n.metrics.ObserveWrites,
+		Migrations:   Migrations(),
+		Observe:      n.metrics.ObserveWrites,
+		MinFreeSpace: cfg.MinFreeSpace,
+		MaxSize:      cfg.MaxDBSize,
 	})
 	if err != nil {
 		return err
@@ -382,7 +384,10 @@ func (n *Node) Close() error {
 		n.auth.Close()
 	}
 	if n.db != nil {
-		if err := n.db.Close(); err != nil {
+		if err := n.db.Close(); errors.Is(err, schema.ErrDiskFull) {
+			// Nothing is lost: the WAL holds it and the next start replays it.
+			n.log.Warn("stopped on a full disk; the WAL stays beside the database until the next start", "err", err)
+		} else if err != nil {
 			errs = append(errs, err)
 		}
 		n.log.Info("micro server stopped", "data", n.db.Path())

@@ -50,6 +50,14 @@ type Options struct {
 	Readers int
 	// MaxBatch caps how many writes share one transaction; 0 means 256.
 	MaxBatch int
+	// MinFreeSpace is the free space, in bytes, under which writes are
+	// refused with ErrDiskFull before SQLite fails on a full disk; deletes
+	// (Freeing) still run, in the room it keeps. Zero means no minimum.
+	MinFreeSpace int64
+	// MaxSize caps the database file, in bytes (SQLite's max_page_count):
+	// past it writes fail with ErrDiskFull as on a full disk. Zero means
+	// no cap.
+	MaxSize int64
 	// Observe, when set, is told of every transaction the writer runs,
 	// before its callers get their answers (the node's metrics). It runs
 	// on the writer's goroutine, so it must be quick and must not write.
@@ -63,6 +71,7 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 	w      *writer
+	space  *space // space.go
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -171,6 +180,17 @@ func (db *DB) open(ctx context.Context, fresh bool, opts Options) error {
 	if err := db.verifyPragmas(ctx, db.writer); err != nil {
 		return err
 	}
+	if opts.MaxSize > 0 {
+		var pageSize int64
+		if err := db.writer.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+			return err
+		}
+		// The one writer connection keeps the pragma for the file's life.
+		if _, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", max(opts.MaxSize/pageSize, 1))); err != nil {
+			return err
+		}
+	}
+	db.space = &space{dir: filepath.Dir(db.path), minFree: opts.MinFreeSpace}
 
 	readers := opts.Readers
 	if readers <= 0 {
@@ -190,7 +210,7 @@ func (db *DB) open(ctx context.Context, fresh bool, opts Options) error {
 		return err
 	}
 	db.stmts = map[string]*sql.Stmt{}
-	db.w = startWriter(db.writer, opts.MaxBatch, opts.Observe)
+	db.w = startWriter(db.writer, opts.MaxBatch, opts.Observe, db.space)
 	return nil
 }
 
@@ -239,8 +259,11 @@ func (db *DB) Close() error {
 	db.stmts = nil
 	db.stmtMu.Unlock()
 	if db.writer != nil {
+		// On a full disk the checkpoint may fail: the WAL then stays
+		// beside the file, complete, and the next open replays it. The
+		// error says so (ErrDiskFull); nothing is lost.
 		if _, err := db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+			errs = append(errs, fmt.Errorf("checkpoint (the WAL is kept and replayed at the next start): %w", diskFull(err)))
 		}
 	}
 	db.closeAll()

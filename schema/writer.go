@@ -56,13 +56,17 @@ type writer struct {
 
 	observe func(WriteBatch)
 	waits   []time.Duration // reused for each WriteBatch
+	space   *space
 }
 
-func startWriter(db *sql.DB, maxBatch int, observe func(WriteBatch)) *writer {
+func startWriter(db *sql.DB, maxBatch int, observe func(WriteBatch), sp *space) *writer {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	w := &writer{db: db, reqs: make(chan *writeReq, maxBatch*4), maxBatch: maxBatch, quit: make(chan struct{}), observe: observe}
+	if sp == nil {
+		sp = &space{}
+	}
+	w := &writer{db: db, reqs: make(chan *writeReq, maxBatch*4), maxBatch: maxBatch, quit: make(chan struct{}), observe: observe, space: sp}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -134,17 +138,23 @@ func (w *writer) commit(batch []*writeReq) {
 	if w.observe != nil {
 		began = time.Now()
 	}
-	err := w.run(batch, results)
+	err := diskFull(w.run(batch, results))
 	if w.observe != nil {
 		w.report(batch, began, err)
 	}
+	outcome := err
 	for i, req := range batch {
 		if err != nil {
 			req.done <- err
-		} else {
-			req.done <- results[i]
+			continue
 		}
+		results[i] = diskFull(results[i])
+		if errors.Is(results[i], ErrDiskFull) {
+			outcome = results[i]
+		}
+		req.done <- results[i]
 	}
+	w.space.note(outcome)
 }
 
 // report tells Options.Observe about a batch that began at began. It runs
@@ -173,9 +183,14 @@ func (w *writer) run(batch []*writeReq, results []error) (err error) {
 		}
 	}()
 	single := len(batch) == 1
+	low := w.space.low()
 	for i, req := range batch {
 		if cerr := req.ctx.Err(); cerr != nil {
 			results[i] = cerr
+			continue
+		}
+		if low != nil && !isFreeing(req.ctx) {
+			results[i] = low
 			continue
 		}
 		if single {
@@ -192,7 +207,9 @@ func (w *writer) run(batch []*writeReq, results []error) (err error) {
 		results[i] = safeCall(req, tx)
 		if results[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
-				return err
+				// SQLite may have rolled back the whole transaction
+				// (on SQLITE_FULL it can): keep the cause.
+				return errors.Join(results[i], err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {

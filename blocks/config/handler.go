@@ -11,6 +11,7 @@ import (
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/config"
+	"micro.dev/micro/schema"
 )
 
 const errID = "config"
@@ -101,7 +102,8 @@ func (c *Config) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	rev, err := c.backend.Delete(ctx, ns, path)
+	// A delete frees space: it runs even under --min-free-space.
+	rev, err := c.backend.Delete(schema.Freeing(ctx), ns, path)
 	if err != nil {
 		return nil, c.failed(ctx, "delete", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/store"
+	"micro.dev/micro/schema"
 )
 
 // Limits on what a record may hold; a request over them gets a 400.
@@ -142,7 +143,8 @@ func (s *Store) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteRe
 	if o != nil {
 		ifRev = o.IfRevision
 	}
-	if err := s.backend.Delete(ctx, database, table, key, ifRevision(ifRev)); err != nil {
+	// A delete frees space: it runs even under --min-free-space.
+	if err := s.backend.Delete(schema.Freeing(ctx), database, table, key, ifRevision(ifRev)); err != nil {
 		return nil, s.failed(ctx, "delete", err)
 	}
 	return &pb.DeleteResponse{}, nil

@@ -96,6 +96,10 @@ func BadGateway(id, format string, a ...any) *Error { return newf(502, id, forma
 // ServiceUnavailable is 503.
 func ServiceUnavailable(id, format string, a ...any) *Error { return newf(503, id, format, a) }
 
+// InsufficientStorage is 507: the server has no room to store what was
+// asked (its disk is full).
+func InsufficientStorage(id, format string, a ...any) *Error { return newf(507, id, format, a) }
+
 // GatewayTimeout is 504.
 func GatewayTimeout(id, format string, a ...any) *Error { return newf(504, id, format, a) }
 
@@ -191,6 +195,9 @@ var toGRPC = map[int32]codes.Code{
 	502: codes.Unavailable,
 	503: codes.Unavailable,
 	504: codes.DeadlineExceeded,
+	// gRPC's own reading of ResourceExhausted includes "the entire file
+	// system is out of space"; the error's detail keeps it 507.
+	507: codes.ResourceExhausted,
 }
 
 var toHTTP = map[codes.Code]int32{

@@ -13,9 +13,10 @@ import (
 )
 
 // Answer turns err, from block id's operation op, into the caller's answer:
-// a micro error as it is; a database closing for shutdown, 503; a call
-// whose context ended, its own 408 or 499; anything else is logged and is a
-// 500 that names the operation but not the internals (those are in the log).
+// a micro error as it is; a database closing for shutdown, 503; a full disk
+// (or free space under --min-free-space), 507, saying so; a call whose
+// context ended, its own 408 or 499; anything else is logged and is a 500
+// that names the operation but not the internals (those are in the log).
 func Answer(ctx context.Context, log *slog.Logger, id, op string, err error) error {
 	var me *errors.Error
 	switch {
@@ -23,6 +24,12 @@ func Answer(ctx context.Context, log *slog.Logger, id, op string, err error) err
 		return me
 	case stderrors.Is(err, schema.ErrClosed):
 		return errors.ServiceUnavailable(id, "%s is shutting down", id)
+	case stderrors.Is(err, schema.ErrDiskFull):
+		// Logged once per kind by the node's rate-limited logger; GET
+		// /health reports it too.
+		log.Warn(id+": "+op+" refused: the disk is full", "err", err)
+		return errors.InsufficientStorage(id, "%s refused: the server's disk is full; reads still work, "+
+			"and deleting data frees space", op)
 	case ctx.Err() != nil:
 		return errors.FromError(ctx.Err(), id)
 	}

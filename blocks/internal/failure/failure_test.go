@@ -23,6 +23,9 @@ func TestAnswer(t *testing.T) {
 	if e := errors.FromError(Answer(ctx, log, "store", "write", fmt.Errorf("w: %w", schema.ErrClosed)), ""); e.Code != 503 || e.Detail != "store is shutting down" {
 		t.Fatalf("closed: %+v", e)
 	}
+	if e := errors.FromError(Answer(ctx, log, "store", "write", fmt.Errorf("w: %w", schema.ErrDiskFull)), ""); e.Code != 507 || !strings.Contains(e.Detail, "disk is full") {
+		t.Fatalf("disk full: %+v", e)
+	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()
 	if e := errors.FromError(Answer(done, log, "store", "write", fmt.Errorf("interrupted")), ""); e.Code != 499 {
