@@ -336,9 +336,11 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	var cancel context.CancelFunc
 	if o.RequestTimeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, o.RequestTimeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
 	}
 	octx, err := c.outgoing(ctx, o.RequestTimeout)
 	if err != nil {

@@ -220,3 +220,65 @@ func TestTokenFallbacks(t *testing.T) {
 		t.Fatalf("anonymous: %q %v", tok, err)
 	}
 }
+
+// watchedContext counts the contexts derived from it that are still
+// registered for its cancellation: each one the client derives and never
+// cancels stays registered (and held) until the caller's context ends.
+type watchedContext struct {
+	done    chan struct{} // never closed: the caller keeps its context
+	mu      sync.Mutex
+	pending int
+}
+
+func (w *watchedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (w *watchedContext) Done() <-chan struct{}       { return w.done }
+func (w *watchedContext) Err() error                  { return nil }
+func (w *watchedContext) Value(any) any               { return nil }
+
+func (w *watchedContext) AfterFunc(func()) func() bool {
+	w.mu.Lock()
+	w.pending++
+	w.mu.Unlock()
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() {
+			w.mu.Lock()
+			w.pending--
+			w.mu.Unlock()
+			stopped = true
+		})
+		return stopped
+	}
+}
+
+func (w *watchedContext) registered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending
+}
+
+// A closed stream releases everything it derived from the caller's
+// context, with or without a request timeout.
+func TestStreamReleasesCallerContext(t *testing.T) {
+	addr := startEcho(t)
+	c, err := New(Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		ctx := &watchedContext{done: make(chan struct{})}
+		st, err := c.Stream(ctx, c.NewRequest("echo", "Echo.Spell", &Plain{}), WithAddress(addr), WithRequestTimeout(timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctx.registered() == 0 {
+			t.Fatalf("timeout %v: the stream's context does not follow the caller's", timeout)
+		}
+		st.Close()
+		if n := ctx.registered(); n != 0 {
+			t.Fatalf("timeout %v: %d contexts still hang on the caller's after Close", timeout, n)
+		}
+	}
+}
