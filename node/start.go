@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,13 +13,9 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/auth"
-	"micro.dev/micro/blocks/broker"
-	"micro.dev/micro/blocks/config"
-	"micro.dev/micro/blocks/events"
 	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
-	"micro.dev/micro/blocks/store"
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/gateway"
 	"micro.dev/micro/gateway/dashboard"
@@ -48,13 +43,11 @@ type Node struct {
 	// authz is the one namespace check every block is built with.
 	authz microauth.Authorizer
 
-	store    *store.Store
+	blocks []namedBlock // blocks.go, in build order
+	// The blocks other parts of the node talk to.
 	auth     *auth.Auth
-	runtime  *runtime.Runtime
-	config   *config.Config
-	events   *events.Events
-	broker   *broker.Broker
 	registry *registry.Registry
+	runtime  *runtime.Runtime
 	router   *network.Router
 
 	localOnce sync.Once
@@ -114,40 +107,20 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	if err := n.startBlocks(ctx, cfg); err != nil {
-		return err
-	}
-
+	// The runtime needs the proxy's address for the services it starts.
 	if n.proxyLis, err = n.listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
 	}
-	// The runtime needs the proxy's address for the services it starts
-	// (MICRO_PROXY); it starts them once the proxy serves.
-	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
-		Logger:       log,
-		ProxyAddress: n.proxyLis.Addr().String(),
-		MintAccount:  n.auth.MintServiceAccount,
-		WaitReady:    n.waitRegistered,
-	})
-	n.runtime.Register(n.proxy.Server())
 	if n.gatewayLn, err = n.listen("gateway", cfg.GatewayAddress); err != nil {
 		return err
 	}
-	if n.inproc, err = n.proxy.Dial(); err != nil {
+	if err := n.buildBlocks(cfg); err != nil { // blocks.go
 		return err
 	}
-	// The network block routes calls to services not hosted here, for the
-	// proxy and the gateway alike.
-	n.router = network.NewRouter(network.Config{
-		Registry:  n.registry,
-		Local:     n.proxy.Methods,
-		LocalConn: n.inproc,
-		NodeID:    n.id,
-		Address:   n.proxyLis.Addr().String(),
-		Logger:    log,
-	})
-	network.New(n.router, n.authz).Register(n.proxy.Server())
-	n.proxy.SetRouter(n.router)
+	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
+	if err := n.startBlocks(ctx); err != nil {
+		return err
+	}
 
 	n.watch() // observe.go
 	if err := n.startBackups(cfg); err != nil {
@@ -176,9 +149,6 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 
 	go n.serve("proxy", func() error { return n.proxy.Serve(n.proxyLis) })
 	go n.serve("gateway", func() error { return n.gateway.Serve(n.gatewayLn) })
-	if err := n.runtime.Start(); err != nil {
-		return err
-	}
 
 	started := []any{
 		"version", cfg.Version,
@@ -226,53 +196,6 @@ func (n *Node) localServices() []*regpb.Service {
 	return n.local
 }
 
-// startBlocks creates the blocks on the database, and the proxy that hosts
-// them (it needs auth to exist), and registers each block on it. The
-// runtime comes later: it needs the proxy's bound address.
-func (n *Node) startBlocks(ctx context.Context, cfg Config) error {
-	log := n.log
-	n.auth = auth.New(n.db, n.authz, auth.WithLogger(log), auth.WithAdminPassword(cfg.AdminPassword))
-	if err := n.auth.Start(ctx); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	n.proxy = proxy.New(proxy.Config{Logger: log, Auth: n.auth, Observer: n.metrics,
-		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout})
-	n.auth.Register(n.proxy.Server())
-	n.store = store.New(n.db, n.authz)
-	n.store.Register(n.proxy.Server())
-	n.store.Start()
-	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
-
-	configOpts := []config.Option{config.WithLogger(log)}
-	if cfg.ConfigSecretKey != "" {
-		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
-		if err != nil {
-			return fmt.Errorf("--config-secret-key (MICRO_CONFIG_SECRET_KEY): %w", err)
-		}
-		configOpts = append(configOpts, config.WithSecretKey(key))
-	}
-	n.config = config.New(n.db, n.authz, configOpts...)
-	n.config.Register(n.proxy.Server())
-	n.events = events.New(n.db, n.authz, events.WithRetention(cfg.EventsRetention), events.WithLogger(log))
-	n.events.Register(n.proxy.Server())
-	n.events.Start()
-	n.broker = broker.New(n.authz, broker.WithLogger(log))
-	n.broker.Register(n.proxy.Server())
-
-	n.registry = registry.New(n.db, n.authz, registry.WithLogger(log), registry.WithLocal(n.localServices))
-	n.registry.Register(n.proxy.Server())
-	n.registry.Start()
-	return nil
-}
-
-// Migrations are the schemas of every block a node runs: what its database
-// holds, and what a program opening that file itself must pass to
-// schema.Open (which refuses a file with blocks it does not know).
-func Migrations() []schema.Migrations {
-	return []schema.Migrations{store.Migrations, auth.Migrations, runtime.Migrations,
-		config.Migrations, events.Migrations, registry.Migrations}
-}
-
 // serve runs a listener's loop; it returns when the node closes, and an
 // error before that is logged rather than taking the node down.
 func (n *Node) serve(what string, loop func() error) {
@@ -316,46 +239,17 @@ func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 // the copy is not synced to disk (schema.DB.Backup).
 func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
 
-// Close shuts the node down in order: stop the services the runtime runs,
-// stop taking HTTP requests (dashboard, then gateway), drain gRPC, stop the
-// blocks, then checkpoint and close the database.
+// Close shuts the node down in order: end the blocks' streams (the
+// runtime's services first), stop taking HTTP requests (dashboard, then
+// gateway), drain gRPC, close the blocks, then checkpoint and close the
+// database. It returns every error on the way.
 func (n *Node) Close() error {
-	var errs []error
 	n.stopBackups()
-	// User services go first, while the proxy and the database they use
-	// are still there (they deregister on SIGTERM).
-	if n.runtime != nil {
-		n.runtime.Close()
-	}
-	if n.dashboard != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		if err := n.dashboard.Shutdown(ctx); err != nil {
-			n.dashboard.Close()
-		}
-		cancel()
-	} else if n.dashboardLn != nil {
-		n.dashboardLn.Close()
-	}
-	// Long-lived streams (watch, consume, subscribe) end first, so they do
-	// not hold up the graceful stops below.
-	if n.config != nil {
-		n.config.Close()
-	}
-	if n.broker != nil {
-		n.broker.Close()
-	}
-	if n.events != nil {
-		n.events.Stop()
-	}
-	if n.gateway != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		if err := n.gateway.Shutdown(ctx); err != nil {
-			n.gateway.Close()
-		}
-		cancel()
-	} else if n.gatewayLn != nil {
-		n.gatewayLn.Close()
-	}
+	// Long-lived streams end first, so they do not hold up the graceful
+	// stops below.
+	n.endStreams()
+	shutdown(n.dashboard, n.dashboardLn)
+	shutdown(n.gateway, n.gatewayLn)
 	if n.proxy != nil {
 		n.proxy.Stop(shutdownGrace)
 	}
@@ -368,21 +262,7 @@ func (n *Node) Close() error {
 	if n.inproc != nil {
 		n.inproc.Close()
 	}
-	if n.events != nil {
-		n.events.Close()
-	}
-	if n.router != nil {
-		n.router.Close()
-	}
-	if n.registry != nil {
-		n.registry.Close()
-	}
-	if n.store != nil {
-		n.store.Close()
-	}
-	if n.auth != nil {
-		n.auth.Close()
-	}
+	errs := n.closeBlocks()
 	if n.db != nil {
 		if err := n.db.Close(); errors.Is(err, schema.ErrDiskFull) {
 			// Nothing is lost: the WAL holds it and the next start replays it.
@@ -394,4 +274,19 @@ func (n *Node) Close() error {
 	}
 	n.flushLog()
 	return errors.Join(errs...)
+}
+
+// shutdown stops an HTTP server gracefully, at most for shutdownGrace, or
+// closes its listener if it never served.
+func shutdown(srv *http.Server, ln net.Listener) {
+	switch {
+	case srv != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+	case ln != nil:
+		ln.Close()
+	}
 }

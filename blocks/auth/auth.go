@@ -212,7 +212,10 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 // still has the password "micro".
 func (a *Auth) DefaultPasswordInUse() bool { return a.defaultPassword.Load() }
 
-// Close stops the sweeper and waits for it; close Auth before the
+// EndStreams does nothing: auth serves no long-lived streams.
+func (a *Auth) EndStreams() {}
+
+// Close stops the sweeper and waits for it; close the block before the
 // database. The error is always nil: Close is an io.Closer.
 func (a *Auth) Close() error {
 	a.cancel()

@@ -122,10 +122,19 @@ func (b *Broker) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterBrokerServer(gs, b)
 }
 
-// Close ends every subscription (with a 503) and refuses new ones; call it
-// before the gRPC server drains. The error is always nil: Close is an
-// io.Closer.
+// Start does nothing: the broker has no background work.
+func (b *Broker) Start(context.Context) error { return nil }
+
+// Close ends the subscriptions (EndStreams); nothing else is held. The
+// error is always nil: Close is an io.Closer.
 func (b *Broker) Close() error {
+	b.EndStreams()
+	return nil
+}
+
+// EndStreams ends every subscription (with a 503) and refuses new ones;
+// call it before the gRPC server drains.
+func (b *Broker) EndStreams() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -140,7 +149,6 @@ func (b *Broker) Close() error {
 		}
 		delete(b.topics, k)
 	}
-	return nil
 }
 
 var errShuttingDown = errors.ServiceUnavailable(errID, "broker is shutting down")

@@ -114,11 +114,13 @@ func (c *Config) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterConfigServer(gs, c)
 }
 
-// Close ends every watch stream (with a 503) and refuses new ones. Get, Set
-// and Delete keep working until the database closes, so close the block
-// before the gRPC server drains, and the database after. The error is always
-// nil: Close is an io.Closer.
-func (c *Config) Close() error {
+// Start does nothing: the block has no background work.
+func (c *Config) Start(context.Context) error { return nil }
+
+// EndStreams ends every watch stream (with a 503) and refuses new ones. Get,
+// Set and Delete keep working until the database closes, so end the streams
+// before the gRPC server drains, and close the database after.
+func (c *Config) EndStreams() {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.closed = true
@@ -126,6 +128,12 @@ func (c *Config) Close() error {
 		w.end(errShuttingDown)
 		delete(c.watchers, w)
 	}
+}
+
+// Close ends the streams (EndStreams); the block holds nothing else. The
+// error is always nil: Close is an io.Closer.
+func (c *Config) Close() error {
+	c.EndStreams()
 	return nil
 }
 

@@ -144,16 +144,18 @@ func (e *Events) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterTopicsServer(gs, topicsServer{e: e})
 }
 
-// Start runs the sweeper until Close. Calling it again does nothing.
-func (e *Events) Start() {
+// Start runs the sweeper until Close. Calling it again does nothing; the
+// error is always nil.
+func (e *Events) Start(context.Context) error {
 	e.started.Do(func() { e.wg.Go(e.sweepLoop) })
+	return nil
 }
 
-// Stop ends every Consume stream (with a 503) and refuses new ones, without
-// waiting. Call it before the gRPC server drains, so that long-lived streams
-// do not hold up a graceful stop. Publish and Read keep working until the
-// database closes.
-func (e *Events) Stop() {
+// EndStreams ends every Consume stream (with a 503) and refuses new ones,
+// without waiting. Call it before the gRPC server drains, so that long-lived
+// streams do not hold up a graceful stop. Publish and Read keep working
+// until the database closes.
+func (e *Events) EndStreams() {
 	// Under the hub's lock, so no group starts (wg.Add) once Close may be
 	// waiting.
 	e.hub.mu.Lock()
@@ -161,13 +163,13 @@ func (e *Events) Stop() {
 	e.hub.mu.Unlock()
 }
 
-// Close stops the streams (see Stop), waits for the consumer groups to save
+// Close ends the streams (see EndStreams), waits for the consumer groups to save
 // what their members left behind (events buffered for a stream go back to
 // the group), and stops the sweeper. Call it once the gRPC server has
 // stopped, and close the database after. The error is always nil: Close is
 // an io.Closer.
 func (e *Events) Close() error {
-	e.Stop()
+	e.EndStreams()
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()

@@ -339,7 +339,7 @@ func TestStopKeepsBufferedEvents(t *testing.T) {
 	}
 	// The client reads no more for now; the server fills its buffer and
 	// the transport's window. Then the server stops.
-	e.events.Stop()
+	e.events.EndStreams()
 	for {
 		ev, err := stream.Recv()
 		if err != nil {

@@ -73,7 +73,7 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 		tb.Fatal(err)
 	}
 	e := &env{path: path, db: db, events: New(db, authz, opts...)}
-	e.events.Start()
+	e.events.Start(context.Background())
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,7 +96,7 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 // be called more than once.
 func (e *env) stop(tb testing.TB) {
 	e.once.Do(func() {
-		e.events.Stop()
+		e.events.EndStreams()
 		e.gs.GracefulStop()
 		e.events.Close()
 		e.conn.Close()

@@ -31,6 +31,20 @@ func New(r *Router, authz auth.Authorizer) *Network { return &Network{router: r,
 // Register serves the network.Network service on gs.
 func (n *Network) Register(gs grpc.ServiceRegistrar) { pb.RegisterNetworkServer(gs, n) }
 
+// Start does nothing: the router caches as calls come.
+func (n *Network) Start(context.Context) error { return nil }
+
+// EndStreams does nothing: the Network API has no long-lived streams (calls
+// the router forwards end with the gRPC server).
+func (n *Network) EndStreams() {}
+
+// Close closes the router's connections to service nodes; call it once the
+// gRPC server has stopped. The error is always nil: Close is an io.Closer.
+func (n *Network) Close() error {
+	n.router.Close()
+	return nil
+}
+
 // Services lists the services calls in the caller's namespace can reach:
 // the blocks, the namespace's services and those of "micro".
 func (n *Network) Services(ctx context.Context, _ *pb.ServicesRequest) (*pb.ServicesResponse, error) {

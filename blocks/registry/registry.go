@@ -97,10 +97,17 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Registry {
 // Register serves the registry.Registry service on gs.
 func (r *Registry) Register(gs grpc.ServiceRegistrar) { pb.RegisterRegistryServer(gs, r.Server()) }
 
-// Start runs the sweeper until Close. Calling it again does nothing.
-func (r *Registry) Start() {
+// Start runs the sweeper until Close. Calling it again does nothing; the
+// error is always nil.
+func (r *Registry) Start(context.Context) error {
 	r.started.Do(func() { r.wg.Go(r.sweepLoop) })
+	return nil
 }
+
+// EndStreams ends every Watch stream and the sweeper, without waiting, so
+// that watches do not hold up the gRPC server's graceful stop. Registering
+// and reading keep working until the database closes.
+func (r *Registry) EndStreams() { r.cancel() }
 
 // Close stops the sweeper; close the Registry before the database. The
 // error is always nil: Close is an io.Closer.

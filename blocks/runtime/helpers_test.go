@@ -78,7 +78,7 @@ func (e *testEnv) open() {
 		t.Fatal(err)
 	}
 	go gs.Serve(lis)
-	if err := e.rt.Start(); err != nil {
+	if err := e.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

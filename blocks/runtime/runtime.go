@@ -261,7 +261,7 @@ func (r *Runtime) Register(gs grpc.ServiceRegistrar) {
 // (it was killed before it could stop them), then builds and starts every
 // service again. It returns once the restore has begun; builds go on in the
 // background. Calling it again does nothing.
-func (r *Runtime) Start() error {
+func (r *Runtime) Start(ctx context.Context) error {
 	r.mu.Lock()
 	if r.started || r.closed {
 		r.mu.Unlock()
@@ -271,8 +271,8 @@ func (r *Runtime) Start() error {
 	r.mu.Unlock()
 
 	r.wg.Go(func() { r.logs.run(r.ctx) })
-	r.reapLeftovers(r.ctx)
-	svcs, err := r.backend.ListServices(r.ctx, "")
+	r.reapLeftovers(ctx)
+	svcs, err := r.backend.ListServices(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -284,15 +284,17 @@ func (r *Runtime) Start() error {
 	return nil
 }
 
-// Close stops every service (SIGTERM to each process group, SIGKILL after
-// the grace period) and waits for them. Their desired state stays in the
-// database, so the next Start brings them back. Close the runtime before the
-// database and before the proxy stops, so services leave first.
-func (r *Runtime) Close() error {
+// EndStreams stops every service (SIGTERM to each process group, SIGKILL
+// after the grace period), waits for them, and ends the Logs streams that
+// follow them. Their desired state stays in the database, so the next Start
+// brings them back. Services hold streams to the other blocks and
+// deregister on SIGTERM: end the runtime's streams before any other
+// block's, while the proxy and the database still serve.
+func (r *Runtime) EndStreams() {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil
+		return
 	}
 	r.closed = true
 	units := make([]*unit, 0, len(r.units))
@@ -307,6 +309,13 @@ func (r *Runtime) Close() error {
 	}
 	wg.Wait()
 	r.cancel()
+}
+
+// Close stops the services (EndStreams) and waits for the runtime's own
+// work to finish; close the runtime before the database. The error is
+// always nil: Close is an io.Closer.
+func (r *Runtime) Close() error {
+	r.EndStreams()
 	r.wg.Wait()
 	return nil
 }

@@ -97,13 +97,21 @@ func (s *Store) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterStoreServer(gs, s)
 }
 
-// Start runs the sweeper until Close. Calling it again does nothing.
-func (s *Store) Start() {
+// Start runs the sweeper until Close. Calling it again does nothing; the
+// error is always nil.
+func (s *Store) Start(context.Context) error {
 	s.started.Do(func() { s.wg.Go(s.sweepLoop) })
+	return nil
 }
 
-// Close stops the sweeper and waits for it to finish; close the Store
-// before the database. The error is always nil: Close is an io.Closer.
+// EndStreams ends every Watch stream and the sweeper, without waiting, so
+// that watches do not hold up the gRPC server's graceful stop. Reads and
+// writes keep working until the database closes.
+func (s *Store) EndStreams() { s.cancel() }
+
+// Close ends the streams and the sweeper and waits for the sweeper to
+// finish; close the Store before the database. The error is always nil:
+// Close is an io.Closer.
 func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()

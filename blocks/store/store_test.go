@@ -263,7 +263,7 @@ func TestSweeperDeletesExpiredRows(t *testing.T) {
 
 	// Then by the background sweeper.
 	e.clock.Advance(time.Minute)
-	e.store.Start()
+	e.store.Start(t.Context())
 	deadline := time.Now().Add(10 * time.Second)
 	for e.rows(t) != 1 {
 		if time.Now().After(deadline) {

@@ -165,7 +165,7 @@ func newStack(t *testing.T) *stack {
 	a.Register(p.Server())
 	st := store.New(db, fauth.Namespaces)
 	st.Register(p.Server())
-	st.Start()
+	st.Start(context.Background())
 	t.Cleanup(func() { st.Close() })
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
