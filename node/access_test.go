@@ -172,9 +172,15 @@ func (w *walker) ctx(token string) (context.Context, context.CancelFunc) {
 // proxyErr calls full with an empty JSON request and returns the answer's
 // error: nil for a reply, a 408 for no answer in time.
 func (w *walker) proxyErr(full, token string) error {
+	return w.callErr(full, "{}", token)
+}
+
+// callErr calls full with the JSON request req in namespace "team" and
+// returns the answer's error, as proxyErr.
+func (w *walker) callErr(full, req, token string) error {
 	ctx, cancel := w.ctx(token)
 	defer cancel()
-	in := &codec.Frame{Data: []byte("{}")}
+	in := &codec.Frame{Data: []byte(req)}
 	var err error
 	if desc := w.streams[full]; desc == nil {
 		err = w.conn.Invoke(ctx, full, in, &codec.Frame{}, grpc.CallContentSubtype(codec.JSON))

@@ -130,7 +130,7 @@ func (n *Node) newAuth(cfg Config) (block, error) {
 }
 
 func (n *Node) newStore(Config) (block, error) {
-	return store.New(n.db, n.authz), nil
+	return store.New(n.db, n.authz, store.WithLogger(n.log)), nil
 }
 
 func (n *Node) newConfig(cfg Config) (block, error) {
