@@ -47,61 +47,62 @@ func New(id, detail string, code int32) *Error {
 	return &Error{ID: id, Code: code, Detail: detail, Status: http.StatusText(int(code))}
 }
 
-func newf(code int32, id, format string, a []any) *Error {
+func newf(code int32, id, format string, a ...any) *Error {
+	detail := format
 	if len(a) > 0 {
-		format = fmt.Sprintf(format, a...)
+		detail = fmt.Sprintf(format, a...)
 	}
-	return New(id, format, code)
+	return New(id, detail, code)
 }
 
 // BadRequest is 400: the caller sent something that cannot be served as is.
-func BadRequest(id, format string, a ...any) *Error { return newf(400, id, format, a) }
+func BadRequest(id, format string, a ...any) *Error { return newf(400, id, format, a...) }
 
 // Unauthorized is 401: no or invalid credentials.
-func Unauthorized(id, format string, a ...any) *Error { return newf(401, id, format, a) }
+func Unauthorized(id, format string, a ...any) *Error { return newf(401, id, format, a...) }
 
 // Forbidden is 403: known caller, not allowed.
-func Forbidden(id, format string, a ...any) *Error { return newf(403, id, format, a) }
+func Forbidden(id, format string, a ...any) *Error { return newf(403, id, format, a...) }
 
 // NotFound is 404.
-func NotFound(id, format string, a ...any) *Error { return newf(404, id, format, a) }
+func NotFound(id, format string, a ...any) *Error { return newf(404, id, format, a...) }
 
 // MethodNotAllowed is 405.
-func MethodNotAllowed(id, format string, a ...any) *Error { return newf(405, id, format, a) }
+func MethodNotAllowed(id, format string, a ...any) *Error { return newf(405, id, format, a...) }
 
 // Timeout is 408.
-func Timeout(id, format string, a ...any) *Error { return newf(408, id, format, a) }
+func Timeout(id, format string, a ...any) *Error { return newf(408, id, format, a...) }
 
 // Conflict is 409: the write lost a race or the thing already exists.
-func Conflict(id, format string, a ...any) *Error { return newf(409, id, format, a) }
+func Conflict(id, format string, a ...any) *Error { return newf(409, id, format, a...) }
 
 // PreconditionFailed is 412: a compare-and-set revision did not match.
-func PreconditionFailed(id, format string, a ...any) *Error { return newf(412, id, format, a) }
+func PreconditionFailed(id, format string, a ...any) *Error { return newf(412, id, format, a...) }
 
 // TooLarge is 413: the request body is over the limit.
-func TooLarge(id, format string, a ...any) *Error { return newf(413, id, format, a) }
+func TooLarge(id, format string, a ...any) *Error { return newf(413, id, format, a...) }
 
 // TooManyRequests is 429: rate limited.
-func TooManyRequests(id, format string, a ...any) *Error { return newf(429, id, format, a) }
+func TooManyRequests(id, format string, a ...any) *Error { return newf(429, id, format, a...) }
 
 // InternalServerError is 500.
-func InternalServerError(id, format string, a ...any) *Error { return newf(500, id, format, a) }
+func InternalServerError(id, format string, a ...any) *Error { return newf(500, id, format, a...) }
 
 // NotImplemented is 501.
-func NotImplemented(id, format string, a ...any) *Error { return newf(501, id, format, a) }
+func NotImplemented(id, format string, a ...any) *Error { return newf(501, id, format, a...) }
 
 // BadGateway is 502.
-func BadGateway(id, format string, a ...any) *Error { return newf(502, id, format, a) }
+func BadGateway(id, format string, a ...any) *Error { return newf(502, id, format, a...) }
 
 // ServiceUnavailable is 503.
-func ServiceUnavailable(id, format string, a ...any) *Error { return newf(503, id, format, a) }
+func ServiceUnavailable(id, format string, a ...any) *Error { return newf(503, id, format, a...) }
 
 // InsufficientStorage is 507: the server has no room to store what was
 // asked (its disk is full).
-func InsufficientStorage(id, format string, a ...any) *Error { return newf(507, id, format, a) }
+func InsufficientStorage(id, format string, a ...any) *Error { return newf(507, id, format, a...) }
 
 // GatewayTimeout is 504.
-func GatewayTimeout(id, format string, a ...any) *Error { return newf(504, id, format, a) }
+func GatewayTimeout(id, format string, a ...any) *Error { return newf(504, id, format, a...) }
 
 // Parse reads a micro error from its JSON form. Text that is not a micro
 // error becomes a 500 whose detail is the text.
