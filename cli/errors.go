@@ -102,7 +102,7 @@ func rpcError(err error, addr string) error {
 	}
 	me := merrors.FromError(err, clientID)
 	switch {
-	case strings.HasPrefix(me.Detail, "service not found: "):
+	case merrors.IsServiceNotFound(me):
 		// The router's answer for a service no one hosts.
 		return exitf(exitNoService, "Service %q not found", strings.TrimPrefix(me.Detail, "service not found: "))
 	case me.Code == 404 && strings.Contains(me.Detail, " has no endpoint "):

@@ -69,7 +69,7 @@ func writeError(w http.ResponseWriter, e *errors.Error) {
 // the log.
 func logError(log *slog.Logger, r *http.Request, e *errors.Error) {
 	level := slog.LevelDebug
-	if e.Code >= 500 && !isServiceNotFound(e) {
+	if e.Code >= 500 && !errors.IsServiceNotFound(e) {
 		level = slog.LevelWarn
 	}
 	log.Log(r.Context(), level, "gateway call failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "id", e.ID, "detail", e.Detail)

@@ -43,4 +43,4 @@ type Route struct {
 // It is Micro's answer, byte for byte: a 500 with id "micro" and detail
 // "service not found" (Micro treated it as a server fault, and clients match
 // on it, so we keep it rather than answering 404).
-var ErrServiceNotFound error = errors.InternalServerError("micro", "service not found")
+var ErrServiceNotFound error = errors.ServiceNotFound("")

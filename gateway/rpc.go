@@ -80,13 +80,13 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 // (foo): micro-js-client posts every call to /v1/{service}/{endpoint}.
 func (g *Gateway) route(ctx context.Context, c *call) (Route, error) {
 	route, err := g.cfg.Router.Route(ctx, c.Namespace, c.Service, c.Endpoint)
-	if err == nil || c.Version == "" || !isServiceNotFound(err) {
+	if err == nil || c.Version == "" || !errors.IsServiceNotFound(err) {
 		return route, err
 	}
 	service := strings.TrimPrefix(c.Service, c.Version+".")
 	fallback, ferr := g.cfg.Router.Route(ctx, c.Namespace, service, c.Endpoint)
 	if ferr != nil {
-		if isServiceNotFound(ferr) {
+		if errors.IsServiceNotFound(ferr) {
 			return route, err // name the service the path asked for
 		}
 		return fallback, ferr
@@ -94,16 +94,6 @@ func (g *Gateway) route(ctx context.Context, c *call) (Route, error) {
 	handler, method, _ := strings.Cut(c.Endpoint, ".")
 	c.Service, c.Method = service, "/"+service+"."+handler+"/"+method
 	return fallback, nil
-}
-
-// isServiceNotFound reports a Router's "service not found", whether
-// ErrServiceNotFound itself or an error naming the service.
-func isServiceNotFound(err error) bool {
-	if stderrors.Is(err, ErrServiceNotFound) {
-		return true
-	}
-	e := errors.FromError(err, apiID)
-	return e.Code == ErrServiceNotFound.(*errors.Error).Code && strings.HasPrefix(e.Detail, "service not found")
 }
 
 // streamHTTP makes a streaming call over plain HTTP: the request is sent

@@ -83,7 +83,7 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 		return status.Errorf(codes.Unimplemented, "unknown method %s for service %s", name, svcHandler)
 	}
 	if h == nil {
-		return network.ServiceNotFound(service)
+		return errors.ServiceNotFound(service)
 	}
 	route, err := h.r.Resolve(ctx, metadata.NamespaceFrom(ctx), service, endpoint)
 	if err != nil {

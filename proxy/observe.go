@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"micro.dev/micro/blocks/network"
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -151,7 +150,7 @@ func (p *Proxy) end(ctx context.Context, c *Call, err error) {
 // error) failed through the server's fault rather than the caller's: a
 // code of 500 or more, except a missing service or method.
 func serverFault(err error, e *errors.Error) bool {
-	return e.Code >= 500 && codeOf(err) != codes.Unimplemented && !network.IsServiceNotFound(e)
+	return e.Code >= 500 && codeOf(err) != codes.Unimplemented && !errors.IsServiceNotFound(e)
 }
 
 // codeOf is the gRPC code a call ending with err answers with.

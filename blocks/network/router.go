@@ -72,18 +72,6 @@ const (
 // errID is the id of routing errors, Micro's.
 const errID = "micro"
 
-// ServiceNotFound is the error for a service no one hosts: Micro's 500
-// "service not found", naming the service.
-func ServiceNotFound(service string) error {
-	return errors.InternalServerError(errID, "service not found: %s", service)
-}
-
-// IsServiceNotFound reports whether err says a service is not found.
-func IsServiceNotFound(err error) bool {
-	e := errors.FromError(err, "")
-	return e != nil && strings.HasPrefix(e.Detail, "service not found")
-}
-
 // Route is where a call goes and what shape its endpoint has.
 type Route struct {
 	Service, Endpoint string
@@ -278,7 +266,7 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 		}
 	}
 	if len(svcs) == 0 {
-		return nil, ServiceNotFound(service)
+		return nil, errors.ServiceNotFound(service)
 	}
 	route := &Route{Service: service, Endpoint: endpoint, Domain: domain}
 	var names []string

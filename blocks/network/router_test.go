@@ -187,7 +187,7 @@ func TestResolve(t *testing.T) {
 	if route, err := r.Resolve(ctx, "acme", "shared", "Echo.Call"); err != nil || route.Domain != "micro" {
 		t.Fatalf("shared service: %v %v", route, err)
 	}
-	if _, err := r.Resolve(ctx, "micro", "mine", "Echo.Call"); !IsServiceNotFound(err) || !strings.Contains(err.Error(), "service not found: mine") {
+	if _, err := r.Resolve(ctx, "micro", "mine", "Echo.Call"); !errors.IsServiceNotFound(err) || !strings.Contains(err.Error(), "service not found: mine") {
 		t.Fatalf("another namespace's service: %v", err)
 	}
 	// Streams.

@@ -128,7 +128,7 @@ func authAbsent(err error) bool {
 		return true
 	}
 	e := errors.FromError(err, clientID)
-	return e.Code == 501 || strings.Contains(e.Detail, "service not found")
+	return e.Code == 501 || errors.IsServiceNotFound(e)
 }
 
 func refused(err error) bool { return Refused(err) }

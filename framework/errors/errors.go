@@ -233,3 +233,25 @@ func HTTPCode(c codes.Code) int32 {
 	}
 	return 500
 }
+
+// serviceNotFound starts the detail of ServiceNotFound.
+const serviceNotFound = "service not found"
+
+// ServiceNotFound is the answer to a call for a service no one hosts, as
+// Micro gives it byte for byte: a 500 with id "micro" and detail "service
+// not found: <service>" ("service not found" when service is empty).
+// Micro clients match on it, so it stays a 500 rather than a 404.
+func ServiceNotFound(service string) *Error {
+	if service == "" {
+		return InternalServerError("micro", serviceNotFound)
+	}
+	return InternalServerError("micro", serviceNotFound+": %s", service)
+}
+
+// IsServiceNotFound reports whether err is ServiceNotFound's answer, here
+// or after a trip over the wire. A registry's 404 for a name it does not
+// know is not: that call found its service.
+func IsServiceNotFound(err error) bool {
+	e := FromError(err, "")
+	return e != nil && e.Code == 500 && (e.Detail == serviceNotFound || strings.HasPrefix(e.Detail, serviceNotFound+": "))
+}

@@ -72,3 +72,21 @@ func TestMessageTooLargeIs413(t *testing.T) {
 		t.Fatalf("rate limit: %+v", e)
 	}
 }
+
+func TestServiceNotFound(t *testing.T) {
+	if got, want := ServiceNotFound("greeter").Error(), `{"id":"micro","code":500,"detail":"service not found: greeter","status":"Internal Server Error"}`; got != want {
+		t.Errorf("ServiceNotFound = %s, want %s", got, want)
+	}
+	wire := func(e *Error) error { return e.GRPCStatus().Err() }
+	for _, err := range []error{ServiceNotFound("greeter"), ServiceNotFound(""), wire(ServiceNotFound("greeter")), fmt.Errorf("route: %w", ServiceNotFound(""))} {
+		if !IsServiceNotFound(err) {
+			t.Errorf("IsServiceNotFound(%v) = false", err)
+		}
+	}
+	for _, err := range []error{nil, NotFound("registry", "service not found: greeter"), InternalServerError("micro", "service not foundry"),
+		InternalServerError("store", "database closed")} {
+		if IsServiceNotFound(err) {
+			t.Errorf("IsServiceNotFound(%v) = true", err)
+		}
+	}
+}
