@@ -48,6 +48,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	cfg.MinFreeSpace = defaultMinFreeSpace
 	fs.Var((*sizeFlag)(&cfg.MinFreeSpace), "min-free-space", "refuse writes (507) when the disk has less than this `size` free (64MB, 1GB; 0 for no minimum); deletes still run")
 	fs.Var((*sizeFlag)(&cfg.MaxDBSize), "max-db-size", "refuse writes (507) once the database file reaches this `size` (0 for no cap)")
+	tlsFlags := serverTLSFlags(fs, &cfg) // server_tls.go
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -72,6 +73,9 @@ func (a *app) serverCommand() *ffcli.Command {
 			}
 			logger, err := newLogger(a, *logLevel, *logFormat)
 			if err != nil {
+				return usageErrorf(path, "%v", err)
+			}
+			if err := tlsFlags.apply(fs, &cfg); err != nil {
 				return usageErrorf(path, "%v", err)
 			}
 			cfg.Version = Version

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/clientaddr"
 )
 
 // TestCredentialsReachTheCall: the Authorization header, else the
@@ -58,4 +59,25 @@ func TestJSONLabelledAsForm(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.do(t, "POST", "/store/Store/Tables", `{"database":"curl"}`,
 		"Content-Type", "application/x-www-form-urlencoded").want(t, 200, `{"tables":["micro","curl"]}`)
+}
+
+// TestTrustedProxyForwardsTheClient: X-Forwarded-For names the client only
+// when the connection comes from a trusted proxy.
+func TestTrustedProxyForwardsTheClient(t *testing.T) {
+	trusted, err := clientaddr.ParseProxies([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Config{TrustedProxies: trusted})
+	e.do(t, "POST", "/store/Store/Tables", `{}`, "X-Forwarded-For", "127.0.0.1, 198.51.100.7").want(t, 200, `{"tables":["micro",""]}`)
+	if addr := e.store.lastMetadata()[metadata.ClientAddress]; addr != "198.51.100.7" {
+		t.Fatalf("behind a trusted proxy: client address %q", addr)
+	}
+
+	untrusted, _ := clientaddr.ParseProxies([]string{"10.0.0.0/8"})
+	e = newEnv(t, Config{TrustedProxies: untrusted})
+	e.do(t, "POST", "/store/Store/Tables", `{}`, "X-Forwarded-For", "198.51.100.7").want(t, 200, `{"tables":["micro",""]}`)
+	if addr := e.store.lastMetadata()[metadata.ClientAddress]; !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("header from an untrusted peer believed: %q", addr)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/clientaddr"
 )
 
 // Defaults for Config's zero values.
@@ -66,6 +67,10 @@ type Config struct {
 	// once it is answered (the node's metrics). It must be quick and must
 	// not keep info.
 	Observe func(info *RequestInfo)
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed for the client's address (auth's login limits count
+	// against it); nil believes no one.
+	TrustedProxies *clientaddr.Proxies
 }
 
 // Gateway is the HTTP API. It is an http.Handler; the node serves it.

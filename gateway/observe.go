@@ -87,7 +87,7 @@ func (g *Gateway) done(r *http.Request, info *RequestInfo, rec *recorder, start 
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", info.Status),
 		slog.String("service", info.Service), slog.String("endpoint", info.Endpoint),
 		slog.String("namespace", info.Namespace), slog.String("account", info.Account),
-		slog.Int64("bytes", info.Bytes), slog.Duration("duration", info.Duration), slog.String("remote", r.RemoteAddr))
+		slog.Int64("bytes", info.Bytes), slog.Duration("duration", info.Duration), slog.String("remote", g.cfg.TrustedProxies.Of(r)))
 }
 
 // serveHealth answers GET /health: {"status":"ok"} when Config.Health finds

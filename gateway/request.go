@@ -69,21 +69,21 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 	if err := g.readBody(r, c); err != nil {
 		return nil, err
 	}
-	c.Metadata = callMetadata(r, c.Namespace)
+	c.Metadata = g.callMetadata(r, c.Namespace)
 	return c, nil
 }
 
 // callMetadata is the metadata a call made for r carries: its headers, the
 // namespace, the caller's credentials and the client's address.
-func callMetadata(r *http.Request, namespace string) metadata.Metadata {
+func (g *Gateway) callMetadata(r *http.Request, namespace string) metadata.Metadata {
 	md := headerMetadata(r.Header)
 	md[metadata.Namespace] = namespace
 	if authz := Authorization(r); authz != "" {
 		md[metadata.Authorization] = authz
 	}
-	// Always overwritten: a header of that name is the client's claim, the
-	// connection's address is the fact.
-	md[metadata.ClientAddress] = r.RemoteAddr
+	// Always overwritten: a header of that name is the client's claim; the
+	// connection's address, or what a trusted proxy forwards, is the fact.
+	md[metadata.ClientAddress] = g.cfg.TrustedProxies.Of(r)
 	return md
 }
 

@@ -71,7 +71,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	md := callMetadata(r, ns)
+	md := g.callMetadata(r, ns)
 
 	rctx, rcancel := context.WithTimeout(ctx, g.cfg.Timeout)
 	route, err := g.cfg.Router.Route(rctx, ns, "events", "Stream.Consume")

@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
+	"micro.dev/micro/node/tlsserve"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
 )
@@ -69,7 +70,8 @@ func Migrations() []schema.Migrations {
 	for _, s := range blockSpecs {
 		ms = append(ms, s.migrations...)
 	}
-	return ms
+	// The certificate cache is not a block; node/tlsserve owns its table.
+	return append(ms, tlsserve.Migrations)
 }
 
 // namedBlock is a built block with its name, for errors.
@@ -125,7 +127,7 @@ func (n *Node) closeBlocks() []error {
 func (n *Node) newAuth(cfg Config) (block, error) {
 	n.auth = auth.New(n.db, n.authz, auth.WithLogger(n.log), auth.WithAdminPassword(cfg.AdminPassword))
 	n.proxy = proxy.New(proxy.Config{Logger: n.log, Auth: n.auth, Observer: n.metrics,
-		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout})
+		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout, TrustedProxies: n.trusted})
 	return n.auth, nil
 }
 
@@ -165,7 +167,7 @@ func (n *Node) newRegistry(Config) (block, error) {
 func (n *Node) newRuntime(Config) (block, error) {
 	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
 		Logger:       n.log,
-		ProxyAddress: n.proxyLis.Addr().String(),
+		ProxyAddress: n.servicesProxyAddr(), // tls.go: a loopback plaintext door when TLS is on
 		MintAccount:  n.auth.MintServiceAccount,
 		WaitReady:    n.waitRegistered,
 	})

@@ -56,6 +56,25 @@ type Config struct {
 	// BackupKeep is how many backups retention leaves at BackupTo; zero
 	// keeps them all.
 	BackupKeep int
+
+	// TLS (node/tls.go). Domains turns on HTTPS with certificates from
+	// an ACME CA (ACMEDirectory, default Let's Encrypt), cached in the
+	// database; TLSCert and TLSKey serve a given pair instead, read again
+	// when the files change or on SIGHUP. Either way the gateway, proxy
+	// and dashboard listeners speak TLS only.
+	Domains       []string
+	ACMEEmail     string
+	ACMEDirectory string
+	// ACMECARoots is a PEM file of CAs trusted for the ACME directory's
+	// HTTPS (a private or test CA); empty means the system's roots.
+	ACMECARoots     string
+	TLSCert, TLSKey string
+	// HTTPAddress, with TLS, is a plain-HTTP listener answering ACME
+	// HTTP-01 challenges and redirecting the rest to HTTPS (":80").
+	HTTPAddress string
+	// TrustedProxies are CIDRs of load balancers whose X-Forwarded-For
+	// and X-Forwarded-Proto are believed.
+	TrustedProxies []string
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.

@@ -66,6 +66,8 @@ type Node struct {
 	dashboardLn net.Listener
 
 	backups *backups // backup.go; nil without Config.BackupTo
+
+	tlsParts // tls.go
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -107,6 +109,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
+	if err := n.startTLS(cfg); err != nil { // tls.go
+		return err
+	}
 	// The runtime needs the proxy's address for the services it starts.
 	if n.proxyLis, err = n.listen("proxy", cfg.ProxyAddress); err != nil {
 		return err
@@ -128,7 +133,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	}
 	n.gateway = n.limitHTTP(&http.Server{
 		// GET /metrics is served beside the gateway (observe.go).
-		Handler: n.metrics.Mount(gateway.New(gateway.Config{
+		Handler: n.httpsHandler(n.metrics.Mount(gateway.New(gateway.Config{
 			Router:       &gatewayRouter{router: n.router, conn: n.inproc},
 			Version:      cfg.Version,
 			Logger:       log,
@@ -139,7 +144,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 			Observe:      n.metrics.ObserveRequest,
 			ReadTimeout:  n.limits.ReadTimeout,
 			WriteTimeout: n.limits.WriteTimeout,
-		}), n.metricsAccess(cfg)),
+
+			TrustedProxies: n.trusted,
+		}), n.metricsAccess(cfg))),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	})
 
@@ -147,22 +154,23 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	go n.serve("proxy", func() error { return n.proxy.Serve(n.proxyLis) })
-	go n.serve("gateway", func() error { return n.gateway.Serve(n.gatewayLn) })
+	go n.serveProxy() // tls.go
+	go n.serve("gateway", func() error { return n.serveHTTP(n.gateway, n.gatewayLn) })
 
 	started := []any{
 		"version", cfg.Version,
 		"data", n.db.Path(),
-		"gateway", "http://" + n.gatewayLn.Addr().String(),
+		"gateway", n.scheme() + n.gatewayLn.Addr().String(),
 		"proxy", n.proxyLis.Addr().String(),
-		"metrics", "http://" + n.gatewayLn.Addr().String() + "/metrics",
+		"metrics", n.scheme() + n.gatewayLn.Addr().String() + "/metrics",
 	}
+	started = append(started, n.startRedirect()...)
 	if n.dashboard != nil {
-		go n.serve("dashboard", func() error { return n.dashboard.Serve(n.dashboardLn) })
-		started = append(started, "dashboard", "http://"+n.dashboardLn.Addr().String())
+		go n.serve("dashboard", func() error { return n.serveHTTP(n.dashboard, n.dashboardLn) })
+		started = append(started, "dashboard", n.scheme()+n.dashboardLn.Addr().String())
 	}
 	log.Info("micro server started", started...)
-	n.warnUnsafe(cfg, false) // warnings.go
+	n.warnUnsafe(cfg, n.tls != nil) // warnings.go
 	return nil
 }
 
@@ -176,11 +184,12 @@ func (n *Node) startDashboard(cfg Config) (err error) {
 		return err
 	}
 	n.dashboard = n.limitHTTP(&http.Server{
-		Handler: dashboard.New(dashboard.Config{
-			APIAddress: n.GatewayAddr,
-			Version:    cfg.Version,
-			Logger:     n.log,
-		}),
+		Handler: n.httpsHandler(dashboard.New(dashboard.Config{
+			APIAddress:     n.GatewayAddr,
+			Version:        cfg.Version,
+			Logger:         n.log,
+			TrustedProxies: n.trusted,
+		})),
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	})
 	return nil
@@ -248,6 +257,7 @@ func (n *Node) Close() error {
 	// Long-lived streams end first, so they do not hold up the graceful
 	// stops below.
 	n.endStreams()
+	n.closeTLS() // tls.go
 	shutdown(n.dashboard, n.dashboardLn)
 	shutdown(n.gateway, n.gatewayLn)
 	if n.proxy != nil {
@@ -258,6 +268,9 @@ func (n *Node) Close() error {
 	}
 	if n.connLimit != nil {
 		n.connLimit.Close()
+	}
+	if n.servicesLn != nil {
+		n.servicesLn.Close()
 	}
 	if n.inproc != nil {
 		n.inproc.Close()

@@ -36,7 +36,7 @@ func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Conte
 	if publicServices[service] {
 		return ctx, nil
 	}
-	addr := clientAddr(ctx)
+	addr := p.clientAddr(ctx)
 	md, _ := grpcmd.FromIncomingContext(ctx)
 	md = md.Copy()
 	md.Set(metadata.ClientAddress, addr)
@@ -51,10 +51,11 @@ func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Conte
 }
 
 // clientAddr is the address a call came from. A network peer's address is
-// its own; only the in-process connection (the gateway, which sets
-// micro-client-address from the HTTP connection) may name another, so a
-// network client cannot pick the address its login attempts count against.
-func clientAddr(ctx context.Context) string {
+// its own, unless it is a trusted proxy (Config.TrustedProxies) forwarding
+// x-forwarded-for; only the in-process connection (the gateway, which sets
+// micro-client-address by the same rule) may name another, so a network
+// client cannot pick the address its login attempts count against.
+func (p *Proxy) clientAddr(ctx context.Context) string {
 	pr, ok := peer.FromContext(ctx)
 	if !ok || pr.Addr == nil {
 		return ""
@@ -65,7 +66,8 @@ func clientAddr(ctx context.Context) string {
 		}
 		return "inproc"
 	}
-	return pr.Addr.String()
+	md, _ := grpcmd.FromIncomingContext(ctx)
+	return p.trusted.Client(pr.Addr.String(), md.Get("x-forwarded-for"))
 }
 
 func (p *Proxy) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

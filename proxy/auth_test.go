@@ -19,6 +19,7 @@ import (
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/clientaddr"
 )
 
 // fakeAuth records what it is asked and refuses calls to service "deny".
@@ -115,5 +116,39 @@ func TestAuthRunsFirst(t *testing.T) {
 	}
 	if err == io.EOF || errors.Code(err) != 401 {
 		t.Fatalf("denied stream: %v", err)
+	}
+}
+
+// TestTrustedProxyForwardsTheCaller: x-forwarded-for names the caller only
+// when the connection comes from a trusted proxy.
+func TestTrustedProxyForwardsTheCaller(t *testing.T) {
+	for _, c := range []struct {
+		trust, want string
+	}{{"127.0.0.1", "198.51.100.7"}, {"10.0.0.0/8", "127.0.0.1:"}} {
+		trusted, err := clientaddr.ParseProxies([]string{c.trust})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fa := &fakeAuth{}
+		p := New(Config{Auth: fa, TrustedProxies: trusted})
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go p.Serve(lis)
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx = grpcmd.AppendToOutgoingContext(ctx, "x-forwarded-for", "198.51.100.7")
+		var out codec.Frame
+		conn.Invoke(ctx, "/deny.Deny/Call", &codec.Frame{Data: []byte(`{}`)}, &out, grpc.CallContentSubtype(codec.JSON))
+		cancel()
+		conn.Close()
+		p.Stop(time.Second)
+		if got := fa.last(); !strings.HasPrefix(got, "deny Deny.Call "+c.want) {
+			t.Errorf("trusting %s: auth saw %q, want the address %s", c.trust, got, c.want)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/clientaddr"
 )
 
 // Config configures a Proxy.
@@ -42,6 +43,9 @@ type Config struct {
 	// HandshakeTimeout is how long a new connection has to start speaking
 	// HTTP/2; zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// TrustedProxies are the load balancers whose x-forwarded-for is
+	// believed for the caller's address; nil believes no one.
+	TrustedProxies *clientaddr.Proxies
 }
 
 // Proxy is the gRPC server of a node.
@@ -49,6 +53,7 @@ type Proxy struct {
 	log      *slog.Logger
 	auth     Authenticator
 	observer Observer
+	trusted  *clientaddr.Proxies
 	server   *grpc.Server
 	health   *health.Server
 	inproc   *bufconn.Listener
@@ -58,7 +63,7 @@ type Proxy struct {
 // New returns a proxy with health and reflection registered. Blocks register
 // their services on Server() before Serve.
 func New(cfg Config) *Proxy {
-	p := &Proxy{log: cfg.Logger, auth: cfg.Auth, observer: cfg.Observer, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
+	p := &Proxy{log: cfg.Logger, auth: cfg.Auth, observer: cfg.Observer, trusted: cfg.TrustedProxies, health: health.NewServer(), inproc: bufconn.Listen(1 << 20)}
 	if p.log == nil {
 		p.log = slog.Default()
 	}

@@ -30,6 +30,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"micro.dev/micro/internal/clientaddr"
 )
 
 // TokenCookie is the cookie holding the user's access token. The page sets
@@ -50,6 +52,10 @@ type Config struct {
 	// Logger receives request logs (debug) and failures; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// TrustedProxies are the load balancers whose X-Forwarded-Proto and
+	// X-Forwarded-For are believed: a page a trusted proxy took over
+	// HTTPS talks to the API over HTTPS, and its cookie is Secure.
+	TrustedProxies *clientaddr.Proxies
 }
 
 // Handler serves the dashboard. It is an http.Handler; the node serves it.
@@ -101,7 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		h.log.Debug("dashboard request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration", time.Since(start), "remote", r.RemoteAddr)
+			"duration", time.Since(start), "remote", h.cfg.TrustedProxies.Of(r))
 	}()
 
 	api, err := h.apiBase(r)
@@ -130,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/login":
 		h.servePage(rec, r, api, http.StatusOK)
 	case path == "/logout":
-		clearToken(rec, r)
+		h.clearToken(rec, r)
 		http.Redirect(rec, r, "/login", http.StatusFound)
 	case path == "/favicon.ico":
 		// Browsers ask for it whatever the page says; the page links
@@ -154,7 +160,7 @@ func hasToken(r *http.Request) bool {
 
 // clearToken expires the token cookie with the attributes the page set it
 // with, so the browser drops that very cookie.
-func clearToken(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) clearToken(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     TokenCookie,
 		Value:    "",
@@ -162,7 +168,7 @@ func clearToken(w http.ResponseWriter, r *http.Request) {
 		MaxAge:   -1,
 		Expires:  time.Unix(0, 0),
 		SameSite: http.SameSiteLaxMode,
-		Secure:   r.TLS != nil,
+		Secure:   h.cfg.TrustedProxies.Secure(r),
 	})
 }
 

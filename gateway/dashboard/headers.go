@@ -36,7 +36,7 @@ func (h *Handler) apiBase(r *http.Request) (string, error) {
 		return "", err
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if h.cfg.TrustedProxies.Secure(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil

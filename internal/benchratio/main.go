@@ -29,6 +29,7 @@ var pairs = []struct{ pkg, bench, base, what string }{
 	{"node", "Helloworld/gateway-parallel", "Helloworld/direct-parallel", "same, parallel callers: gateway"},
 	{"backup", "Backup/with-writers", "Backup/idle", "one scheduled backup while 8 writers write vs none"},
 	{"backup", "Write/during-backup", "Write/idle", "a write while backups run back to back vs none"},
+	{"node", "StoreWriteGateway/https", "StoreWriteGateway/http", "store write through the gateway over HTTPS vs plain HTTP"},
 	{"proxy", "AuthOverhead/auth-admin-token", "AuthOverhead/baseline-no-auth", "proxy call with a token checked vs no auth"},
 }
 
