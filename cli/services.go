@@ -330,17 +330,11 @@ func (a *app) streamCommand() *ffcli.Command {
 		})
 }
 
-// fullMethod is the gRPC method of a service's endpoint.
-func fullMethod(service, endpoint string) string {
-	handler, method, _ := strings.Cut(endpoint, ".")
-	return "/" + service + "." + handler + "/" + method
-}
-
 // invokeJSON makes a unary call with a JSON body and returns the JSON reply
 // as the service sent it.
 func invokeJSON(ctx context.Context, conn grpc.ClientConnInterface, service, endpoint string, body []byte) ([]byte, error) {
 	var reply codec.Frame
-	err := conn.Invoke(ctx, fullMethod(service, endpoint), &codec.Frame{Data: body}, &reply, grpc.CallContentSubtype(codec.JSON))
+	err := conn.Invoke(ctx, microclient.FullMethod(service, endpoint), &codec.Frame{Data: body}, &reply, grpc.CallContentSubtype(codec.JSON))
 	return reply.Data, err
 }
 
@@ -348,7 +342,7 @@ func invokeJSON(ctx context.Context, conn grpc.ClientConnInterface, service, end
 // back to each until the stream ends.
 func streamJSON(ctx context.Context, conn grpc.ClientConnInterface, service, endpoint string, body []byte, each func([]byte) error) error {
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
-	st, err := conn.NewStream(ctx, desc, fullMethod(service, endpoint), grpc.CallContentSubtype(codec.JSON))
+	st, err := conn.NewStream(ctx, desc, microclient.FullMethod(service, endpoint), grpc.CallContentSubtype(codec.JSON))
 	if err != nil {
 		return err
 	}

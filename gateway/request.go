@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -48,11 +49,10 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 		return nil, err
 	}
 	noteCall(r, service, endpoint)
-	handler, method, _ := strings.Cut(endpoint, ".")
 	c := &call{
 		Service:  service,
 		Endpoint: endpoint,
-		Method:   "/" + service + "." + handler + "/" + method,
+		Method:   client.FullMethod(service, endpoint),
 	}
 	if first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); versionRe.MatchString(first) && strings.HasPrefix(service, first+".") {
 		c.Version = first

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -91,8 +92,7 @@ func (g *Gateway) route(ctx context.Context, c *call) (Route, error) {
 		}
 		return fallback, ferr
 	}
-	handler, method, _ := strings.Cut(c.Endpoint, ".")
-	c.Service, c.Method = service, "/"+service+"."+handler+"/"+method
+	c.Service, c.Method = service, client.FullMethod(service, c.Endpoint)
 	return fallback, nil
 }
 

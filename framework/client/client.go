@@ -215,10 +215,17 @@ func (r *request) Method() string      { return r.method }
 func (r *request) Body() any           { return r.body }
 func (r *request) ContentType() string { return r.contentType }
 
+// FullMethod is the gRPC method that serves a service's endpoint:
+// "/<service>.<Handler>/<Method>" for endpoint "<Handler>.<Method>". The
+// proxy reads it back (proxy.SplitMethod).
+func FullMethod(service, endpoint string) string {
+	handler, method, _ := strings.Cut(endpoint, ".")
+	return "/" + service + "." + handler + "/" + method
+}
+
 // NewRequest names a call.
 func (c *GRPCClient) NewRequest(service, endpoint string, body any, opts ...RequestOption) Request {
-	handler, method, _ := strings.Cut(endpoint, ".")
-	r := &request{service: service, endpoint: endpoint, body: body, method: "/" + service + "." + handler + "/" + method}
+	r := &request{service: service, endpoint: endpoint, body: body, method: FullMethod(service, endpoint)}
 	for _, o := range opts {
 		o(r)
 	}
