@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/grpc"
 
 	pb "micro.dev/micro/proto/broker"
 )
@@ -45,7 +44,8 @@ func (a *app) brokerPublish() *ffcli.Command {
 		if len(args) < 2 {
 			return usageErrorf(path, "expected a topic and a message")
 		}
-		return a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			_, err := pb.NewBrokerClient(conn).Publish(ctx, &pb.PublishRequest{Topic: args[0],
 				Message: &pb.Message{Header: header, Body: []byte(strings.Join(args[1:], " "))}})
 			return err
@@ -73,7 +73,8 @@ func (a *app) brokerSubscribe() *ffcli.Command {
 		if count < 0 {
 			return usageErrorf(path, "--count must not be negative")
 		}
-		return a.withConn(ctx, true, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			stream, err := pb.NewBrokerClient(conn).Subscribe(ctx, &pb.SubscribeRequest{Topic: args[0], Queue: queue})
 			if err != nil {
 				return err

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/grpc"
 
 	pb "micro.dev/micro/proto/config"
 )
@@ -36,31 +35,9 @@ func (a *app) configCommand() *ffcli.Command {
 
 // withConfig runs call with a config client and the call's context.
 func (a *app) withConfig(ctx context.Context, call func(context.Context, pb.ConfigClient, *target) error) error {
-	return a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, t *target) error {
-		return call(ctx, pb.NewConfigClient(conn), t)
+	return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		return call(ctx, pb.NewConfigClient(cl.conn), cl.target)
 	})
-}
-
-// withConn connects to the current env and runs call with the connection,
-// the call's context (namespace metadata; the CLI's timeout unless follow,
-// for streams that run until Ctrl-C) and the target. call's error is
-// reported as an RPC error; an interrupted follow is a normal end.
-func (a *app) withConn(ctx context.Context, follow bool, call func(context.Context, grpc.ClientConnInterface, *target) error) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	cctx, cancel := cl.callContext(ctx)
-	defer cancel()
-	if follow {
-		cctx = cl.metadataContext(ctx)
-	}
-	err = call(cctx, cl.conn, cl.target)
-	if follow && ctx.Err() != nil {
-		return nil // Ctrl-C
-	}
-	return cl.err(err)
 }
 
 // configGet is `micro config get <path>`: a string prints as is, anything

@@ -88,16 +88,25 @@ func (c *client) metadataContext(ctx context.Context) context.Context {
 // err turns the error of a call into what the user sees.
 func (c *client) err(err error) error { return rpcError(err, c.target.Address) }
 
-// withClient connects to the current env and runs call with the call's
-// context (metadata and the CLI's timeout) and the client; call's error is
-// reported as an RPC error. Commands use it, or a typed wrapper of it.
-func (a *app) withClient(ctx context.Context, call func(context.Context, *client) error) error {
+// withClient connects to the current env and runs call with the client and
+// the call's context: its metadata, and the CLI's timeout unless follow, for
+// streams that run until Ctrl-C. call's error is reported as an RPC error;
+// an interrupted follow is a normal end. Commands reach the server through
+// it, or a typed wrapper of it.
+func (a *app) withClient(ctx context.Context, follow bool, call func(context.Context, *client) error) error {
 	cl, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	ctx, cancel := cl.callContext(ctx)
+	cctx, cancel := cl.callContext(ctx)
 	defer cancel()
-	return cl.err(call(ctx, cl))
+	if follow {
+		cctx = cl.metadataContext(ctx)
+	}
+	err = call(cctx, cl)
+	if follow && ctx.Err() != nil {
+		return nil // Ctrl-C
+	}
+	return cl.err(err)
 }

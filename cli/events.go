@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/grpc"
 
 	pb "micro.dev/micro/proto/events"
 )
@@ -67,7 +66,8 @@ func (a *app) eventsPublish() *ffcli.Command {
 		if len(args) < 2 {
 			return usageErrorf(path, "expected a topic and a payload")
 		}
-		return a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			_, err := pb.NewStreamClient(conn).Publish(ctx, &pb.PublishRequest{Topic: args[0], Metadata: md,
 				Payload: []byte(strings.Join(args[1:], " "))})
 			return err
@@ -107,7 +107,8 @@ func (a *app) eventsConsume() *ffcli.Command {
 			return usageErrorf(path, "--count must not be negative")
 		}
 		req := &pb.ConsumeRequest{Topic: args[0], Group: group, Offset: start, Sequence: sequence, NewOnly: newOnly, AutoAck: true}
-		return a.withConn(ctx, true, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			stream, err := pb.NewStreamClient(conn).Consume(ctx)
@@ -186,7 +187,8 @@ func (a *app) eventsRead() *ffcli.Command {
 			return usageErrorf(path, "expected one topic")
 		}
 		var evs []*pb.Event
-		err := a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		err := a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			rsp, err := pb.NewStoreClient(conn).Read(ctx, &pb.ReadRequest{Topic: args[0], Limit: limit, Offset: offset})
 			evs = rsp.GetEvents()
 			return err
@@ -219,7 +221,8 @@ func (a *app) eventsTopics() *ffcli.Command {
 			return err
 		}
 		var topics []*pb.Topic
-		err := a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		err := a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			rsp, err := pb.NewTopicsClient(conn).List(ctx, &pb.ListTopicsRequest{})
 			topics = rsp.GetTopics()
 			return err
@@ -270,7 +273,8 @@ func (a *app) eventsRetention() *ffcli.Command {
 			}
 			seconds = int64((d + time.Second - 1) / time.Second)
 		}
-		return a.withConn(ctx, false, func(ctx context.Context, conn grpc.ClientConnInterface, _ *target) error {
+		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			conn := cl.conn
 			_, err := pb.NewTopicsClient(conn).Update(ctx, &pb.UpdateTopicRequest{Topic: args[0], Retention: seconds})
 			return err
 		})

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/grpc"
 
 	pb "micro.dev/micro/proto/store"
 )
@@ -78,7 +77,8 @@ func (a *app) storeWatch() *ffcli.Command {
 		if len(args) == 1 {
 			key = args[0]
 		}
-		return a.withConn(ctx, true, func(ctx context.Context, conn grpc.ClientConnInterface, t *target) error {
+		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+			conn, t := cl.conn, cl.target
 			db, table := loc.resolve(t)
 			stream, err := pb.NewStoreClient(conn).Watch(ctx, &pb.WatchRequest{Database: db, Table: table, Key: key, Prefix: prefix})
 			if err != nil {
