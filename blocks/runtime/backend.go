@@ -31,9 +31,9 @@ type Backend interface {
 	// there is none.
 	GetSource(ctx context.Context, k Key) (data []byte, ok bool, err error)
 
-	// AppendLogs adds lines to a service's logs and drops its oldest lines
-	// beyond keep, in the same transaction.
-	AppendLogs(ctx context.Context, k Key, lines []LogLine, keep int) error
+	// AppendLogs adds lines to a service's logs and, in the same
+	// transaction, drops its oldest lines beyond the cap.
+	AppendLogs(ctx context.Context, k Key, lines []LogLine, limit LogCap) error
 	// ReadLogs returns a service's log lines that q selects, oldest first.
 	ReadLogs(ctx context.Context, k Key, q LogQuery) ([]LogLine, error)
 
@@ -123,6 +123,25 @@ type LogLine struct {
 	// notes not tied to one process).
 	Instance string
 }
+
+// LogCap bounds what each service keeps of its logs; the oldest lines go
+// first. A zero field sets no bound.
+type LogCap struct {
+	// Lines is how many lines are kept.
+	Lines int
+	// Bytes bounds their size: each line counts its message and instance
+	// plus lineOverhead bytes.
+	Bytes int64
+	// Age is how long a line is kept.
+	Age time.Duration
+}
+
+// lineOverhead is what a log line costs beyond its message and instance
+// (its row's other columns and index entry), for LogCap.Bytes.
+const lineOverhead = 64
+
+// size is l's share of LogCap.Bytes.
+func (l LogLine) size() int64 { return int64(len(l.Message) + len(l.Instance) + lineOverhead) }
 
 // Log streams.
 const (

@@ -84,11 +84,12 @@ func (u *unit) buildNew(refetch bool) (bin, build, dir string, err error) {
 }
 
 // goBuild runs `go build` of the package in dir into bin, reusing Go's build
-// cache; CGO_ENABLED and the rest of the environment are the server's.
+// cache; CGO_ENABLED and the Go settings are the server's, its other
+// variables are not (toolEnviron).
 func (u *unit) goBuild(ctx context.Context, dir, bin string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, u.r.cfg.GoBinary, "build", "-buildvcs=false", "-o", bin, ".")
 	cmd.Dir = dir
-	cmd.Env = os.Environ()
+	cmd.Env = toolEnviron()
 	cmd.SysProcAttr = procAttr()
 	cmd.Cancel = func() error {
 		// The go command's own children (compile, link) are in its group.

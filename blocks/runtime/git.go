@@ -95,7 +95,8 @@ func (u *unit) gitCheckout(ctx context.Context, dir string, s Service, refetch b
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, gitBin, args...)
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
+		cmd.Env = append(toolEnviron(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
+		closeInherited()
 		out, err := cmd.CombinedOutput()
 		text := strings.TrimSpace(string(out))
 		if err != nil {

@@ -44,7 +44,7 @@ var reservedMetadata = map[string]bool{
 func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.CreateResponse, error) {
 	o := req.GetOptions()
 	ns := namespace(ctx, o.GetNamespace())
-	if err := r.authorize(ctx, ns, true); err != nil {
+	if err := r.authorizeRun(ctx, ns); err != nil {
 		return nil, err
 	}
 	in := req.GetResource().GetService()
@@ -108,7 +108,7 @@ func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Create
 func (r *Runtime) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateResponse, error) {
 	o := req.GetOptions()
 	ns := namespace(ctx, o.GetNamespace())
-	if err := r.authorize(ctx, ns, true); err != nil {
+	if err := r.authorizeRun(ctx, ns); err != nil {
 		return nil, err
 	}
 	in := req.GetResource().GetService()
@@ -347,7 +347,7 @@ func (s *sourceServer) Upload(stream grpc.ClientStreamingServer[pb.UploadRequest
 		return err
 	}
 	ns := namespace(ctx, "")
-	if err := r.authorize(ctx, ns, true); err != nil {
+	if err := r.authorizeRun(ctx, ns); err != nil {
 		return err
 	}
 	svc := first.GetService()

@@ -21,11 +21,11 @@ const (
 // logWriter buffers the log lines of every service and writes them in
 // batches, one transaction per service per flush, so a service flooding
 // stdout costs the database a few writes a second. A service's buffer holds
-// at most keep lines: beyond that the oldest are dropped (the table keeps
-// only that many anyway) and a note says how many.
+// at most what the cap keeps (lines and bytes): beyond that the oldest are
+// dropped (the table would drop them anyway) and a note says how many.
 type logWriter struct {
 	backend Backend
-	keep    int
+	limit   LogCap
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -40,12 +40,13 @@ type logWriter struct {
 
 type pendingLines struct {
 	lines   []LogLine
+	size    int64 // of lines, as LogCap.Bytes counts
 	dropped int
 }
 
-func newLogWriter(b Backend, keep int, log *slog.Logger) *logWriter {
+func newLogWriter(b Backend, limit LogCap, log *slog.Logger) *logWriter {
 	return &logWriter{
-		backend: b, keep: keep, log: log,
+		backend: b, limit: limit, log: log,
 		pending: map[Key]*pendingLines{},
 		gone:    map[Key]bool{},
 		waiters: map[Key]chan struct{}{},
@@ -65,12 +66,17 @@ func (w *logWriter) add(k Key, l LogLine) {
 		p = &pendingLines{}
 		w.pending[k] = p
 	}
-	if len(p.lines) >= w.keep {
-		n := len(p.lines) - w.keep + 1
+	p.lines = append(p.lines, l)
+	p.size += l.size()
+	n := 0
+	for len(p.lines)-n > w.limit.Lines || (w.limit.Bytes > 0 && p.size > w.limit.Bytes && len(p.lines)-n > 1) {
+		p.size -= p.lines[n].size()
+		n++
+	}
+	if n > 0 {
 		p.lines = append(p.lines[:0], p.lines[n:]...)
 		p.dropped += n
 	}
-	p.lines = append(p.lines, l)
 	full := len(p.lines) >= flushBatch
 	w.mu.Unlock()
 	if full {
@@ -114,14 +120,14 @@ func (w *logWriter) flush(ctx context.Context) {
 	for k, p := range batch {
 		lines := p.lines
 		if p.dropped > 0 {
-			if len(lines) >= w.keep { // room for the note within the cap
-				p.dropped += len(lines) - w.keep + 1
-				lines = lines[len(lines)-w.keep+1:]
+			if len(lines) >= w.limit.Lines { // room for the note within the cap
+				p.dropped += len(lines) - w.limit.Lines + 1
+				lines = lines[len(lines)-w.limit.Lines+1:]
 			}
 			lines = append([]LogLine{{Time: time.Now(), Stream: StreamRuntime,
 				Message: "[runtime] output too fast: " + strconv.Itoa(p.dropped) + " lines dropped"}}, lines...)
 		}
-		if err := w.backend.AppendLogs(ctx, k, lines, w.keep); err != nil && ctx.Err() == nil {
+		if err := w.backend.AppendLogs(ctx, k, lines, w.limit); err != nil && ctx.Err() == nil {
 			w.log.Warn("runtime: writing logs failed", "service", k.String(), "err", err)
 		}
 		w.mu.Lock()

@@ -39,6 +39,7 @@ func startCmd(cmd *exec.Cmd) error {
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread lives on
 			for req := range spawns {
+				closeInherited()
 				req.done <- req.cmd.Start()
 			}
 		}()

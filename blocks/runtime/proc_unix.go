@@ -24,5 +24,8 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 	return syscall.Kill(-pgid, sig)
 }
 
-// startCmd starts cmd.
-func startCmd(cmd *exec.Cmd) error { return cmd.Start() }
+// startCmd starts cmd, passing it no descriptor but 0, 1 and 2.
+func startCmd(cmd *exec.Cmd) error {
+	closeInherited()
+	return cmd.Start()
+}

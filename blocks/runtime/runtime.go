@@ -44,6 +44,8 @@ var Migrations = schema.Embedded("runtime", migrationFiles)
 // Defaults of Config's zero values.
 const (
 	DefaultLogLines      = 5000
+	DefaultLogBytes      = 4 << 20
+	DefaultLogAge        = 7 * 24 * time.Hour
 	DefaultMaxLineBytes  = 4096
 	DefaultSettle        = time.Second
 	DefaultReadyTimeout  = 30 * time.Second
@@ -82,6 +84,11 @@ type Config struct {
 	// metadata "instance" is instanceID. It is given at most ReadyTimeout.
 	// nil: a process is ready once it has stayed up for Settle.
 	WaitReady func(ctx context.Context, namespace, name, instanceID string) error
+	// RunNamespaces are the namespaces whose own admins may run code here
+	// (Create, Update, Upload); AnyNamespace ("*") is every one. In any
+	// other namespace only an admin of namespace micro may: a service runs
+	// as the server's user (access.go).
+	RunNamespaces []string
 
 	// CacheDir holds checkouts and binaries. Default: beside the database,
 	// <data>.cache, so two servers on different files never share one. Go's
@@ -94,6 +101,11 @@ type Config struct {
 	// LogLines is how many lines of logs each service keeps (default 5000);
 	// MaxLineBytes cuts longer lines (default 4096).
 	LogLines, MaxLineBytes int
+	// LogBytes bounds the size of each service's logs (default 4 MiB) and
+	// LogAge their age (default 7 days); the oldest lines go first. A
+	// negative value sets no bound.
+	LogBytes int64
+	LogAge   time.Duration
 	// Backoff paces restarts after a crash (default DefaultBackoff).
 	Backoff Backoff
 	// Settle is how long a process must stay up to count as ready when
@@ -135,6 +147,12 @@ func (c *Config) defaults(dbPath string) {
 	}
 	if c.LogLines <= 0 {
 		c.LogLines = DefaultLogLines
+	}
+	if c.LogBytes == 0 {
+		c.LogBytes = DefaultLogBytes
+	}
+	if c.LogAge == 0 {
+		c.LogAge = DefaultLogAge
 	}
 	if c.MaxLineBytes <= 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
@@ -242,7 +260,7 @@ func New(db *schema.DB, authz auth.Authorizer, cfg Config) *Runtime {
 		units:   map[Key]*unit{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.logs = newLogWriter(r.backend, cfg.LogLines, r.log)
+	r.logs = newLogWriter(r.backend, LogCap{Lines: cfg.LogLines, Bytes: cfg.LogBytes, Age: cfg.LogAge}, r.log)
 	// A watched source tree may hold the database or the cache (micro
 	// server started in the service's directory): their writes are not
 	// changes of the source, and would rebuild forever.

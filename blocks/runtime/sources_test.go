@@ -247,11 +247,11 @@ func TestLogsAreCappedPerService(t *testing.T) {
 		for j := 0; j < 10; j++ {
 			lines = append(lines, LogLine{Time: time.Now(), Stream: StreamStdout, Message: "line " + strconv.Itoa(i*10+j)})
 		}
-		if err := db.AppendLogs(bg, a, lines, 100); err != nil {
+		if err := db.AppendLogs(bg, a, lines, LogCap{Lines: 100}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AppendLogs(bg, b, []LogLine{{Time: time.Now(), Stream: StreamStdout, Message: "b"}}, 100); err != nil {
+	if err := db.AppendLogs(bg, b, []LogLine{{Time: time.Now(), Stream: StreamStdout, Message: "b"}}, LogCap{Lines: 100}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.ReadLogs(bg, a, LogQuery{})

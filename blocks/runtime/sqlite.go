@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"time"
 
 	"micro.dev/micro/schema"
@@ -167,36 +168,52 @@ func (b *sqliteBackend) GetSource(ctx context.Context, k Key) ([]byte, bool, err
 	return data, err == nil, err
 }
 
-func (b *sqliteBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, keep int) error {
+func (b *sqliteBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, limit LogCap) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO runtime_logs (namespace, name, version, ts, stream, instance, message)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO runtime_logs (namespace, name, version, ts, stream, instance, message, bytes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		// Only the newest keep lines of a batch can survive the cap.
-		if keep > 0 && len(lines) > keep {
-			lines = lines[len(lines)-keep:]
+		// Only the newest limit.Lines lines of a batch can survive the cap.
+		if limit.Lines > 0 && len(lines) > limit.Lines {
+			lines = lines[len(lines)-limit.Lines:]
 		}
 		for _, l := range lines {
-			if _, err := stmt.ExecContext(ctx, k.Namespace, k.Name, k.Version, l.Time.UnixNano(), l.Stream, l.Instance, l.Message); err != nil {
+			if _, err := stmt.ExecContext(ctx, k.Namespace, k.Name, k.Version, l.Time.UnixNano(), l.Stream, l.Instance, l.Message, l.size()); err != nil {
 				return err
 			}
 		}
-		if keep <= 0 {
-			return nil
-		}
-		// The cap: every line older than the keep-th newest goes, found
-		// through the (namespace, name, version, id) index.
-		_, err = tx.ExecContext(ctx, `DELETE FROM runtime_logs WHERE namespace = ?1 AND name = ?2 AND version = ?3
-			AND id <= (SELECT id FROM runtime_logs WHERE namespace = ?1 AND name = ?2 AND version = ?3
-				ORDER BY id DESC LIMIT 1 OFFSET ?4)`, k.Namespace, k.Name, k.Version, keep)
-		return err
+		return trimLogs(ctx, tx, k, limit, b.now())
 	})
+}
+
+// trimLogs drops k's oldest lines beyond cap: every line up to the newest
+// one that is past the line count, the size or the age. It reads the
+// (namespace, name, version, id, ts, bytes) index only, newest first.
+func trimLogs(ctx context.Context, tx *sql.Tx, k Key, limit LogCap, now time.Time) error {
+	lines, size, before := int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MinInt64)
+	if limit.Lines > 0 {
+		lines = int64(limit.Lines)
+	}
+	if limit.Bytes > 0 {
+		size = limit.Bytes
+	}
+	if limit.Age > 0 {
+		before = now.Add(-limit.Age).UnixNano()
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM runtime_logs WHERE namespace = ?1 AND name = ?2 AND version = ?3
+		AND id <= (SELECT max(id) FROM (
+			SELECT id, ts, row_number() OVER w AS n, sum(bytes) OVER w AS total
+			FROM runtime_logs WHERE namespace = ?1 AND name = ?2 AND version = ?3
+			WINDOW w AS (ORDER BY id DESC))
+		WHERE n > ?4 OR total > ?5 OR ts < ?6)`,
+		k.Namespace, k.Name, k.Version, lines, size, before)
+	return err
 }
 
 func (b *sqliteBackend) ReadLogs(ctx context.Context, k Key, q LogQuery) ([]LogLine, error) {

@@ -399,17 +399,13 @@ func (u *unit) stopProc(p *proc) {
 	}
 }
 
-// environ is the process's environment: the server's own without its
-// MICRO_* settings (they configure the server, and may hold secrets), the
-// service's identity and credentials, then the user's variables.
+// environ is the process's environment: the few variables of the server's
+// own a program needs (serviceEnviron: never the server's settings and
+// secrets), the service's identity and credentials, then the user's
+// variables.
 func (u *unit) environ(instance string) ([]string, error) {
 	s := u.service()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MICRO_") {
-			env = append(env, kv)
-		}
-	}
+	env := serviceEnviron()
 	proxy := u.r.cfg.ProxyAddress
 	env = append(env,
 		"MICRO_SERVICE_NAME="+s.Name,
