@@ -229,3 +229,30 @@ func TestServerError(t *testing.T) {
 	stubNode(t, errors.New("./micro.db is a directory\nnot a micro database"))
 	wantFail(t, 1, "micro server: ./micro.db is a directory; not a micro database", "server")
 }
+
+func TestServerRuntimeFlags(t *testing.T) {
+	isolate(t)
+	for _, k := range []string{"MICRO_RUNTIME_NAMESPACES", "MICRO_RUNTIME_LOG_SIZE", "MICRO_RUNTIME_LOG_AGE", "MICRO_CONFIG"} {
+		t.Setenv(k, "")
+	}
+	cfg := stubNode(t, nil)
+	mustRun(t, "server")
+	if cfg.RuntimeNamespaces != nil || cfg.RuntimeLogBytes != 4<<20 || cfg.RuntimeLogAge != 7*24*time.Hour {
+		t.Errorf("defaults: namespaces %q, log size %d, age %s", cfg.RuntimeNamespaces, cfg.RuntimeLogBytes, cfg.RuntimeLogAge)
+	}
+	mustRun(t, "server", "--runtime-namespaces", "acme, dev", "--runtime-log-size", "512KiB", "--runtime-log-age", "36h")
+	if strings.Join(cfg.RuntimeNamespaces, "|") != "acme|dev" || cfg.RuntimeLogBytes != 512<<10 || cfg.RuntimeLogAge != 36*time.Hour {
+		t.Errorf("flags: namespaces %q, log size %d, age %s", cfg.RuntimeNamespaces, cfg.RuntimeLogBytes, cfg.RuntimeLogAge)
+	}
+	t.Setenv("MICRO_RUNTIME_NAMESPACES", "*")
+	t.Setenv("MICRO_RUNTIME_LOG_SIZE", "2MB")
+	mustRun(t, "server")
+	if strings.Join(cfg.RuntimeNamespaces, "|") != "*" || cfg.RuntimeLogBytes != 2<<20 {
+		t.Errorf("environment: namespaces %q, log size %d", cfg.RuntimeNamespaces, cfg.RuntimeLogBytes)
+	}
+	for _, bad := range []string{"lots", "-1MiB", "1.5MiB"} {
+		if _, errOut, code := run(t, "server", "--runtime-log-size", bad); code == 0 || !strings.Contains(errOut, "want a size") {
+			t.Errorf("--runtime-log-size %s: exit %d, %q", bad, code, errOut)
+		}
+	}
+}

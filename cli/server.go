@@ -49,6 +49,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.Var((*sizeFlag)(&cfg.MinFreeSpace), "min-free-space", "refuse writes (507) when the disk has less than this `size` free (64MB, 1GB; 0 for no minimum); deletes still run")
 	fs.Var((*sizeFlag)(&cfg.MaxDBSize), "max-db-size", "refuse writes (507) once the database file reaches this `size` (0 for no cap)")
 	tlsFlags := serverTLSFlags(fs, &cfg) // server_tls.go
+	runtimeFlags(fs, &cfg)               // serverflags.go
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -164,12 +164,16 @@ func (n *Node) newRegistry(Config) (block, error) {
 
 // newRuntime builds the runtime, which gives the services it starts the
 // proxy's address (MICRO_PROXY) and service accounts from auth.
-func (n *Node) newRuntime(Config) (block, error) {
+func (n *Node) newRuntime(cfg Config) (block, error) {
 	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
 		Logger:       n.log,
 		ProxyAddress: n.servicesProxyAddr(), // tls.go: a loopback plaintext door when TLS is on
 		MintAccount:  n.auth.MintServiceAccount,
 		WaitReady:    n.waitRegistered,
+		// Who may run code, and the logs it leaves (issues 9, 10).
+		RunNamespaces: cfg.RuntimeNamespaces,
+		LogBytes:      cfg.RuntimeLogBytes,
+		LogAge:        cfg.RuntimeLogAge,
 	})
 	return n.runtime, nil
 }

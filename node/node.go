@@ -75,6 +75,14 @@ type Config struct {
 	// TrustedProxies are CIDRs of load balancers whose X-Forwarded-For
 	// and X-Forwarded-Proto are believed.
 	TrustedProxies []string
+	// RuntimeNamespaces are the namespaces whose own admins may run code
+	// on this machine (micro run); "*" is every one. Elsewhere only an
+	// admin of namespace micro may: a service runs as the server's user.
+	RuntimeNamespaces []string
+	// RuntimeLogBytes and RuntimeLogAge cap each service's logs kept in
+	// the database (oldest lines dropped); zero means 4 MiB and 7 days.
+	RuntimeLogBytes int64
+	RuntimeLogAge   time.Duration
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.
