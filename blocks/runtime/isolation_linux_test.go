@@ -11,7 +11,8 @@ import (
 // server's environment holds secrets: the probe's environment has none of
 // them, only its own identity and the variables it was given; it inherits
 // no descriptor but stdin, stdout and stderr (the database stays the
-// server's); it runs in its own directory.
+// server's); it cannot read the server's /proc entry; it runs in its own
+// directory.
 func TestServiceSeesNoneOfTheServersSecrets(t *testing.T) {
 	secrets := map[string]string{
 		"MICRO_ADMIN_PASSWORD":           "secret-admin-password",
@@ -57,6 +58,13 @@ func TestServiceSeesNoneOfTheServersSecrets(t *testing.T) {
 	server, _ := os.Getwd()
 	if cwd != dir || cwd == server {
 		t.Errorf("the service runs in %s; want its own directory %s (the server's is %s)", cwd, dir, server)
+	}
+	// Nor can it read them from the server's /proc entry, unless it is
+	// root (CAP_SYS_PTRACE reads any process's).
+	if l := e.waitLog("probe", "probe server environ:", time.Second); os.Geteuid() == 0 {
+		t.Logf("running as root, the service reads the server's /proc entry: %s", l)
+	} else if !strings.Contains(l, "unreadable") {
+		t.Errorf("the service reads the server's environment through /proc: %s", l)
 	}
 	// Run as the server's user, it can read the data file: the README's
 	// "Operations: running services safely" says why and what to do.

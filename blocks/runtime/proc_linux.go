@@ -112,3 +112,16 @@ func killGroup(p *proc)      { syscall.Kill(-p.pgid, syscall.SIGKILL) }
 func signalGroup(pgid int, sig syscall.Signal) error {
 	return syscall.Kill(-pgid, sig)
 }
+
+// guardServer makes the server process non-dumpable. Services run as the
+// server's user, and a process of the same user may otherwise read the
+// server's /proc entries (its environment with MICRO_ADMIN_PASSWORD, its
+// open files, its memory) and attach a debugger to it; non-dumpable, those
+// belong to root. The server's own files on disk are another matter: see
+// the README's "Operations: running services safely".
+func guardServer() error {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_DUMPABLE, 0, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -288,6 +288,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.started = true
 	r.mu.Unlock()
 
+	if err := guardServer(); err != nil {
+		r.log.Warn("runtime: cannot keep services out of the server's memory and environment", "err", err)
+	}
 	r.wg.Go(func() { r.logs.run(r.ctx) })
 	r.reapLeftovers(ctx)
 	svcs, err := r.backend.ListServices(ctx, "")

@@ -2,8 +2,9 @@
 
 // Command probe reports what a service can reach of the server: the file
 // descriptors it inherited (read from /proc/self/fd before it opens any
-// itself), its working directory, its environment, and whether it can read
-// the file PROBE_FILE names. Then it waits for SIGTERM.
+// itself), its working directory, its environment, whether it can read
+// its parent's (the server's) environment and the file PROBE_FILE names.
+// Then it waits for SIGTERM.
 package main
 
 import (
@@ -32,6 +33,11 @@ func main() {
 	env := os.Environ()
 	sort.Strings(env)
 	fmt.Println("probe env:", strings.Join(env, " "))
+	if _, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/environ"); err != nil {
+		fmt.Println("probe server environ: unreadable:", err)
+	} else {
+		fmt.Println("probe server environ: readable")
+	}
 	if path := os.Getenv("PROBE_FILE"); path != "" {
 		if b, err := os.ReadFile(path); err != nil {
 			fmt.Println("probe file: unreadable:", err)
