@@ -31,30 +31,25 @@ func (a *app) servicesCommand() *ffcli.Command {
 		if len(args) > 0 {
 			return usageErrorf(path, "unexpected argument %q", args[0])
 		}
-		cl, err := a.connect()
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := cl.callContext(ctx)
-		defer cancel()
-		rsp, err := regpb.NewRegistryClient(cl.conn).ListServices(ctx, &regpb.ListRequest{})
-		if err != nil {
-			return cl.err(err)
-		}
-		seen := map[string]bool{}
-		var names []string
-		for _, s := range rsp.Services {
-			if !seen[s.Name] {
-				seen[s.Name] = true
-				names = append(names, s.Name)
+		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			rsp, err := regpb.NewRegistryClient(cl.conn).ListServices(ctx, &regpb.ListRequest{})
+			if err != nil {
+				return err
 			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintln(a.stdout, n)
-		}
-		return nil
+			seen := map[string]bool{}
+			var names []string
+			for _, s := range rsp.Services {
+				if !seen[s.Name] {
+					seen[s.Name] = true
+					names = append(names, s.Name)
+				}
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintln(a.stdout, n)
+			}
+			return nil
+		})
 	})
 }
 
@@ -85,17 +80,13 @@ func (a *app) getCommand() *ffcli.Command {
 }
 
 // getService looks a service up in the current namespace, then in "micro".
-func (a *app) getService(ctx context.Context, name string) ([]*regpb.Service, error) {
-	cl, err := a.connect()
+func (a *app) getService(ctx context.Context, name string) (svcs []*regpb.Service, err error) {
+	err = a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		svcs, err = lookupService(ctx, regpb.NewRegistryClient(cl.conn), name, cl.target.Namespace)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := cl.callContext(ctx)
-	defer cancel()
-	svcs, err := lookupService(ctx, regpb.NewRegistryClient(cl.conn), name, cl.target.Namespace)
-	if err != nil {
-		return nil, cl.err(err)
 	}
 	if len(svcs) == 0 {
 		return nil, exitf(exitNoService, "Service %q not found", name)

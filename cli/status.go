@@ -33,20 +33,15 @@ func (a *app) statusCommand() *ffcli.Command {
 			if len(args) > 1 {
 				opts.Version = args[1]
 			}
-			cl, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			callCtx, cancel := cl.callContext(ctx)
-			defer cancel()
-			opts.Namespace = cl.target.Namespace
-			rsp, err := pb.NewRuntimeClient(cl.conn).Read(callCtx, &pb.ReadRequest{Options: opts})
-			if err != nil {
-				return cl.err(err)
-			}
-			printStatus(a.stdout, rsp.GetServices(), time.Now())
-			return nil
+			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+				opts.Namespace = cl.target.Namespace
+				rsp, err := pb.NewRuntimeClient(cl.conn).Read(ctx, &pb.ReadRequest{Options: opts})
+				if err != nil {
+					return err
+				}
+				printStatus(a.stdout, rsp.GetServices(), time.Now())
+				return nil
+			})
 		})
 }
 
