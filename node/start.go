@@ -169,8 +169,10 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		go n.serve("dashboard", func() error { return n.serveHTTP(n.dashboard, n.dashboardLn) })
 		started = append(started, "dashboard", n.scheme()+n.dashboardLn.Addr().String())
 	}
-	log.Info("micro server started", started...)
+	// The warnings come before the started line, so whoever waits for that
+	// line (an operator's script, the tests) has them too.
 	n.warnUnsafe(cfg, n.tls != nil) // warnings.go
+	log.Info("micro server started", started...)
 	return nil
 }
 
