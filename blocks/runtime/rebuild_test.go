@@ -191,3 +191,20 @@ func TestServiceThatNeverRegisters(t *testing.T) {
 	eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
 	e.waitStatus("version", StatusRunning, 10*time.Second)
 }
+
+// A service that registers is running from then on, not once Settle has
+// also passed: micro status must not call starting a service that answers.
+func TestStatusRunningOnceRegistered(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Settle = time.Hour
+	ready := newReadiness()
+	cfg.WaitReady = ready.wait
+	e := newEnv(t, cfg)
+	e.mustCreate("version", testdata(t, "version"), nil, false)
+	svc := e.waitStatus("version", StatusRunning, 60*time.Second)
+	if svc.Metadata["build"] == "" || svc.Metadata["started"] == "" {
+		t.Errorf("running without build and started: %v", svc.Metadata)
+	}
+	e.waitLog("version", "registered", 10*time.Second)
+}

@@ -256,7 +256,7 @@ func (u *unit) launch(bin, build, dir string) {
 	}
 	u.cur = p
 	u.setStatus(StatusStarting, nil)
-	if ok, _ := u.settle(p); ok {
+	if ok, _ := u.started(p); ok {
 		u.setStatus(StatusRunning, u.runningMetadata(p))
 		u.watchRegistration(p)
 	}
@@ -281,6 +281,39 @@ func (u *unit) settle(p *proc) (bool, string) {
 	t := time.NewTimer(u.r.cfg.Settle)
 	defer t.Stop()
 	select {
+	case <-t.C:
+		return true, ""
+	case <-p.done:
+		return false, "exited during start: " + exitReason(p.err)
+	case <-u.ctx.Done():
+		return false, "stopped during start"
+	}
+}
+
+// started waits until p is ready to count as running: registered, if
+// WaitReady reports it so, or else up for Settle (a plain program that
+// never registers). A service answers calls once registered, so its status
+// says running then, not a Settle later.
+func (u *unit) started(p *proc) (bool, string) {
+	if u.r.cfg.WaitReady == nil {
+		return u.settle(p)
+	}
+	ctx, cancel := context.WithCancel(u.ctx)
+	defer cancel()
+	registered := make(chan struct{})
+	go func() {
+		if u.r.cfg.WaitReady(ctx, u.key.Namespace, u.key.Name, p.instance) == nil {
+			close(registered)
+		}
+	}()
+	t := time.NewTimer(u.r.cfg.Settle)
+	defer t.Stop()
+	select {
+	case <-registered:
+		if !p.registered.Swap(true) {
+			u.r.logs.note(u.key, p.instance, "[runtime] instance "+p.instance+" registered")
+		}
+		return true, ""
 	case <-t.C:
 		return true, ""
 	case <-p.done:
