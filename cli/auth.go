@@ -14,7 +14,7 @@ import (
 	authpb "micro.dev/micro/proto/auth"
 )
 
-// authCommand is `micro auth` (reference §7.5): accounts, rules and tokens.
+// authCommand is `micro auth`: accounts, rules and tokens.
 // Every subcommand takes --namespace to act on a namespace other than the
 // current one (an admin of namespace micro may act on any).
 func (a *app) authCommand() *ffcli.Command {

@@ -1,7 +1,7 @@
 // Package cli is the micro command: every subcommand (ffcli), and the client
 // state the CLI keeps in ~/.micro (config.json).
 //
-// Commands, messages and config.json follow Micro (reference §7), with
+// Commands, messages and config.json follow Micro, with
 // deliberate departures where Micro was unhelpful: flags may follow
 // arguments (micro store read key -v), `micro store --database` is honoured,
 // and a 4xx error from the server exits 1 rather than 127 (errors.go).
@@ -121,7 +121,7 @@ func (a *app) rootExec(ctx context.Context, args []string) error {
 }
 
 // unknownCommand runs a command micro does not define itself: plugins and
-// dynamic commands (reference §7, §7.3), tried in Micro's order: an
+// dynamic commands, tried in Micro's order: an
 // executable micro-<name> on PATH given the remaining args, then
 // `micro <service> [handler] [method] --flags` against the registry
 // (dynamic.go). Anything else is an unrecognized command.

@@ -13,7 +13,7 @@ import (
 	pb "micro.dev/micro/proto/config"
 )
 
-// configCommand is `micro config` (reference §7.5): the config tree of the
+// configCommand is `micro config`: the config tree of the
 // current namespace. (config.go is the CLI's own config.json.)
 func (a *app) configCommand() *ffcli.Command {
 	cmd := &ffcli.Command{

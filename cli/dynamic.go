@@ -22,7 +22,7 @@ var commandName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // pluginOrService runs a command micro does not define, in Micro's order:
 // an executable micro-<name> on PATH with the remaining args, else a call
-// to the service <name> (reference §7, §7.3).
+// to the service <name>.
 func (a *app) pluginOrService(ctx context.Context, name string, args []string) error {
 	if !commandName.MatchString(name) {
 		return unrecognizedCommand(name)

@@ -14,7 +14,7 @@ import (
 	microclient "micro.dev/micro/framework/client"
 )
 
-// envCommand is `micro env` and its subcommands (reference §7.2): the
+// envCommand is `micro env` and its subcommands: the
 // servers this CLI knows, stored in config.json.
 func (a *app) envCommand() *ffcli.Command {
 	cmd := &ffcli.Command{

@@ -17,7 +17,7 @@ import (
 	pberrors "micro.dev/micro/proto/errors"
 )
 
-// Exit codes of the micro command (reference §7). Scripts test them, so they
+// Exit codes of the micro command, as in Micro. Scripts test them, so they
 // do not change once shipped.
 //
 // Micro exits 127 for every micro error it has no special case for, which
@@ -67,7 +67,7 @@ var (
 )
 
 // rpcError turns the error of a call to the server at addr into the message
-// and exit code the user sees (reference §7).
+// and exit code the user sees.
 func rpcError(err error, addr string) error {
 	if err == nil {
 		return nil

@@ -18,7 +18,7 @@ import (
 	authpb "micro.dev/micro/proto/auth"
 )
 
-// loginCommand is `micro login` (reference §7.2).
+// loginCommand is `micro login`.
 func (a *app) loginCommand() *ffcli.Command {
 	const path = "micro login"
 	var (

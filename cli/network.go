@@ -12,7 +12,7 @@ import (
 	pb "micro.dev/micro/proto/network"
 )
 
-// networkCommand is `micro network` (reference §7.5): what the network
+// networkCommand is `micro network`: what the network
 // block's router sees.
 func (a *app) networkCommand() *ffcli.Command {
 	cmd := &ffcli.Command{

@@ -18,7 +18,7 @@ import (
 // new service's go.mod and go.sum, so it builds offline.
 var Module fs.FS
 
-// newCommand is `micro new NAME` (reference §7.5).
+// newCommand is `micro new NAME`.
 func (a *app) newCommand() *ffcli.Command {
 	const path = "micro new"
 	var module, frameworkDir string

@@ -17,7 +17,7 @@ import (
 	pb "micro.dev/micro/proto/runtime"
 )
 
-// statusCommand is `micro status [name [version]]` (reference §7.4).
+// statusCommand is `micro status [name [version]]`.
 func (a *app) statusCommand() *ffcli.Command {
 	const path = "micro status"
 	fs := flag.NewFlagSet(path, flag.ContinueOnError)
@@ -122,7 +122,7 @@ func timeAgo(stamp string, now time.Time) string {
 	return fmt.Sprintf("%ds ago", s)
 }
 
-// logsCommand is `micro logs <name[@version]>` (reference §7.4).
+// logsCommand is `micro logs <name[@version]>`.
 func (a *app) logsCommand() *ffcli.Command {
 	const path = "micro logs"
 	var (

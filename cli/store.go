@@ -21,7 +21,7 @@ import (
 // otherwise, as in Micro.
 const defaultTable = "micro"
 
-// storeCommand is `micro store` (reference §7.5). Unlike Micro v4, the
+// storeCommand is `micro store`. Unlike Micro v4, the
 // --database flag is honoured; it defaults to the current namespace.
 func (a *app) storeCommand() *ffcli.Command {
 	cmd := &ffcli.Command{

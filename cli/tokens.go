@@ -18,7 +18,7 @@ import (
 	authpb "micro.dev/micro/proto/auth"
 )
 
-// The tokens file (reference §7.2) holds one line per login:
+// The tokens file holds one line per login:
 //
 //	micro://<proxy address>/<namespace>/<account id>:<base64(JSON token)>
 //

@@ -251,7 +251,7 @@ func TestAuthIsolationMatrix(t *testing.T) {
 	}
 
 	// The admin operations: store, accounts, rules. Expected codes per
-	// caller, in namespace micro and in acme (reference §5: an admin or
+	// caller, in namespace micro and in acme (as in Micro: an admin or
 	// service account of the namespace, or an admin of micro anywhere).
 	adminOps := map[string][2]int32{
 		"anonymous":   {401, 401},

@@ -228,6 +228,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach the connection's Flush (and,
-// for websockets later, Hijack).
+// Unwrap lets http.ResponseController reach the connection beneath: its
+// Flush and its deadlines (deadline.go).
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -11,7 +11,7 @@ func TestMapPath(t *testing.T) {
 	for _, tc := range []struct {
 		path, service, endpoint string
 	}{
-		// Micro's resolver table (reference §3).
+		// Micro's resolver table.
 		{"/foo", "foo", "Foo.Call"},
 		{"/foo/bar", "foo", "Foo.Bar"},
 		{"/foo/bar/baz", "foo", "Bar.Baz"},

@@ -21,9 +21,10 @@ import (
 )
 
 // call is one RPC the gateway makes for an HTTP request: everything the
-// transport needs, decided before any routing or dialling. newCall is the one
-// place that builds it, so the plain-HTTP and (later) websocket paths share
-// the same rules.
+// transport needs, decided before any routing or dialling. newCall builds it
+// for every POST /{service}/{endpoint}, plain HTTP and websocket alike, so
+// both follow the same rules. GET /events/{topic} (sse.go) is not such a
+// call: it always makes the one call events.Stream/Consume, built there.
 type call struct {
 	Namespace string
 	Service   string

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -86,7 +87,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	noteRouted(r, "events", ns)
 	ctx = metadata.NewContext(ctx, md)
 	stream, err := route.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true},
-		"/events.Stream/Consume", grpc.CallContentSubtype(codec.Proto))
+		client.FullMethod("events", "Stream.Consume"), grpc.CallContentSubtype(codec.Proto))
 	if err == nil {
 		err = stream.SendMsg(req)
 	}

@@ -215,7 +215,7 @@ func (n *Node) serve(what string, loop func() error) {
 	}
 }
 
-// gatewayNamespace is the namespace of an HTTP call (DESIGN §3): the
+// gatewayNamespace is the namespace of an HTTP call: the
 // Micro-Namespace header, else the issuer of the caller's token, else ""
 // (the gateway's default). A token that does not check out names nothing
 // here; the proxy's auth answers for it.

@@ -32,7 +32,7 @@ const ApplicationID = 0x6D696372
 // Synchronous is FULL: a transaction is on disk when its commit returns, so an
 // acknowledged write survives a power cut as well as kill -9. Group commit
 // spreads the fsync over every write waiting in the batch, which is what makes
-// FULL affordable (DESIGN §5).
+// FULL affordable.
 const Synchronous = "FULL"
 
 // busyTimeout bounds how long a connection waits for a lock held by another

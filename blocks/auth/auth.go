@@ -1,5 +1,5 @@
 // Package auth is the auth block: accounts, tokens and access rules, per
-// namespace (reference §2.1, §5). It serves Micro's auth.Auth (Generate,
+// namespace. It serves Micro's auth.Auth (Generate,
 // Inspect, Token), auth.Accounts (List, Delete, ChangeSecret) and
 // auth.Rules (Create, Delete, List), and it is the Authenticator the proxy
 // puts in front of every call: who is calling (Bearer JWT), in which
@@ -249,7 +249,7 @@ func newUID() string { return randomToken(16) }
 // MintServiceAccount returns credentials for the service account name in
 // namespace ns, creating the account (type "service", scope "service") if
 // it does not exist. The secret is a JWT valid for CredentialExpiry that
-// Auth.Token accepts in place of a password (reference §5, "a service's
+// Auth.Token accepts in place of a password (in Micro, "a service's
 // secret may be a JWT"); the runtime hands id and secret to the services it
 // starts as MICRO_AUTH_ID and MICRO_AUTH_SECRET. Minting again for a running
 // account leaves earlier secrets valid, so an old process keeps working

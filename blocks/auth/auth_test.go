@@ -106,7 +106,7 @@ func TestTokens(t *testing.T) {
 	_, err = e.authc.Token(ctx, &pb.TokenRequest{})
 	wantCode(t, "no credentials", err, 400, "give id and secret")
 
-	// The claims of reference §5.
+	// The claims Micro puts in its tokens.
 	tok := e.login(t, "micro", "admin", "micro")
 	parts := strings.Split(tok.AccessToken, ".")
 	body, _ := base64.RawURLEncoding.DecodeString(parts[1])

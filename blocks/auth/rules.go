@@ -9,7 +9,7 @@ import (
 	fauth "micro.dev/micro/framework/auth"
 )
 
-// Rule scopes with a meaning of their own (reference §5); any other scope
+// Rule scopes with a meaning of their own; any other scope
 // names one an account must hold.
 const (
 	// ScopePublic lets anyone in, anonymous callers included.
@@ -71,7 +71,7 @@ func DefaultRules() []Rule {
 var ErrForbidden = errors.New("forbidden")
 
 // Verify decides whether acc (nil: anonymous) may access res in namespace
-// ns under rules, exactly as Micro does (reference §5):
+// ns under rules, exactly as Micro does:
 //
 //   - keep the rules whose type, name and endpoint match res (equal or "*",
 //     case-insensitively; an endpoint that is a path also matches its

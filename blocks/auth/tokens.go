@@ -23,7 +23,7 @@ import (
 // cost: a few old JWT libraries cannot verify EdDSA; clients that cannot
 // verify locally ask Auth.Inspect, which every client can.
 //
-// Claims are Micro's (reference §5): sub (account id), iss (namespace), exp,
+// Claims are Micro's: sub (account id), iss (namespace), exp,
 // type, scopes, metadata, name; plus iat, uid (the account's generation:
 // a token whose account was deleted, or whose secret changed, no longer
 // matches) and use ("credential" marks a long-lived service secret that

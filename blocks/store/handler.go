@@ -215,7 +215,7 @@ func (s *Store) Tables(ctx context.Context, req *pb.TablesRequest) (*pb.TablesRe
 
 // scope applies the defaults, the caller's namespace as the database and
 // DefaultTable as the table, and checks that the caller administers the
-// database's namespace (reference §5: the store needs an admin or service
+// database's namespace (as in Micro: the store needs an admin or service
 // account of the namespace).
 func (s *Store) scope(ctx context.Context, database, table string) (string, string, error) {
 	if database == "" {

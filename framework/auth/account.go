@@ -1,6 +1,6 @@
 // Package auth holds the identity of a call: the Account that made it, how
-// it travels in a context, and the namespace checks every block applies
-// (reference §5, "Namespace checks"). The auth block issues accounts and
+// it travels in a context, and the namespace checks every block applies,
+// Micro's. The auth block issues accounts and
 // tokens; the proxy and the gateway resolve the caller and put its Account
 // into the context the handlers see.
 package auth

@@ -86,7 +86,7 @@ func (t *tokenSource) Token(ctx context.Context) (string, error) {
 		t.anonymousUntil = now.Add(absentRecheck)
 		return "", nil
 	case looksLikeJWT(t.secret) && !refused(err):
-		// A secret may itself be a token (DESIGN §3): use it as is.
+		// A secret may itself be a token: use it as is.
 		t.access, t.refresh, t.created, t.expiry = t.secret, "", now, jwtExpiry(t.secret)
 		return t.access, nil
 	case refused(err):

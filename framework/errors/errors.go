@@ -217,7 +217,7 @@ var toHTTP = map[codes.Code]int32{
 	codes.Unavailable:        503,
 }
 
-// GRPCCode maps an HTTP code to a gRPC code (DESIGN §3); unknown codes map to
+// GRPCCode maps an HTTP code to a gRPC code; unknown codes map to
 // Unknown.
 func GRPCCode(code int32) codes.Code {
 	if c, ok := toGRPC[code]; ok {

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// Well-known keys (DESIGN §3).
+// Well-known keys.
 const (
 	Authorization = "authorization"
 	Namespace     = "micro-namespace"
