@@ -156,43 +156,31 @@ func (a *app) logsCommand() *ffcli.Command {
 			if v == "" {
 				v = version
 			}
-			cl, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx = cl.metadataContext(ctx)
-			if !follow {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, callTimeout)
-				defer cancel()
-			}
-			req := &pb.LogsRequest{Service: name, Version: v, Count: lines, Stream: follow,
-				Options: &pb.LogsOptions{Namespace: cl.target.Namespace}}
-			if since > 0 {
-				req.Since = int64((since + time.Second - 1) / time.Second)
-			}
-			stream, err := pb.NewRuntimeClient(cl.conn).Logs(ctx, req)
-			if err != nil {
-				return cl.err(err)
-			}
-			for {
-				rec, err := stream.Recv()
-				if errors.Is(err, io.EOF) {
-					return nil
+			return a.withClient(ctx, follow, func(ctx context.Context, cl *client) error {
+				req := &pb.LogsRequest{Service: name, Version: v, Count: lines, Stream: follow,
+					Options: &pb.LogsOptions{Namespace: cl.target.Namespace}}
+				if since > 0 {
+					req.Since = int64((since + time.Second - 1) / time.Second)
 				}
+				stream, err := pb.NewRuntimeClient(cl.conn).Logs(ctx, req)
 				if err != nil {
-					if follow && ctx.Err() != nil {
-						return nil // Ctrl-C
+					return err
+				}
+				for {
+					rec, err := stream.Recv()
+					if errors.Is(err, io.EOF) {
+						return nil
 					}
-					return cl.err(err)
+					if err != nil {
+						return err
+					}
+					if output == "json" {
+						b, _ := json.Marshal(map[string]any{"timestamp": rec.Timestamp, "metadata": rec.Metadata, "message": rec.Message})
+						fmt.Fprintf(a.stdout, "%s\n", b)
+					} else {
+						fmt.Fprintln(a.stdout, rec.Message)
+					}
 				}
-				if output == "json" {
-					b, _ := json.Marshal(map[string]any{"timestamp": rec.Timestamp, "metadata": rec.Metadata, "message": rec.Message})
-					fmt.Fprintf(a.stdout, "%s\n", b)
-				} else {
-					fmt.Fprintln(a.stdout, rec.Message)
-				}
-			}
+			})
 		})
 }
