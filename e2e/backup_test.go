@@ -196,6 +196,7 @@ func TestBackupFlagsRefused(t *testing.T) {
 		{[]string{"--backup-to", "ftp://host/x"}},
 		{[]string{"--backup-to", "s3://k:secret@bucket/x"}},
 		{[]string{"--backup-to", t.TempDir(), "--backup-every", "-1s"}},
+		{[]string{"--backup-to", t.TempDir(), "--backup-every", "0"}},
 	} {
 		wg.Go(func() {
 			c := newCLI(t, nil)

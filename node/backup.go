@@ -14,9 +14,6 @@ import (
 	pb "micro.dev/micro/proto/admin"
 )
 
-// defaultBackupEvery is the schedule when Config.BackupEvery is zero.
-const defaultBackupEvery = time.Hour
-
 // backups are the node's scheduled backups (Config.BackupTo).
 type backups struct {
 	*backup.Scheduler
@@ -36,11 +33,7 @@ func (n *Node) startBackups(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("--backup-to (MICRO_BACKUP_TO): %w", err)
 	}
-	every := cfg.BackupEvery
-	if every == 0 {
-		every = defaultBackupEvery
-	}
-	sched, err := backup.New(backup.Config{DB: n.db, To: dest, Every: every, Keep: cfg.BackupKeep, Logger: n.log})
+	sched, err := backup.New(backup.Config{DB: n.db, To: dest, Every: cfg.BackupEvery, Keep: cfg.BackupKeep, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -56,7 +49,7 @@ func (n *Node) startBackups(cfg Config) error {
 	}()
 	n.backups = &backups{Scheduler: sched, dest: dest, stop: func() { cancel(); <-done }}
 	n.metrics.WatchBackups(sched)
-	n.log.Info("backups scheduled", "to", dest.String(), "every", every, "keep", cfg.BackupKeep)
+	n.log.Info("backups scheduled", "to", dest.String(), "every", cfg.BackupEvery, "keep", cfg.BackupKeep)
 	return nil
 }
 

@@ -51,7 +51,8 @@ type Config struct {
 	// BackupTo, when set, is where scheduled backups go: a directory, or
 	// s3://bucket/prefix (see backup.Open). Empty: no scheduled backups.
 	BackupTo string
-	// BackupEvery is the time between backups; zero means an hour.
+	// BackupEvery is the time between backups; it must be positive when
+	// BackupTo is set (the CLI's default is an hour).
 	BackupEvery time.Duration
 	// BackupKeep is how many backups retention leaves at BackupTo; zero
 	// keeps them all.
