@@ -142,19 +142,26 @@ func (w *writer) commit(batch []*writeReq) {
 	if w.observe != nil {
 		w.report(batch, began, err)
 	}
+	// The space note is taken before any caller is answered, so a caller
+	// that asks Health after its write sees what that write found.
 	outcome := err
-	for i, req := range batch {
+	for i := range batch {
 		if err != nil {
-			req.done <- err
-			continue
+			break
 		}
 		results[i] = diskFull(results[i])
 		if errors.Is(results[i], ErrDiskFull) {
 			outcome = results[i]
 		}
-		req.done <- results[i]
 	}
 	w.space.note(outcome)
+	for i, req := range batch {
+		if err != nil {
+			req.done <- err
+			continue
+		}
+		req.done <- results[i]
+	}
 }
 
 // report tells Options.Observe about a batch that began at began. It runs
