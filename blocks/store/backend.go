@@ -28,6 +28,12 @@ type Backend interface {
 	// Delete removes a record; deleting a missing key is not an error.
 	// ifRevision makes it conditional as for Write.
 	Delete(ctx context.Context, database, table, key string, ifRevision *int64) error
+	// Batch applies ops to database in one transaction, in order, each
+	// seeing the ones before it: all of them or none. A conditional
+	// operation whose revision does not match fails the batch with a
+	// *BatchFailed. It returns the revision each operation wrote (0 for a
+	// delete).
+	Batch(ctx context.Context, database string, ops []Op) ([]int64, error)
 	// List returns the keys of the live records q selects, in key order.
 	List(ctx context.Context, database, table string, q Query) ([]string, error)
 	// Databases returns, sorted, the databases holding a live record.
@@ -52,6 +58,25 @@ func (e *RevisionMismatch) Error() string {
 	}
 	return fmt.Sprintf("record is at revision %d", e.Current)
 }
+
+// Op is one operation of a Batch: a write of Write when it is set, else a
+// delete of DeleteKey; IfRevision makes it conditional as for Write.
+type Op struct {
+	Table      string
+	Write      *Record
+	DeleteKey  string
+	IfRevision *int64
+}
+
+// BatchFailed is a batch that was not applied because its operation Op
+// failed with Err (a *RevisionMismatch).
+type BatchFailed struct {
+	Op  int
+	Err error
+}
+
+func (e *BatchFailed) Error() string { return fmt.Sprintf("operation %d: %v", e.Op, e.Err) }
+func (e *BatchFailed) Unwrap() error { return e.Err }
 
 // Change is one committed change to a record, as Watch reports it.
 type Change struct {

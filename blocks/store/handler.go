@@ -89,31 +89,9 @@ func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteRespo
 	if err != nil {
 		return nil, err
 	}
-	rec := req.GetRecord()
-	if rec == nil {
-		return nil, errors.BadRequest(errID, "record is required")
-	}
-	if rec.GetKey() == "" {
-		return nil, errors.BadRequest(errID, "record key is required")
-	}
-	if err := checkKey("record key", rec.GetKey()); err != nil {
+	r, err := s.recordFrom("record", req.GetRecord())
+	if err != nil {
 		return nil, err
-	}
-	if n := len(rec.GetValue()); n > MaxValueSize {
-		return nil, errors.BadRequest(errID, "record value is %d bytes; the limit is %d", n, MaxValueSize)
-	}
-	r := Record{Key: rec.GetKey(), Value: rec.GetValue()}
-	switch e := rec.GetExpiry(); {
-	case e < 0 || e > MaxExpiry:
-		return nil, errors.BadRequest(errID, "record expiry is %d; give seconds from 0 (never expires) to %d", e, MaxExpiry)
-	case e > 0:
-		r.ExpiresAt = s.now().Add(time.Duration(e) * time.Second)
-	}
-	if md := rec.GetMetadata(); len(md) > 0 {
-		r.Metadata = make(map[string]Field, len(md))
-		for k, f := range md {
-			r.Metadata[k] = Field{Type: f.GetType(), Value: f.GetValue()}
-		}
 	}
 	var ifRev *uint64
 	if o != nil {
@@ -123,6 +101,37 @@ func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteRespo
 		return nil, s.failed(ctx, "write", err)
 	}
 	return &pb.WriteResponse{}, nil
+}
+
+// recordFrom checks a record to write and converts it; what names it in
+// errors.
+func (s *Store) recordFrom(what string, rec *pb.Record) (Record, error) {
+	if rec == nil {
+		return Record{}, errors.BadRequest(errID, "%s is required", what)
+	}
+	if rec.GetKey() == "" {
+		return Record{}, errors.BadRequest(errID, "%s key is required", what)
+	}
+	if err := checkKey(what+" key", rec.GetKey()); err != nil {
+		return Record{}, err
+	}
+	if n := len(rec.GetValue()); n > MaxValueSize {
+		return Record{}, errors.BadRequest(errID, "%s value is %d bytes; the limit is %d", what, n, MaxValueSize)
+	}
+	r := Record{Key: rec.GetKey(), Value: rec.GetValue()}
+	switch e := rec.GetExpiry(); {
+	case e < 0 || e > MaxExpiry:
+		return Record{}, errors.BadRequest(errID, "%s expiry is %d; give seconds from 0 (never expires) to %d", what, e, MaxExpiry)
+	case e > 0:
+		r.ExpiresAt = s.now().Add(time.Duration(e) * time.Second)
+	}
+	if md := rec.GetMetadata(); len(md) > 0 {
+		r.Metadata = make(map[string]Field, len(md))
+		for k, f := range md {
+			r.Metadata[k] = Field{Type: f.GetType(), Value: f.GetValue()}
+		}
+	}
+	return r, nil
 }
 
 // Delete removes a record. Deleting a missing key succeeds, as in Micro.

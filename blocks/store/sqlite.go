@@ -89,11 +89,83 @@ func (b *sqliteBackend) notifyAfter(err error, seq *uint64, changes []Change) er
 }
 
 func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Record, ifRevision *int64) (int64, error) {
+	revs, err := b.Batch(ctx, database, []Op{{Table: table, Write: &r, IfRevision: ifRevision}})
+	if err != nil {
+		var bf *BatchFailed
+		if stderrors.As(err, &bf) {
+			return 0, bf.Err
+		}
+		return 0, err
+	}
+	return revs[0], nil
+}
+
+func (b *sqliteBackend) Delete(ctx context.Context, database, table, key string, ifRevision *int64) error {
+	_, err := b.Batch(ctx, database, []Op{{Table: table, DeleteKey: key, IfRevision: ifRevision}})
+	var bf *BatchFailed
+	if stderrors.As(err, &bf) {
+		return bf.Err
+	}
+	return err
+}
+
+func (b *sqliteBackend) Batch(ctx context.Context, database string, ops []Op) ([]int64, error) {
+	nowT := b.now()
+	stmt, err := b.db.Prepare(ctx, upsert)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := b.db.Prepare(ctx, current)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		seq     uint64
+		changes []Change
+		written []int64
+	)
+	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		changes, written = changes[:0], written[:0]
+		for i, op := range ops {
+			var (
+				ch  []Change
+				rev int64
+				err error
+			)
+			if op.Write != nil {
+				ch, rev, err = writeTx(ctx, tx, stmt, cur, database, op.Table, *op.Write, op.IfRevision, nowT)
+			} else {
+				ch, err = deleteTx(ctx, tx, cur, database, op.Table, op.DeleteKey, op.IfRevision, nowT.UnixNano())
+			}
+			if err != nil {
+				var mismatch *RevisionMismatch
+				if stderrors.As(err, &mismatch) {
+					return &BatchFailed{Op: i, Err: err}
+				}
+				return err
+			}
+			changes = append(changes, ch...)
+			written = append(written, rev)
+		}
+		if len(changes) > 0 {
+			seq = b.notify.Reserve() // last: nothing in this TxFunc fails after it
+		}
+		return nil
+	})
+	if err = b.notifyAfter(err, &seq, changes); err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// writeTx creates or replaces r inside tx and returns the changes it made
+// and the revision written.
+func writeTx(ctx context.Context, tx *sql.Tx, stmt, cur *sql.Stmt, database, table string, r Record, ifRevision *int64, nowT time.Time) ([]Change, int64, error) {
 	meta := []byte("{}")
 	if len(r.Metadata) > 0 {
 		var err error
 		if meta, err = json.Marshal(r.Metadata); err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 	}
 	var expires any
@@ -104,89 +176,59 @@ func (b *sqliteBackend) Write(ctx context.Context, database, table string, r Rec
 	if value == nil {
 		value = []byte{} // nil binds as NULL
 	}
-	nowT := b.now()
 	now := nowT.UnixNano()
-	stmt, err := b.db.Prepare(ctx, upsert)
+	rev, expired, err := prior(ctx, tx, cur, database, table, r.Key, now)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	cur, err := b.db.Prepare(ctx, current)
-	if err != nil {
-		return 0, err
+	if err := checkRevision(ifRevision, rev, expired); err != nil {
+		return nil, 0, err
 	}
-	var (
-		seq     uint64
-		changes []Change
-		written int64
-	)
-	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rev, expired, err := prior(ctx, tx, cur, database, table, r.Key, now)
-		if err != nil {
-			return err
+	if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value); err != nil {
+		return nil, 0, err
+	}
+	rec := r
+	rec.Updated = nowT
+	var changes []Change
+	switch {
+	case rev == 0:
+		rec.Revision, rec.Created = 1, nowT
+		changes = []Change{{Type: ChangeCreate, Database: database, Table: table, Record: rec}}
+	case expired:
+		rec.Revision, rec.Created = 1, nowT
+		changes = []Change{
+			{Type: ChangeExpire, Database: database, Table: table, Record: Record{Key: r.Key, Revision: rev}},
+			{Type: ChangeCreate, Database: database, Table: table, Record: rec},
 		}
-		if err := checkRevision(ifRevision, rev, expired); err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value); err != nil {
-			return err
-		}
-		rec := r
-		rec.Updated = nowT
-		switch {
-		case rev == 0:
-			rec.Revision, rec.Created = 1, nowT
-			changes = []Change{{Type: ChangeCreate, Database: database, Table: table, Record: rec}}
-		case expired:
-			rec.Revision, rec.Created = 1, nowT
-			changes = []Change{
-				{Type: ChangeExpire, Database: database, Table: table, Record: Record{Key: r.Key, Revision: rev}},
-				{Type: ChangeCreate, Database: database, Table: table, Record: rec},
-			}
-		default:
-			rec.Revision = rev + 1
-			changes = []Change{{Type: ChangeUpdate, Database: database, Table: table, Record: rec}}
-		}
-		written = rec.Revision
-		seq = b.notify.Reserve() // last: nothing in this TxFunc fails after it
-		return nil
-	})
-	return written, b.notifyAfter(err, &seq, changes)
+	default:
+		rec.Revision = rev + 1
+		changes = []Change{{Type: ChangeUpdate, Database: database, Table: table, Record: rec}}
+	}
+	return changes, rec.Revision, nil
 }
 
-func (b *sqliteBackend) Delete(ctx context.Context, database, table, key string, ifRevision *int64) error {
-	now := b.now().UnixNano()
-	cur, err := b.db.Prepare(ctx, current)
+// deleteTx removes a record inside tx and returns the change it made, if
+// any.
+func deleteTx(ctx context.Context, tx *sql.Tx, cur *sql.Stmt, database, table, key string, ifRevision *int64, now int64) ([]Change, error) {
+	rev, expired, err := prior(ctx, tx, cur, database, table, key, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var (
-		seq     uint64
-		changes []Change
-	)
-	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rev, expired, err := prior(ctx, tx, cur, database, table, key, now)
-		if err != nil {
-			return err
-		}
-		if err := checkRevision(ifRevision, rev, expired); err != nil {
-			return err
-		}
-		if rev == 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE db = ? AND tbl = ? AND key = ?`, database, table, key); err != nil {
-			return err
-		}
-		typ := ChangeDelete
-		if expired {
-			// It was already gone to readers; report why it went.
-			typ = ChangeExpire
-		}
-		changes = []Change{{Type: typ, Database: database, Table: table, Record: Record{Key: key, Revision: rev}}}
-		seq = b.notify.Reserve()
-		return nil
-	})
-	return b.notifyAfter(err, &seq, changes)
+	if err := checkRevision(ifRevision, rev, expired); err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM store_records WHERE db = ? AND tbl = ? AND key = ?`, database, table, key); err != nil {
+		return nil, err
+	}
+	typ := ChangeDelete
+	if expired {
+		// It was already gone to readers; report why it went.
+		typ = ChangeExpire
+	}
+	return []Change{{Type: typ, Database: database, Table: table, Record: Record{Key: key, Revision: rev}}}, nil
 }
 
 func (b *sqliteBackend) Read(ctx context.Context, database, table string, q Query) ([]Record, error) {

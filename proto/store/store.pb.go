@@ -1614,6 +1614,177 @@ func (x *WatchEvent) GetTable() string {
 	return ""
 }
 
+// BatchOperation is one write or delete of a batch: a write when record is
+// set, else a delete of delete_key.
+type BatchOperation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// table of the operation; default the store's default table.
+	Table     string  `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Record    *Record `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	DeleteKey string  `protobuf:"bytes,3,opt,name=delete_key,json=deleteKey,proto3" json:"delete_key,omitempty"`
+	// if_revision makes the operation conditional, as
+	// WriteOptions.if_revision; a mismatch fails the whole batch with a 412.
+	IfRevision    *uint64 `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3,oneof" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchOperation) Reset() {
+	*x = BatchOperation{}
+	mi := &file_store_store_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchOperation) ProtoMessage() {}
+
+func (x *BatchOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_store_store_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchOperation.ProtoReflect.Descriptor instead.
+func (*BatchOperation) Descriptor() ([]byte, []int) {
+	return file_store_store_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *BatchOperation) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *BatchOperation) GetRecord() *Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *BatchOperation) GetDeleteKey() string {
+	if x != nil {
+		return x.DeleteKey
+	}
+	return ""
+}
+
+func (x *BatchOperation) GetIfRevision() uint64 {
+	if x != nil && x.IfRevision != nil {
+		return *x.IfRevision
+	}
+	return 0
+}
+
+type BatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// database of every operation; default the caller's namespace.
+	Database      string            `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Operations    []*BatchOperation `protobuf:"bytes,2,rep,name=operations,proto3" json:"operations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest) Reset() {
+	*x = BatchRequest{}
+	mi := &file_store_store_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest) ProtoMessage() {}
+
+func (x *BatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_store_store_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
+func (*BatchRequest) Descriptor() ([]byte, []int) {
+	return file_store_store_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *BatchRequest) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *BatchRequest) GetOperations() []*BatchOperation {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+type BatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revisions written, one per operation in order (0 for a delete).
+	Revisions     []uint64 `protobuf:"varint,1,rep,packed,name=revisions,proto3" json:"revisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse) Reset() {
+	*x = BatchResponse{}
+	mi := &file_store_store_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse) ProtoMessage() {}
+
+func (x *BatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_store_store_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
+func (*BatchResponse) Descriptor() ([]byte, []int) {
+	return file_store_store_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BatchResponse) GetRevisions() []uint64 {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
 var File_store_store_proto protoreflect.FileDescriptor
 
 const file_store_store_proto_rawDesc = "" +
@@ -1718,7 +1889,22 @@ const file_store_store_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12%\n" +
 	"\x06record\x18\x02 \x01(\v2\r.store.RecordR\x06record\x12\x1a\n" +
 	"\bdatabase\x18\x03 \x01(\tR\bdatabase\x12\x14\n" +
-	"\x05table\x18\x04 \x01(\tR\x05table2\x8e\x03\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\"\xa2\x01\n" +
+	"\x0eBatchOperation\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x06record\x18\x02 \x01(\v2\r.store.RecordR\x06record\x12\x1d\n" +
+	"\n" +
+	"delete_key\x18\x03 \x01(\tR\tdeleteKey\x12$\n" +
+	"\vif_revision\x18\x04 \x01(\x04H\x00R\n" +
+	"ifRevision\x88\x01\x01B\x0e\n" +
+	"\f_if_revision\"a\n" +
+	"\fBatchRequest\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x125\n" +
+	"\n" +
+	"operations\x18\x02 \x03(\v2\x15.store.BatchOperationR\n" +
+	"operations\"-\n" +
+	"\rBatchResponse\x12\x1c\n" +
+	"\trevisions\x18\x01 \x03(\x04R\trevisions2\xc4\x03\n" +
 	"\x05Store\x121\n" +
 	"\x04Read\x12\x12.store.ReadRequest\x1a\x13.store.ReadResponse\"\x00\x124\n" +
 	"\x05Write\x12\x13.store.WriteRequest\x1a\x14.store.WriteResponse\"\x00\x127\n" +
@@ -1726,7 +1912,8 @@ const file_store_store_proto_rawDesc = "" +
 	"\x04List\x12\x12.store.ListRequest\x1a\x13.store.ListResponse\"\x000\x01\x12@\n" +
 	"\tDatabases\x12\x17.store.DatabasesRequest\x1a\x18.store.DatabasesResponse\"\x00\x127\n" +
 	"\x06Tables\x12\x14.store.TablesRequest\x1a\x15.store.TablesResponse\"\x00\x123\n" +
-	"\x05Watch\x12\x13.store.WatchRequest\x1a\x11.store.WatchEvent\"\x000\x012\x84\x02\n" +
+	"\x05Watch\x12\x13.store.WatchRequest\x1a\x11.store.WatchEvent\"\x000\x01\x124\n" +
+	"\x05Batch\x12\x13.store.BatchRequest\x1a\x14.store.BatchResponse\"\x002\x84\x02\n" +
 	"\tBlobStore\x12;\n" +
 	"\x04Read\x12\x16.store.BlobReadRequest\x1a\x17.store.BlobReadResponse\"\x000\x01\x12>\n" +
 	"\x05Write\x12\x17.store.BlobWriteRequest\x1a\x18.store.BlobWriteResponse\"\x00(\x01\x12?\n" +
@@ -1745,7 +1932,7 @@ func file_store_store_proto_rawDescGZIP() []byte {
 	return file_store_store_proto_rawDescData
 }
 
-var file_store_store_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_store_store_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_store_store_proto_goTypes = []any{
 	(*Field)(nil),              // 0: store.Field
 	(*Record)(nil),             // 1: store.Record
@@ -1777,10 +1964,13 @@ var file_store_store_proto_goTypes = []any{
 	(*BlobListResponse)(nil),   // 27: store.BlobListResponse
 	(*WatchRequest)(nil),       // 28: store.WatchRequest
 	(*WatchEvent)(nil),         // 29: store.WatchEvent
-	nil,                        // 30: store.Record.MetadataEntry
+	(*BatchOperation)(nil),     // 30: store.BatchOperation
+	(*BatchRequest)(nil),       // 31: store.BatchRequest
+	(*BatchResponse)(nil),      // 32: store.BatchResponse
+	nil,                        // 33: store.Record.MetadataEntry
 }
 var file_store_store_proto_depIdxs = []int32{
-	30, // 0: store.Record.metadata:type_name -> store.Record.MetadataEntry
+	33, // 0: store.Record.metadata:type_name -> store.Record.MetadataEntry
 	2,  // 1: store.ReadRequest.options:type_name -> store.ReadOptions
 	1,  // 2: store.ReadResponse.records:type_name -> store.Record
 	1,  // 3: store.WriteRequest.record:type_name -> store.Record
@@ -1792,34 +1982,38 @@ var file_store_store_proto_depIdxs = []int32{
 	18, // 9: store.BlobDeleteRequest.options:type_name -> store.BlobOptions
 	25, // 10: store.BlobListRequest.options:type_name -> store.BlobListOptions
 	1,  // 11: store.WatchEvent.record:type_name -> store.Record
-	0,  // 12: store.Record.MetadataEntry.value:type_name -> store.Field
-	3,  // 13: store.Store.Read:input_type -> store.ReadRequest
-	6,  // 14: store.Store.Write:input_type -> store.WriteRequest
-	9,  // 15: store.Store.Delete:input_type -> store.DeleteRequest
-	12, // 16: store.Store.List:input_type -> store.ListRequest
-	14, // 17: store.Store.Databases:input_type -> store.DatabasesRequest
-	16, // 18: store.Store.Tables:input_type -> store.TablesRequest
-	28, // 19: store.Store.Watch:input_type -> store.WatchRequest
-	19, // 20: store.BlobStore.Read:input_type -> store.BlobReadRequest
-	21, // 21: store.BlobStore.Write:input_type -> store.BlobWriteRequest
-	23, // 22: store.BlobStore.Delete:input_type -> store.BlobDeleteRequest
-	26, // 23: store.BlobStore.List:input_type -> store.BlobListRequest
-	4,  // 24: store.Store.Read:output_type -> store.ReadResponse
-	7,  // 25: store.Store.Write:output_type -> store.WriteResponse
-	10, // 26: store.Store.Delete:output_type -> store.DeleteResponse
-	13, // 27: store.Store.List:output_type -> store.ListResponse
-	15, // 28: store.Store.Databases:output_type -> store.DatabasesResponse
-	17, // 29: store.Store.Tables:output_type -> store.TablesResponse
-	29, // 30: store.Store.Watch:output_type -> store.WatchEvent
-	20, // 31: store.BlobStore.Read:output_type -> store.BlobReadResponse
-	22, // 32: store.BlobStore.Write:output_type -> store.BlobWriteResponse
-	24, // 33: store.BlobStore.Delete:output_type -> store.BlobDeleteResponse
-	27, // 34: store.BlobStore.List:output_type -> store.BlobListResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 12: store.BatchOperation.record:type_name -> store.Record
+	30, // 13: store.BatchRequest.operations:type_name -> store.BatchOperation
+	0,  // 14: store.Record.MetadataEntry.value:type_name -> store.Field
+	3,  // 15: store.Store.Read:input_type -> store.ReadRequest
+	6,  // 16: store.Store.Write:input_type -> store.WriteRequest
+	9,  // 17: store.Store.Delete:input_type -> store.DeleteRequest
+	12, // 18: store.Store.List:input_type -> store.ListRequest
+	14, // 19: store.Store.Databases:input_type -> store.DatabasesRequest
+	16, // 20: store.Store.Tables:input_type -> store.TablesRequest
+	28, // 21: store.Store.Watch:input_type -> store.WatchRequest
+	31, // 22: store.Store.Batch:input_type -> store.BatchRequest
+	19, // 23: store.BlobStore.Read:input_type -> store.BlobReadRequest
+	21, // 24: store.BlobStore.Write:input_type -> store.BlobWriteRequest
+	23, // 25: store.BlobStore.Delete:input_type -> store.BlobDeleteRequest
+	26, // 26: store.BlobStore.List:input_type -> store.BlobListRequest
+	4,  // 27: store.Store.Read:output_type -> store.ReadResponse
+	7,  // 28: store.Store.Write:output_type -> store.WriteResponse
+	10, // 29: store.Store.Delete:output_type -> store.DeleteResponse
+	13, // 30: store.Store.List:output_type -> store.ListResponse
+	15, // 31: store.Store.Databases:output_type -> store.DatabasesResponse
+	17, // 32: store.Store.Tables:output_type -> store.TablesResponse
+	29, // 33: store.Store.Watch:output_type -> store.WatchEvent
+	32, // 34: store.Store.Batch:output_type -> store.BatchResponse
+	20, // 35: store.BlobStore.Read:output_type -> store.BlobReadResponse
+	22, // 36: store.BlobStore.Write:output_type -> store.BlobWriteResponse
+	24, // 37: store.BlobStore.Delete:output_type -> store.BlobDeleteResponse
+	27, // 38: store.BlobStore.List:output_type -> store.BlobListResponse
+	27, // [27:39] is the sub-list for method output_type
+	15, // [15:27] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_store_store_proto_init() }
@@ -1829,13 +2023,14 @@ func file_store_store_proto_init() {
 	}
 	file_store_store_proto_msgTypes[5].OneofWrappers = []any{}
 	file_store_store_proto_msgTypes[8].OneofWrappers = []any{}
+	file_store_store_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_store_store_proto_rawDesc), len(file_store_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -26,6 +26,7 @@ const (
 	Store_Databases_FullMethodName = "/store.Store/Databases"
 	Store_Tables_FullMethodName    = "/store.Store/Tables"
 	Store_Watch_FullMethodName     = "/store.Store/Watch"
+	Store_Batch_FullMethodName     = "/store.Store/Batch"
 )
 
 // StoreClient is the client API for Store service.
@@ -44,6 +45,9 @@ type StoreClient interface {
 	// Watch streams every change to a key (or, with prefix, to every key
 	// starting with it) committed after the call, in commit order.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// Batch applies writes and deletes to one database in one transaction:
+	// all of them or, if any fails (a revision that does not match), none.
+	Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error)
 }
 
 type storeClient struct {
@@ -142,6 +146,16 @@ func (c *storeClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Store_WatchClient = grpc.ServerStreamingClient[WatchEvent]
 
+func (c *storeClient) Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResponse)
+	err := c.cc.Invoke(ctx, Store_Batch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StoreServer is the server API for Store service.
 // All implementations must embed UnimplementedStoreServer
 // for forward compatibility.
@@ -158,6 +172,9 @@ type StoreServer interface {
 	// Watch streams every change to a key (or, with prefix, to every key
 	// starting with it) committed after the call, in commit order.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// Batch applies writes and deletes to one database in one transaction:
+	// all of them or, if any fails (a revision that does not match), none.
+	Batch(context.Context, *BatchRequest) (*BatchResponse, error)
 	mustEmbedUnimplementedStoreServer()
 }
 
@@ -188,6 +205,9 @@ func (UnimplementedStoreServer) Tables(context.Context, *TablesRequest) (*Tables
 }
 func (UnimplementedStoreServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedStoreServer) Batch(context.Context, *BatchRequest) (*BatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Batch not implemented")
 }
 func (UnimplementedStoreServer) mustEmbedUnimplementedStoreServer() {}
 func (UnimplementedStoreServer) testEmbeddedByValue()               {}
@@ -322,6 +342,24 @@ func _Store_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Store_WatchServer = grpc.ServerStreamingServer[WatchEvent]
 
+func _Store_Batch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StoreServer).Batch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Store_Batch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StoreServer).Batch(ctx, req.(*BatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Store_ServiceDesc is the grpc.ServiceDesc for Store service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -348,6 +386,10 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Tables",
 			Handler:    _Store_Tables_Handler,
+		},
+		{
+			MethodName: "Batch",
+			Handler:    _Store_Batch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
