@@ -22,7 +22,7 @@ import (
 const end = "\x01\x01"
 
 func (m *meta) recordKey(id string) string { return m.name + "/r/" + id }
-func (m *meta) recordPrefix() string     { return m.name + "/r/" }
+func (m *meta) recordPrefix() string       { return m.name + "/r/" }
 
 // indexPrefix is where the entries of idx start; with a value, where
 // those of that value start.
