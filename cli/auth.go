@@ -82,7 +82,7 @@ func (a *app) authCreateAccount() *ffcli.Command {
 			if err := oneArg(path, "account id", args); err != nil {
 				return err
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAuthClient(cl.conn).Generate(ctx, &authpb.GenerateRequest{
 					Id: args[0], Secret: secret, Scopes: splitList(scopes), Type: typ, Name: name,
 					Metadata: meta.m, Options: opts(),
@@ -130,7 +130,7 @@ func (a *app) authCreateRule() *ffcli.Command {
 			default:
 				return usageErrorf(path, "--access must be granted or denied, not %q", access)
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewRulesClient(cl.conn).Create(ctx, &authpb.CreateRequest{Options: opts(), Rule: &authpb.Rule{
 					Id: args[0], Scope: scope, Access: acc, Priority: int32(priority),
 					Resource: &authpb.Resource{Type: parts[0], Name: parts[1], Endpoint: parts[2]},
@@ -162,7 +162,7 @@ func (a *app) authCreateToken() *ffcli.Command {
 			if id == "" && secret == "" {
 				return usageErrorf(path, "give --id and --secret")
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAuthClient(cl.conn).Token(ctx, &authpb.TokenRequest{
 					Id: id, Secret: secret, TokenExpiry: expiry, Options: opts(),
 				})
@@ -188,7 +188,7 @@ func (a *app) authListAccounts() *ffcli.Command {
 			if len(args) > 0 {
 				return usageErrorf(path, "unexpected argument %q", args[0])
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewAccountsClient(cl.conn).List(ctx, &authpb.ListAccountsRequest{Options: opts()})
 				if err != nil {
 					return err
@@ -216,7 +216,7 @@ func (a *app) authListRules() *ffcli.Command {
 			if len(args) > 0 {
 				return usageErrorf(path, "unexpected argument %q", args[0])
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				rsp, err := authpb.NewRulesClient(cl.conn).List(ctx, &authpb.ListRequest{Options: opts()})
 				if err != nil {
 					return err
@@ -246,7 +246,7 @@ func (a *app) authDeleteAccount() *ffcli.Command {
 			if err := oneArg(path, "account id", args); err != nil {
 				return err
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewAccountsClient(cl.conn).Delete(ctx, &authpb.DeleteAccountRequest{Id: args[0], Options: opts()})
 				if err == nil {
 					fmt.Fprintln(a.stdout, "Account deleted")
@@ -265,7 +265,7 @@ func (a *app) authDeleteRule() *ffcli.Command {
 			if err := oneArg(path, "rule id", args); err != nil {
 				return err
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewRulesClient(cl.conn).Delete(ctx, &authpb.DeleteRequest{Id: args[0], Options: opts()})
 				if err == nil {
 					fmt.Fprintln(a.stdout, "Rule deleted")
@@ -292,7 +292,7 @@ func (a *app) authUpdateSecret() *ffcli.Command {
 			if newSecret == "" {
 				return usageErrorf(path, "give --new_secret")
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewAccountsClient(cl.conn).ChangeSecret(ctx, &authpb.ChangeSecretRequest{
 					Id: args[0], OldSecret: oldSecret, NewSecret: newSecret, Options: opts(),
 				})

@@ -26,45 +26,42 @@ func (a *app) backupCommand() *ffcli.Command {
 		if _, err := os.Stat(dest); err == nil {
 			return exitf(exitFailure, "%s already exists; choose a new file name", dest)
 		}
-		cl, err := a.connect()
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
 		// A backup takes as long as the database is large: no call timeout.
-		ctx = cl.metadataContext(ctx)
-		stream, err := pb.NewAdminClient(cl.conn).Backup(ctx, &pb.BackupRequest{})
-		if err != nil {
-			return cl.err(err)
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(dest), ".micro-backup-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
 		var size int64
-		for {
-			chunk, err := stream.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return cl.err(err)
-			}
-			n, err := tmp.Write(chunk.GetData())
+		err := a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+			stream, err := pb.NewAdminClient(cl.conn).Backup(ctx, &pb.BackupRequest{})
 			if err != nil {
 				return err
 			}
-			size += int64(n)
-		}
-		if err := tmp.Sync(); err != nil {
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp.Name(), dest); err != nil {
+			tmp, err := os.CreateTemp(filepath.Dir(dest), ".micro-backup-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			defer tmp.Close()
+			for {
+				chunk, err := stream.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				n, err := tmp.Write(chunk.GetData())
+				if err != nil {
+					return err
+				}
+				size += int64(n)
+			}
+			if err := tmp.Sync(); err != nil {
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), dest)
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "Backed up %d bytes to %s\n", size, dest)

@@ -28,7 +28,7 @@ func (a *app) backupsCommand() *ffcli.Command {
 		func(ctx context.Context, args []string) error {
 			switch len(args) {
 			case 0:
-				return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+				return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 					rsp, err := pb.NewAdminClient(cl.conn).Backups(ctx, &pb.BackupsRequest{})
 					if err != nil {
 						return err

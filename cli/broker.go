@@ -44,7 +44,7 @@ func (a *app) brokerPublish() *ffcli.Command {
 		if len(args) < 2 {
 			return usageErrorf(path, "expected a topic and a message")
 		}
-		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			_, err := pb.NewBrokerClient(conn).Publish(ctx, &pb.PublishRequest{Topic: args[0],
 				Message: &pb.Message{Header: header, Body: []byte(strings.Join(args[1:], " "))}})
@@ -73,7 +73,7 @@ func (a *app) brokerSubscribe() *ffcli.Command {
 		if count < 0 {
 			return usageErrorf(path, "--count must not be negative")
 		}
-		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{follow: true}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			stream, err := pb.NewBrokerClient(conn).Subscribe(ctx, &pb.SubscribeRequest{Topic: args[0], Queue: queue})
 			if err != nil {

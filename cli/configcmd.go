@@ -35,7 +35,7 @@ func (a *app) configCommand() *ffcli.Command {
 
 // withConfig runs call with a config client and the call's context.
 func (a *app) withConfig(ctx context.Context, call func(context.Context, pb.ConfigClient, *target) error) error {
-	return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+	return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 		return call(ctx, pb.NewConfigClient(cl.conn), cl.target)
 	})
 }

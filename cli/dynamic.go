@@ -61,12 +61,16 @@ func (a *app) runPlugin(ctx context.Context, path string, args []string) error {
 // a call to an endpoint of a registered service, its request built from
 // flags typed by the registry's description of the request.
 func (a *app) serviceCommand(ctx context.Context, name string, args []string) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	lctx, cancel := cl.callContext(ctx)
+	// The lookup is bounded by callTimeout; the call by it too unless it
+	// streams.
+	return a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+		return a.callService(ctx, cl, name, args)
+	})
+}
+
+// callService is serviceCommand once connected.
+func (a *app) callService(ctx context.Context, cl *client, name string, args []string) error {
+	lctx, cancel := context.WithTimeout(ctx, callTimeout)
 	svcs, err := lookupService(lctx, regpb.NewRegistryClient(cl.conn), name, cl.target.Namespace)
 	cancel()
 	if err != nil {
@@ -112,17 +116,16 @@ func (a *app) serviceCommand(ctx context.Context, name string, args []string) er
 		return exitf(exitFailure, "%s. Please refer to 'micro %s %s --help'", capitalize(err.Error()), name, commandFor(name, ep))
 	}
 
-	stream := ep.Metadata["stream"] == "true"
-	cctx, ccancel := rpcContext(ctx, cl, &callFlags{timeout: callTimeout}, stream)
-	defer ccancel()
-	if stream {
-		return cl.err(streamJSON(cctx, cl.conn, name, ep.Name, body, func(msg []byte) error {
+	if ep.Metadata["stream"] == "true" {
+		return streamJSON(ctx, cl.conn, name, ep.Name, body, func(msg []byte) error {
 			return printReply(a.stdout, msg, "json")
-		}))
+		})
 	}
-	reply, err := invokeJSON(cctx, cl.conn, name, ep.Name, body)
+	ctx, cancel = context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	reply, err := invokeJSON(ctx, cl.conn, name, ep.Name, body)
 	if err != nil {
-		return cl.err(err)
+		return err
 	}
 	return printReply(a.stdout, reply, "json")
 }

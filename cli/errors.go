@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func rpcError(err error, addr string) error {
 		return nil
 	}
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) || !fromCall(err) {
 		return err
 	}
 	if st, ok := status.FromError(err); ok && !carriesMicroError(st) {
@@ -118,6 +119,15 @@ func rpcError(err error, addr string) error {
 	default:
 		return exitf(exitServerError, "%s", capitalize(me.Detail))
 	}
+}
+
+// fromCall reports whether err came out of a call: a gRPC status, a micro
+// error, or the call's context ending. Anything else is the CLI's own (a
+// file it could not write) and is reported as it is.
+func fromCall(err error) bool {
+	var me *merrors.Error
+	_, isStatus := status.FromError(err)
+	return isStatus || errors.As(err, &me) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // isNotFound reports a 404 micro error.

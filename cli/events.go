@@ -66,7 +66,7 @@ func (a *app) eventsPublish() *ffcli.Command {
 		if len(args) < 2 {
 			return usageErrorf(path, "expected a topic and a payload")
 		}
-		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			_, err := pb.NewStreamClient(conn).Publish(ctx, &pb.PublishRequest{Topic: args[0], Metadata: md,
 				Payload: []byte(strings.Join(args[1:], " "))})
@@ -107,7 +107,7 @@ func (a *app) eventsConsume() *ffcli.Command {
 			return usageErrorf(path, "--count must not be negative")
 		}
 		req := &pb.ConsumeRequest{Topic: args[0], Group: group, Offset: start, Sequence: sequence, NewOnly: newOnly, AutoAck: true}
-		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{follow: true}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -187,7 +187,7 @@ func (a *app) eventsRead() *ffcli.Command {
 			return usageErrorf(path, "expected one topic")
 		}
 		var evs []*pb.Event
-		err := a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		err := a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			rsp, err := pb.NewStoreClient(conn).Read(ctx, &pb.ReadRequest{Topic: args[0], Limit: limit, Offset: offset})
 			evs = rsp.GetEvents()
@@ -221,7 +221,7 @@ func (a *app) eventsTopics() *ffcli.Command {
 			return err
 		}
 		var topics []*pb.Topic
-		err := a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		err := a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			rsp, err := pb.NewTopicsClient(conn).List(ctx, &pb.ListTopicsRequest{})
 			topics = rsp.GetTopics()
@@ -273,7 +273,7 @@ func (a *app) eventsRetention() *ffcli.Command {
 			}
 			seconds = int64((d + time.Second - 1) / time.Second)
 		}
-		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			conn := cl.conn
 			_, err := pb.NewTopicsClient(conn).Update(ctx, &pb.UpdateTopicRequest{Topic: args[0], Retention: seconds})
 			return err

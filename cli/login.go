@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	merrors "micro.dev/micro/framework/errors"
-	"micro.dev/micro/framework/metadata"
 	authpb "micro.dev/micro/proto/auth"
 )
 
@@ -50,12 +49,7 @@ func (a *app) loginCommand() *ffcli.Command {
 			if prompted && !a.stdinIsTerminal() {
 				fmt.Fprintln(a.stdout) // the piped answers were not echoed
 			}
-			cl, err := a.connectAnonymous()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			if err := a.logIn(ctx, cl, username, password); err != nil {
+			if err := a.logIn(ctx, username, password); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, "Successfully logged in.")
@@ -63,18 +57,18 @@ func (a *app) loginCommand() *ffcli.Command {
 		})
 }
 
-// logIn gets a token for id/secret in the client's namespace and makes it
+// logIn gets a token for id/secret in the current namespace and makes it
 // the env's current login.
-func (a *app) logIn(ctx context.Context, cl *client, id, secret string) error {
-	t := cl.target
-	ctx = metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: t.Namespace})
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	rsp, err := authpb.NewAuthClient(cl.conn).Token(ctx, &authpb.TokenRequest{
-		Id: id, Secret: secret, Options: &authpb.Options{Namespace: t.Namespace},
-	})
-	if err != nil {
-		if me := merrors.FromError(err, clientID); me.Code == 401 {
+func (a *app) logIn(ctx context.Context, id, secret string) error {
+	var rsp *authpb.TokenResponse
+	var t *target
+	err := a.withClient(ctx, callOptions{anonymous: true}, func(ctx context.Context, cl *client) error {
+		t = cl.target
+		var err error
+		rsp, err = authpb.NewAuthClient(cl.conn).Token(ctx, &authpb.TokenRequest{
+			Id: id, Secret: secret, Options: &authpb.Options{Namespace: t.Namespace},
+		})
+		if me := merrors.FromError(err, clientID); me != nil && me.Code == 401 {
 			// Wrong credentials are Micro's line; any other refusal (the
 			// default password from another machine) says what to do.
 			if me.Detail == "" || me.Detail == "invalid account id or secret" {
@@ -82,7 +76,10 @@ func (a *app) logIn(ctx context.Context, cl *client, id, secret string) error {
 			}
 			return exitf(exitUnauthorized, "Login failed: %s", me.Detail)
 		}
-		return cl.err(err)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	tok := fromProtoToken(rsp.GetToken())
 	accountID, _ := claimsOf(tok.AccessToken)["sub"].(string)
@@ -178,20 +175,9 @@ func (a *app) userCommand() *ffcli.Command {
 		if len(args) > 0 {
 			return unrecognizedSubcommand(cmd, args[0])
 		}
-		t, err := a.target()
+		s, tok, err := a.loggedIn()
 		if err != nil {
 			return err
-		}
-		s, err := a.session(t)
-		if err != nil {
-			return err
-		}
-		tok, ok, err := loadToken(s.dir, s.key)
-		if err != nil {
-			return err
-		}
-		if s.user == "" || !ok {
-			return exitf(exitFailure, "You are not logged in")
 		}
 		name, _ := claimsOf(tok.AccessToken)["name"].(string)
 		if name == "" {
@@ -208,16 +194,34 @@ func (a *app) userToken(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("micro user token", "unexpected argument %q", args[0])
 	}
-	cl, err := a.connect()
+	return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
+		if cl.token == "" {
+			return exitf(exitFailure, "You are not logged in")
+		}
+		fmt.Fprintln(a.stdout, cl.token)
+		return nil
+	})
+}
+
+// loggedIn returns the current login, read from this machine without
+// asking the server, or "You are not logged in".
+func (a *app) loggedIn() (*session, savedToken, error) {
+	t, err := a.target()
 	if err != nil {
-		return err
+		return nil, savedToken{}, err
 	}
-	defer cl.Close()
-	if cl.token == "" {
-		return exitf(exitFailure, "You are not logged in")
+	s, err := a.session(t)
+	if err != nil {
+		return nil, savedToken{}, err
 	}
-	fmt.Fprintln(a.stdout, cl.token)
-	return nil
+	tok, ok, err := loadToken(s.dir, s.key)
+	if err != nil {
+		return nil, savedToken{}, err
+	}
+	if s.user == "" || !ok {
+		return nil, savedToken{}, exitf(exitFailure, "You are not logged in")
+	}
+	return s, tok, nil
 }
 
 // userNamespaceSet is `micro user namespace set <ns>`.
@@ -277,17 +281,9 @@ func (a *app) userSetPassword() *ffcli.Command {
 			if len(args) > 0 {
 				return usageErrorf(path, "unexpected argument %q", args[0])
 			}
-			cl, err := a.connect()
+			s, _, err := a.loggedIn()
 			if err != nil {
 				return err
-			}
-			defer cl.Close()
-			s, err := a.session(cl.target)
-			if err != nil {
-				return err
-			}
-			if cl.token == "" {
-				return exitf(exitFailure, "You are not logged in")
 			}
 			if oldPW == "" {
 				if oldPW, err = a.prompt("Enter current password: ", true); err != nil {
@@ -312,18 +308,21 @@ func (a *app) userSetPassword() *ffcli.Command {
 			if newPW == "" {
 				return exitf(exitFailure, "The new password must not be empty")
 			}
-			cctx, cancel := cl.callContext(ctx)
-			defer cancel()
-			_, err = authpb.NewAccountsClient(cl.conn).ChangeSecret(cctx, &authpb.ChangeSecretRequest{
-				Id: s.user, OldSecret: oldPW, NewSecret: newPW, Options: &authpb.Options{Namespace: cl.target.Namespace},
+			err = a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
+				_, err := authpb.NewAccountsClient(cl.conn).ChangeSecret(ctx, &authpb.ChangeSecretRequest{
+					Id: s.user, OldSecret: oldPW, NewSecret: newPW, Options: &authpb.Options{Namespace: cl.target.Namespace},
+				})
+				if merrors.Code(err) == 401 {
+					return exitf(exitUnauthorized, "The current password is not correct")
+				}
+				return err
 			})
-			if merrors.Code(err) == 401 {
-				return exitf(exitUnauthorized, "The current password is not correct")
-			}
 			if err != nil {
-				return cl.err(err)
+				return err
 			}
-			if err := a.logIn(ctx, cl, s.user, newPW); err != nil {
+			// The server revoked every token of the account with the old
+			// password: log in again as anyone would.
+			if err := a.logIn(ctx, s.user, newPW); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, "Password changed.")

@@ -34,7 +34,7 @@ func (a *app) networkCommand() *ffcli.Command {
 
 // withNetwork connects and runs call with a network client.
 func (a *app) withNetwork(ctx context.Context, call func(context.Context, pb.NetworkClient) error) error {
-	return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+	return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 		return call(ctx, pb.NewNetworkClient(cl.conn))
 	})
 }

@@ -89,12 +89,15 @@ func (a *app) runCommand() *ffcli.Command {
 	return cmd
 }
 
+// run and update bound each build with buildTimeout themselves: a watch
+// runs until Ctrl-C, uploading and rebuilding as files change.
 func (a *app) run(ctx context.Context, source string, f runFlags, watchSet bool) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+	return a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+		return a.runWith(ctx, cl, source, f, watchSet)
+	})
+}
+
+func (a *app) runWith(ctx context.Context, cl *client, source string, f runFlags, watchSet bool) error {
 	rt := pb.NewRuntimeClient(cl.conn)
 	dir, isDir, err := localSource(source)
 	if err != nil {
@@ -161,11 +164,12 @@ func (a *app) updateCommand() *ffcli.Command {
 }
 
 func (a *app) update(ctx context.Context, arg string, f runFlags) error {
-	cl, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+	return a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+		return a.updateWith(ctx, cl, arg, f)
+	})
+}
+
+func (a *app) updateWith(ctx context.Context, cl *client, arg string, f runFlags) error {
 	rt := pb.NewRuntimeClient(cl.conn)
 	svc := &pb.Service{Name: f.name, Version: f.version}
 	dir, isDir, err := localSource(arg)
@@ -219,29 +223,26 @@ func (a *app) killCommand() *ffcli.Command {
 			if len(args) == 0 {
 				return usageErrorf(path, "expected a service name (. for the current directory's)")
 			}
-			cl, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			rt := pb.NewRuntimeClient(cl.conn)
-			for _, arg := range args {
-				name, v := serviceRef(arg)
-				if v == "" {
-					v = version
-				}
-				err := cl.buildCall(ctx, func(ctx context.Context) error {
-					_, err := rt.Delete(ctx, &pb.DeleteRequest{
-						Resource: &pb.Resource{Service: &pb.Service{Name: name, Version: v}},
-						Options:  &pb.DeleteOptions{Namespace: cl.target.Namespace},
+			return a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+				rt := pb.NewRuntimeClient(cl.conn)
+				for _, arg := range args {
+					name, v := serviceRef(arg)
+					if v == "" {
+						v = version
+					}
+					err := cl.buildCall(ctx, func(ctx context.Context) error {
+						_, err := rt.Delete(ctx, &pb.DeleteRequest{
+							Resource: &pb.Resource{Service: &pb.Service{Name: name, Version: v}},
+							Options:  &pb.DeleteOptions{Namespace: cl.target.Namespace},
+						})
+						return err
 					})
-					return err
-				})
-				if err != nil {
-					return err
+					if err != nil {
+						return err
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 }
 
@@ -256,10 +257,11 @@ func serviceRef(arg string) (name, version string) {
 	return name, version
 }
 
-// buildCall runs call with the namespace and a timeout long enough for a
-// build, and reports its error as the user sees it.
+// buildCall runs one step of a command that withClient connected with
+// noTimeout, bounded by a timeout long enough for a build, and reports its
+// error as the user sees it (run prints a watch's failed rebuild and goes
+// on).
 func (c *client) buildCall(ctx context.Context, call func(context.Context) error) error {
-	ctx = c.metadataContext(ctx)
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	return c.err(call(ctx))

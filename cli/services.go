@@ -15,7 +15,6 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"google.golang.org/grpc"
-	grpcmd "google.golang.org/grpc/metadata"
 
 	microclient "micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
@@ -31,7 +30,7 @@ func (a *app) servicesCommand() *ffcli.Command {
 		if len(args) > 0 {
 			return usageErrorf(path, "unexpected argument %q", args[0])
 		}
-		return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 			rsp, err := regpb.NewRegistryClient(cl.conn).ListServices(ctx, &regpb.ListRequest{})
 			if err != nil {
 				return err
@@ -81,7 +80,7 @@ func (a *app) getCommand() *ffcli.Command {
 
 // getService looks a service up in the current namespace, then in "micro".
 func (a *app) getService(ctx context.Context, name string) (svcs []*regpb.Service, err error) {
-	err = a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+	err = a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 		svcs, err = lookupService(ctx, regpb.NewRegistryClient(cl.conn), name, cl.target.Namespace)
 		return err
 	})
@@ -226,45 +225,15 @@ func callArgs(path string, args []string, f *callFlags) ([]byte, error) {
 	return body, nil
 }
 
-// rpcTarget opens the connection a call goes over: the proxy, or the node
-// --address names.
-func (a *app) rpcTarget(f *callFlags) (*client, error) {
-	cl, err := a.connect()
-	if err != nil {
-		return nil, err
-	}
-	if f.address != "" {
-		cl.Close()
-		nt, err := microclient.NodeTarget(f.address, cl.target.Security)
-		if err != nil {
-			return nil, exitf(exitFailure, "Cannot use node address %s: %v", f.address, err)
-		}
-		conn, err := dial(nt)
-		if err != nil {
-			return nil, exitf(exitConnect, "Failed to connect to %s: %v", f.address, err)
-		}
-		cl.conn = conn
-		cl.target.Address = f.address
-	}
-	return cl, nil
-}
-
-// rpcContext adds --metadata and the timeout to a call's context. It starts
-// from callContext, for the metadata every call carries (namespace, and
-// the login token once there is one), but replaces its timeout: streams
-// have none, calls --request_timeout.
-func rpcContext(ctx context.Context, cl *client, f *callFlags, stream bool) (context.Context, context.CancelFunc) {
-	// --request_timeout, not callContext's timeout, bounds these calls.
-	ctx = cl.metadataContext(ctx)
-	pairs := []string{}
-	for k, v := range f.metadata {
-		pairs = append(pairs, strings.ToLower(strings.TrimSpace(k)), v)
-	}
-	ctx = grpcmd.AppendToOutgoingContext(ctx, pairs...)
+// options are how a call with these flags reaches the server: the node
+// --address names or the proxy, --metadata, and --request_timeout for a
+// call (a stream runs until it ends).
+func (f *callFlags) options(stream bool) callOptions {
+	o := callOptions{node: f.address, metadata: f.metadata, timeout: f.timeout}
 	if stream {
-		return context.WithCancel(ctx)
+		o.timeout = noTimeout
 	}
-	return context.WithTimeout(ctx, f.timeout)
+	return o
 }
 
 func (a *app) callCommand() *ffcli.Command {
@@ -278,22 +247,17 @@ func (a *app) callCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.rpcTarget(&f)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := rpcContext(ctx, cl, &f, false)
-			defer cancel()
-			reply, err := invokeJSON(ctx, cl.conn, args[0], args[1], body)
-			if err != nil && strings.Contains(err.Error(), "cardinality violation") {
-				// gRPC's word for a unary call answered with a stream.
-				return exitf(exitFailure, "%s of %s streams; use 'micro stream %s %s'", args[1], args[0], args[0], args[1])
-			}
-			if err != nil {
-				return cl.err(err)
-			}
-			return printReply(a.stdout, reply, f.output)
+			return a.withClient(ctx, f.options(false), func(ctx context.Context, cl *client) error {
+				reply, err := invokeJSON(ctx, cl.conn, args[0], args[1], body)
+				if err != nil && strings.Contains(err.Error(), "cardinality violation") {
+					// gRPC's word for a unary call answered with a stream.
+					return exitf(exitFailure, "%s of %s streams; use 'micro stream %s %s'", args[1], args[0], args[0], args[1])
+				}
+				if err != nil {
+					return err
+				}
+				return printReply(a.stdout, reply, f.output)
+			})
 		})
 }
 
@@ -308,16 +272,11 @@ func (a *app) streamCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.rpcTarget(&f)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := rpcContext(ctx, cl, &f, true)
-			defer cancel()
-			return cl.err(streamJSON(ctx, cl.conn, args[0], args[1], body, func(msg []byte) error {
-				return printReply(a.stdout, msg, f.output)
-			}))
+			return a.withClient(ctx, f.options(true), func(ctx context.Context, cl *client) error {
+				return streamJSON(ctx, cl.conn, args[0], args[1], body, func(msg []byte) error {
+					return printReply(a.stdout, msg, f.output)
+				})
+			})
 		})
 }
 

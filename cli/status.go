@@ -33,7 +33,7 @@ func (a *app) statusCommand() *ffcli.Command {
 			if len(args) > 1 {
 				opts.Version = args[1]
 			}
-			return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				opts.Namespace = cl.target.Namespace
 				rsp, err := pb.NewRuntimeClient(cl.conn).Read(ctx, &pb.ReadRequest{Options: opts})
 				if err != nil {
@@ -156,7 +156,7 @@ func (a *app) logsCommand() *ffcli.Command {
 			if v == "" {
 				v = version
 			}
-			return a.withClient(ctx, follow, func(ctx context.Context, cl *client) error {
+			return a.withClient(ctx, callOptions{follow: follow}, func(ctx context.Context, cl *client) error {
 				req := &pb.LogsRequest{Service: name, Version: v, Count: lines, Stream: follow,
 					Options: &pb.LogsOptions{Namespace: cl.target.Namespace}}
 				if since > 0 {

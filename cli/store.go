@@ -104,7 +104,7 @@ func checkOutput(path, output string) error {
 // the call's context (namespace metadata, timeout) and the target; call's
 // error is reported as an RPC error.
 func (a *app) withStore(ctx context.Context, call func(context.Context, pb.StoreClient, *target) error) error {
-	return a.withClient(ctx, false, func(ctx context.Context, cl *client) error {
+	return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 		return call(ctx, pb.NewStoreClient(cl.conn), cl.target)
 	})
 }

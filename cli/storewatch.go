@@ -77,7 +77,7 @@ func (a *app) storeWatch() *ffcli.Command {
 		if len(args) == 1 {
 			key = args[0]
 		}
-		return a.withClient(ctx, true, func(ctx context.Context, cl *client) error {
+		return a.withClient(ctx, callOptions{follow: true}, func(ctx context.Context, cl *client) error {
 			conn, t := cl.conn, cl.target
 			db, table := loc.resolve(t)
 			stream, err := pb.NewStoreClient(conn).Watch(ctx, &pb.WatchRequest{Database: db, Table: table, Key: key, Prefix: prefix})

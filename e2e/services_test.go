@@ -76,6 +76,25 @@ func TestServicesTour(t *testing.T) {
 	if out := c.ok("helloworld", "call", "--name=Jane"); out != want {
 		t.Fatalf("micro helloworld call: %q", out)
 	}
+	if out := c.ok("call", "--metadata", "X-Salutation=Howdy", "helloworld", "Helloworld.Call", `{"name":"Jane"}`); out != "{\n\t\"msg\": \"Howdy Jane\"\n}\n" {
+		t.Fatalf("micro call --metadata: %q", out)
+	}
+	// --address calls the node itself, past the proxy.
+	var node string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == hello.nodeID {
+			node = f[1]
+		}
+	}
+	if node == "" {
+		t.Fatalf("micro get service helloworld shows no address for node %s:\n%s", hello.nodeID, out)
+	}
+	if out := c.ok("call", "--address", node, "helloworld", "Helloworld.Call", `{"name":"Jane"}`); out != want {
+		t.Fatalf("micro call --address %s: %q", node, out)
+	}
+	if _, errOut, code := c.run("call", "--address", node, "registry", "Registry.ListServices", "{}"); code == 0 || !strings.Contains(errOut, "This is service helloworld, not registry") {
+		t.Fatalf("micro call --address %s registry: exit %d, %q; want the node's own refusal", node, code, errOut)
+	}
 	help := c.ok("helloworld", "--help")
 	for _, want := range []string{"call", "Helloworld.Call", "--name string", "stream", "--count int64", "pingPong", "--stroke int64"} {
 		if !strings.Contains(help, want) {
