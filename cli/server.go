@@ -13,6 +13,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/node"
 )
 
@@ -48,6 +49,8 @@ func (a *app) serverCommand() *ffcli.Command {
 	cfg.MinFreeSpace = defaultMinFreeSpace
 	fs.Var((*sizeFlag)(&cfg.MinFreeSpace), "min-free-space", "refuse writes (507) when the disk has less than this `size` free (64MB, 1GB; 0 for no minimum); deletes still run")
 	fs.Var((*sizeFlag)(&cfg.MaxDBSize), "max-db-size", "refuse writes (507) once the database file reaches this `size` (0 for no cap)")
+	cfg.MaxBlobSize = store.DefaultMaxBlobSize
+	fs.Var((*sizeFlag)(&cfg.MaxBlobSize), "blob-max-size", "refuse blobs (413) larger than this `size` (micro blob put, store.DefaultBlobStore)")
 	tlsFlags := serverTLSFlags(fs, &cfg) // server_tls.go
 	runtimeFlags(fs, &cfg)               // serverflags.go
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")

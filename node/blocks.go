@@ -131,8 +131,8 @@ func (n *Node) newAuth(cfg Config) (block, error) {
 	return n.auth, nil
 }
 
-func (n *Node) newStore(Config) (block, error) {
-	return store.New(n.db, n.authz, store.WithLogger(n.log)), nil
+func (n *Node) newStore(cfg Config) (block, error) {
+	return store.New(n.db, n.authz, store.WithLogger(n.log), store.WithMaxBlobSize(cfg.MaxBlobSize)), nil
 }
 
 func (n *Node) newConfig(cfg Config) (block, error) {

@@ -38,6 +38,9 @@ type Config struct {
 	// MaxDBSize caps the database file, in bytes; past it writes are
 	// refused (507) as on a full disk. Zero means no cap.
 	MaxDBSize int64
+	// MaxBlobSize caps one blob of the blob store, in bytes (413 above);
+	// zero means store.DefaultMaxBlobSize.
+	MaxBlobSize int64
 	// Limits bound the connections clients hold (limits.go).
 	Limits Limits
 	// Logger receives structured logs; nil means slog.Default().

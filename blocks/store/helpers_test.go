@@ -49,6 +49,7 @@ type env struct {
 	clock  *clock
 	conn   *grpc.ClientConn
 	client pb.StoreClient
+	blobs  pb.BlobStoreClient
 }
 
 func openDB(tb testing.TB) *schema.DB {
@@ -68,7 +69,13 @@ func openDB(tb testing.TB) *schema.DB {
 
 func newEnv(tb testing.TB, opts ...Option) *env {
 	tb.Helper()
-	e := &env{db: openDB(tb), clock: newClock()}
+	return newEnvOn(tb, openDB(tb), opts...)
+}
+
+// newEnvOn is newEnv on a database the test opened.
+func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
+	tb.Helper()
+	e := &env{db: db, clock: newClock()}
 	e.store = New(e.db, auth.Namespaces, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	tb.Cleanup(func() { e.store.Close() })
 
@@ -87,6 +94,7 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 	}
 	tb.Cleanup(func() { e.conn.Close() })
 	e.client = pb.NewStoreClient(e.conn)
+	e.blobs = pb.NewBlobStoreClient(e.conn)
 	return e
 }
 

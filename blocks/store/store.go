@@ -1,6 +1,8 @@
 // Package store is the key-value store block: Micro's store.Store service
 // (Read, Write, Delete, List, Databases, Tables) on records partitioned into
-// databases, one per namespace, and tables inside them.
+// databases, one per namespace, and tables inside them; and Micro's
+// store.BlobStore service (Blobs: Read, Write, Delete, List streamed in
+// chunks) on blobs scoped the same way.
 //
 // Store holds the block's rules: defaults (the database is the caller's
 // namespace, the table "micro"), validation and limits, expiry in seconds.
@@ -39,12 +41,14 @@ type Store struct {
 	pb.UnimplementedStoreServer
 
 	backend     Backend
+	blobs       *Blobs
 	authz       auth.Authorizer
 	hub         *hub
 	watchBuffer int
 	now         func() time.Time
 	interval    time.Duration
 	log         *slog.Logger
+	maxBlobSize int64
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -64,6 +68,12 @@ func WithClock(now func() time.Time) Option {
 // WithSweepInterval sets how often the sweeper deletes expired records.
 func WithSweepInterval(d time.Duration) Option {
 	return func(s *Store) { s.interval = d }
+}
+
+// WithMaxBlobSize sets the largest blob a Write may store, in bytes;
+// zero or less means DefaultMaxBlobSize.
+func WithMaxBlobSize(n int64) Option {
+	return func(s *Store) { s.maxBlobSize = n }
 }
 
 // WithLogger sets where the sweeper and internal errors are logged;
@@ -86,22 +96,38 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Store {
 	if s.watchBuffer <= 0 {
 		s.watchBuffer = DefaultWatchBuffer
 	}
+	if s.maxBlobSize <= 0 {
+		s.maxBlobSize = DefaultMaxBlobSize
+	}
 	s.hub = newHub()
 	s.backend = newSQLite(db, s.now, s.hub)
+	s.blobs = &Blobs{s: s, backend: newBlobSQLite(db, s.now), maxSize: s.maxBlobSize}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
-// Register serves the store.Store service on gs.
+// Register serves the store.Store and store.BlobStore services on gs.
 func (s *Store) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterStoreServer(gs, s)
+	pb.RegisterBlobStoreServer(gs, s.blobs)
 }
 
-// Start runs the sweeper until Close. Calling it again does nothing; the
-// error is always nil.
-func (s *Store) Start(context.Context) error {
-	s.started.Do(func() { s.wg.Go(s.sweepLoop) })
-	return nil
+// Blobs is the block's BlobStore service.
+func (s *Store) Blobs() *Blobs { return s.blobs }
+
+// Start gives up the blob uploads a crash cut short and runs the sweeper
+// until Close. Calling it again does nothing.
+func (s *Store) Start(ctx context.Context) error {
+	var err error
+	s.started.Do(func() {
+		// Before any call is served: no upload can be in progress.
+		if err = s.blobs.backend.Abandon(ctx); err != nil {
+			return
+		}
+		s.wg.Go(func() { s.blobs.purge(s.ctx) })
+		s.wg.Go(s.sweepLoop)
+	})
+	return err
 }
 
 // EndStreams ends every Watch stream and the sweeper, without waiting, so
@@ -133,6 +159,7 @@ func (s *Store) sweepLoop() {
 			case n > 0:
 				s.log.Debug("store: swept expired records", "deleted", n)
 			}
+			s.blobs.purge(s.ctx)
 		}
 	}
 }

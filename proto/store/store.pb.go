@@ -994,10 +994,16 @@ func (x *TablesResponse) GetTables() []string {
 }
 
 type BlobOptions struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Public        bool                   `protobuf:"varint,2,opt,name=public,proto3" json:"public,omitempty"`
-	ContentType   string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// namespace is the store database the blob lives in; default the
+	// caller's namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// public and content_type are kept with the blob, as Micro's options.
+	Public      bool   `protobuf:"varint,2,opt,name=public,proto3" json:"public,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// table partitions the namespace as the store's tables do; default
+	// "micro".
+	Table         string `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1049,6 +1055,13 @@ func (x *BlobOptions) GetPublic() bool {
 func (x *BlobOptions) GetContentType() string {
 	if x != nil {
 		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobOptions) GetTable() string {
+	if x != nil {
+		return x.Table
 	}
 	return ""
 }
@@ -1337,6 +1350,7 @@ type BlobListOptions struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Table         string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1381,6 +1395,13 @@ func (x *BlobListOptions) GetNamespace() string {
 func (x *BlobListOptions) GetPrefix() string {
 	if x != nil {
 		return x.Prefix
+	}
+	return ""
+}
+
+func (x *BlobListOptions) GetTable() string {
+	if x != nil {
+		return x.Table
 	}
 	return ""
 }
@@ -1853,11 +1874,12 @@ const file_store_store_proto_rawDesc = "" +
 	"\rTablesRequest\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\"(\n" +
 	"\x0eTablesResponse\x12\x16\n" +
-	"\x06tables\x18\x01 \x03(\tR\x06tables\"f\n" +
+	"\x06tables\x18\x01 \x03(\tR\x06tables\"|\n" +
 	"\vBlobOptions\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
 	"\x06public\x18\x02 \x01(\bR\x06public\x12!\n" +
-	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\"Q\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\"Q\n" +
 	"\x0fBlobReadRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\aoptions\x18\x02 \x01(\v2\x12.store.BlobOptionsR\aoptions\"&\n" +
@@ -1871,10 +1893,11 @@ const file_store_store_proto_rawDesc = "" +
 	"\x11BlobDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\aoptions\x18\x02 \x01(\v2\x12.store.BlobOptionsR\aoptions\"\x14\n" +
-	"\x12BlobDeleteResponse\"G\n" +
+	"\x12BlobDeleteResponse\"]\n" +
 	"\x0fBlobListOptions\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"C\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"C\n" +
 	"\x0fBlobListRequest\x120\n" +
 	"\aoptions\x18\x01 \x01(\v2\x16.store.BlobListOptionsR\aoptions\"&\n" +
 	"\x10BlobListResponse\x12\x12\n" +

@@ -418,10 +418,17 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// BlobStore keeps larger opaque values, per namespace.
+// BlobStore keeps larger opaque values, streamed in chunks, scoped as the
+// store's records: the namespace is the database, and a table (default
+// "micro") partitions it. It follows Micro's store.BlobStore API.
 type BlobStoreClient interface {
+	// Read streams a blob's bytes in chunks; a missing blob is a 404.
 	Read(ctx context.Context, in *BlobReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobReadResponse], error)
+	// Write takes a blob in chunks: the first message names the key and
+	// the options, later ones may carry only bytes. The blob replaces any
+	// of that key once the stream ends; until then readers see the old one.
 	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BlobWriteRequest, BlobWriteResponse], error)
+	// Delete removes a blob; a missing blob is a 404, as in Micro.
 	Delete(ctx context.Context, in *BlobDeleteRequest, opts ...grpc.CallOption) (*BlobDeleteResponse, error)
 	List(ctx context.Context, in *BlobListRequest, opts ...grpc.CallOption) (*BlobListResponse, error)
 }
@@ -490,10 +497,17 @@ func (c *blobStoreClient) List(ctx context.Context, in *BlobListRequest, opts ..
 // All implementations must embed UnimplementedBlobStoreServer
 // for forward compatibility.
 //
-// BlobStore keeps larger opaque values, per namespace.
+// BlobStore keeps larger opaque values, streamed in chunks, scoped as the
+// store's records: the namespace is the database, and a table (default
+// "micro") partitions it. It follows Micro's store.BlobStore API.
 type BlobStoreServer interface {
+	// Read streams a blob's bytes in chunks; a missing blob is a 404.
 	Read(*BlobReadRequest, grpc.ServerStreamingServer[BlobReadResponse]) error
+	// Write takes a blob in chunks: the first message names the key and
+	// the options, later ones may carry only bytes. The blob replaces any
+	// of that key once the stream ends; until then readers see the old one.
 	Write(grpc.ClientStreamingServer[BlobWriteRequest, BlobWriteResponse]) error
+	// Delete removes a blob; a missing blob is a 404, as in Micro.
 	Delete(context.Context, *BlobDeleteRequest) (*BlobDeleteResponse, error)
 	List(context.Context, *BlobListRequest) (*BlobListResponse, error)
 	mustEmbedUnimplementedBlobStoreServer()
