@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
+	syncblock "micro.dev/micro/blocks/sync"
 	"micro.dev/micro/node/tlsserve"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
@@ -56,6 +57,7 @@ var blockSpecs = []blockSpec{
 	{"store", []schema.Migrations{store.Migrations}, (*Node).newStore},
 	{"config", []schema.Migrations{config.Migrations}, (*Node).newConfig},
 	{"events", []schema.Migrations{events.Migrations}, (*Node).newEvents},
+	{"sync", []schema.Migrations{syncblock.Migrations}, (*Node).newSync},
 	{"broker", nil, (*Node).newBroker},
 	{"registry", []schema.Migrations{registry.Migrations}, (*Node).newRegistry},
 	{"runtime", []schema.Migrations{runtime.Migrations}, (*Node).newRuntime},
