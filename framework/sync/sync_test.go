@@ -218,4 +218,3 @@ func parseLeader(t *testing.T, line string) uint64 {
 	}
 	return tok
 }
-
