@@ -62,7 +62,7 @@ func (a *app) serverCommand() *ffcli.Command {
 		ShortUsage: path + " [flags]",
 		ShortHelp:  "Run the micro server: gateway, proxy, dashboard and every block, on one SQLite file",
 		LongHelp: "Run the micro server: the HTTP API gateway, the gRPC proxy, the dashboard and every block\n" +
-			"(auth, broker, config, events, registry, runtime, store) in this process, with all state in\n" +
+			"(auth, broker, config, events, registry, runtime, store, sync) in this process, with all state in\n" +
 			"one SQLite file. Each flag is also a MICRO_* environment variable: --data is MICRO_DATA,\n" +
 			"--gateway-address is MICRO_GATEWAY_ADDRESS and so on.",
 		FlagSet: fs,

@@ -47,7 +47,7 @@ const maxName = 63
 // register a user service under them.
 var reserved = map[string]bool{
 	"admin": true, "auth": true, "broker": true, "config": true, "events": true, "grpc": true,
-	"network": true, "registry": true, "runtime": true, "store": true,
+	"network": true, "registry": true, "runtime": true, "store": true, "sync": true,
 }
 
 // goKeywords cannot be package names; "main" cannot be imported.
