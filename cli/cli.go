@@ -81,6 +81,7 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.logoutCommand(),
 		a.serverCommand(),
 		a.storeCommand(),
+		a.blobCommand(), // blob.go
 		a.userCommand(),
 		a.webCommand(),
 		// runtime (run.go, status.go)
