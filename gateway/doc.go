@@ -51,5 +51,11 @@
 //   - Websocket streams end with a close code of 4000 + the HTTP code of
 //     the error (after the error JSON as the last message); a websocket
 //     upgrade to an endpoint that does not stream is a 400.
-//   - Not yet: multipart forms, json-rpc envelopes.
+//   - A multipart/form-data body becomes one JSON object as in Micro
+//     (fields as strings, repeated ones comma-joined; a file field as the
+//     first file's bytes, base64 in JSON), within the body limit (Micro
+//     allowed 10 MB of multipart); it is read in memory, never spilled to
+//     temporary files, and the query merges under it as under a JSON body
+//     (Micro dropped the query).
+//   - Not yet: json-rpc envelopes.
 package gateway

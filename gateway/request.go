@@ -171,7 +171,7 @@ var protoTypes = map[string]bool{
 
 // readBody sets c.Body, c.Subtype and c.ContentType from r's query and body.
 func (g *Gateway) readBody(r *http.Request, c *call) error {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	c.Subtype, c.ContentType = codec.JSON, "application/json"
 
 	switch r.Method {
@@ -197,13 +197,20 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		return nil
 	}
 	var obj map[string]any
-	if ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body) {
+	switch {
+	case ct == "multipart/form-data":
+		if obj, err = multipartObject(body, params["boundary"]); err != nil { // multipart.go
+			return err
+		}
+	case ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body):
 		if obj, err = formObject(body); err != nil {
 			return err
 		}
-	} else if err := checkObject(body); err != nil {
-		// Anything else is JSON, as in Micro: clients often omit the type.
-		return err
+	default:
+		if err := checkObject(body); err != nil {
+			// Anything else is JSON, as in Micro: clients often omit the type.
+			return err
+		}
 	}
 
 	if r.URL.RawQuery == "" {
