@@ -39,6 +39,7 @@ const (
 var endpointAccess = map[string]access{
 	"/auth.Auth/Token":                public, // logging in
 	"/auth.Auth/Inspect":              public, // the token is the credential
+	"/auth.Auth/PublicKeys":           public, // public keys are not secret
 	"/auth.Accounts/ChangeSecret":     member, // non-admins give their old secret
 	"/broker.Broker/Publish":          member,
 	"/broker.Broker/Subscribe":        member,

@@ -285,3 +285,23 @@ func conflict(format string, a ...any) error { return merrors.Conflict(errID, fo
 func (a *Auth) failed(ctx context.Context, op string, err error) error {
 	return failure.Answer(ctx, a.log, errID, op, err)
 }
+
+// PublicKeys lists the public keys of a namespace's signing keys
+// (options.namespace, else the call's), newest first, so services verify
+// tokens locally instead of asking Inspect on every call. Public keys are
+// not secret, so anyone may ask; a namespace that has issued no token has
+// none, and asking does not make one.
+func (s authServer) PublicKeys(ctx context.Context, req *pb.PublicKeysRequest) (*pb.PublicKeysResponse, error) {
+	if err := s.a.authz.Public(); err != nil {
+		return nil, err
+	}
+	keys, err := s.a.keys.public(ctx, namespaceOf(ctx, req.GetOptions()))
+	if err != nil {
+		return nil, s.a.failed(ctx, "listing public keys", err)
+	}
+	rsp := &pb.PublicKeysResponse{Keys: make([]*pb.PublicKey, len(keys))}
+	for i, k := range keys {
+		rsp.Keys[i] = &pb.PublicKey{Id: k.id, Algorithm: "EdDSA", Key: k.pub}
+	}
+	return rsp, nil
+}

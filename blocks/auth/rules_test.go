@@ -18,7 +18,7 @@ func TestVerify(t *testing.T) {
 		web     = Resource{Type: "web", Name: "dashboard", Endpoint: "/foo/bar"}
 		rule    = func(id, scope, res string, access Access, prio int32) Rule {
 			r, _ := ParseResource(res)
-			return Rule{id, scope, r, access, prio}
+			return Rule{ID: id, Scope: scope, Resource: r, Access: access, Priority: prio}
 		}
 		pub       = rule("pub", ScopePublic, "*:*:*", Granted, 0)
 		pubDeny   = rule("pubdeny", ScopePublic, "*:*:*", Denied, 0)
@@ -73,7 +73,7 @@ func TestVerify(t *testing.T) {
 		{"lockdown refuses anonymous", lockdown(), anon, call, false},
 		{"lockdown grants the namespace's accounts", lockdown(), user, call, true},
 		{"lockdown refuses other namespaces", lockdown(), foreign, call, false},
-		{"lockdown keeps login public", lockdown(), anon, Resource{"service", "auth", "Auth.Token"}, true},
+		{"lockdown keeps login public", lockdown(), anon, Resource{Type: "service", Name: "auth", Endpoint: "Auth.Token"}, true},
 	}
 	for _, c := range cases {
 		err := Verify(c.rules, c.acc, c.res, "acme")
@@ -89,7 +89,7 @@ func TestVerify(t *testing.T) {
 // lockdown is Micro's recipe applied to the defaults: a "*" rule and
 // "default" deleted, leaving our public Auth.Token rule.
 func lockdown() []Rule {
-	rules := []Rule{{ID: "lockdown", Scope: ScopeAccount, Resource: Resource{"*", "*", "*"}, Access: Granted, Priority: 1}}
+	rules := []Rule{{ID: "lockdown", Scope: ScopeAccount, Resource: Resource{Type: "*", Name: "*", Endpoint: "*"}, Access: Granted, Priority: 1}}
 	for _, r := range DefaultRules() {
 		if r.ID != DefaultRuleID {
 			rules = append(rules, r)
@@ -100,7 +100,7 @@ func lockdown() []Rule {
 
 func TestParseResource(t *testing.T) {
 	r, err := ParseResource("web:dashboard:/a:b")
-	if err != nil || r != (Resource{"web", "dashboard", "/a:b"}) {
+	if err != nil || r != (Resource{Type: "web", Name: "dashboard", Endpoint: "/a:b"}) {
 		t.Fatalf("got %v %v", r, err)
 	}
 	for _, bad := range []string{"", "service", "service:x", "service::x", ":x:y", "a:b:"} {

@@ -264,3 +264,21 @@ func (k *keyring) verify(ctx context.Context, token string) (*claims, error) {
 	}
 	return c, nil
 }
+
+// public returns ns's keys without making one: a namespace with none is
+// looked up each time and not cached, as in verifier.
+func (k *keyring) public(ctx context.Context, ns string) ([]signingKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if keys := k.byNS[ns]; len(keys) > 0 {
+		return keys, nil
+	}
+	keys, err := k.load(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		k.byNS[ns] = keys
+	}
+	return keys, nil
+}

@@ -33,6 +33,8 @@ type Account struct {
 	Name     string            `json:"name"`
 	Scopes   []string          `json:"scopes"`
 	Metadata map[string]string `json:"metadata"`
+	// Secret is set only where an account is generated, as in Micro.
+	Secret string `json:"secret,omitempty"`
 }
 
 // HasScope reports whether a holds scope.

@@ -1329,6 +1329,159 @@ func (x *ListResponse) GetRules() []*Rule {
 	return nil
 }
 
+type PublicKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// options.namespace: whose keys; defaults to the call's namespace
+	Options       *Options `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublicKeysRequest) Reset() {
+	*x = PublicKeysRequest{}
+	mi := &file_auth_auth_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublicKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublicKeysRequest) ProtoMessage() {}
+
+func (x *PublicKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_auth_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublicKeysRequest.ProtoReflect.Descriptor instead.
+func (*PublicKeysRequest) Descriptor() ([]byte, []int) {
+	return file_auth_auth_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PublicKeysRequest) GetOptions() *Options {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type PublicKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// the kid a token's header names
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// the JWS algorithm: EdDSA (Ed25519)
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// the raw public key (32 bytes for Ed25519)
+	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublicKey) Reset() {
+	*x = PublicKey{}
+	mi := &file_auth_auth_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublicKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublicKey) ProtoMessage() {}
+
+func (x *PublicKey) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_auth_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublicKey.ProtoReflect.Descriptor instead.
+func (*PublicKey) Descriptor() ([]byte, []int) {
+	return file_auth_auth_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PublicKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublicKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *PublicKey) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type PublicKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// newest first; empty when the namespace has issued no token yet
+	Keys          []*PublicKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublicKeysResponse) Reset() {
+	*x = PublicKeysResponse{}
+	mi := &file_auth_auth_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublicKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublicKeysResponse) ProtoMessage() {}
+
+func (x *PublicKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_auth_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublicKeysResponse.ProtoReflect.Descriptor instead.
+func (*PublicKeysResponse) Descriptor() ([]byte, []int) {
+	return file_auth_auth_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PublicKeysResponse) GetKeys() []*PublicKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_auth_auth_proto protoreflect.FileDescriptor
 
 const file_auth_auth_proto_rawDesc = "" +
@@ -1418,16 +1571,26 @@ const file_auth_auth_proto_rawDesc = "" +
 	"\aoptions\x18\x02 \x01(\v2\r.auth.OptionsR\aoptionsJ\x04\b\x01\x10\x02\"0\n" +
 	"\fListResponse\x12 \n" +
 	"\x05rules\x18\x01 \x03(\v2\n" +
-	".auth.RuleR\x05rules*.\n" +
+	".auth.RuleR\x05rules\"<\n" +
+	"\x11PublicKeysRequest\x12'\n" +
+	"\aoptions\x18\x01 \x01(\v2\r.auth.OptionsR\aoptions\"K\n" +
+	"\tPublicKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\"9\n" +
+	"\x12PublicKeysResponse\x12#\n" +
+	"\x04keys\x18\x01 \x03(\v2\x0f.auth.PublicKeyR\x04keys*.\n" +
 	"\x06Access\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\v\n" +
 	"\aGRANTED\x10\x01\x12\n" +
 	"\n" +
-	"\x06DENIED\x10\x022\xb1\x01\n" +
+	"\x06DENIED\x10\x022\xf4\x01\n" +
 	"\x04Auth\x12;\n" +
 	"\bGenerate\x12\x15.auth.GenerateRequest\x1a\x16.auth.GenerateResponse\"\x00\x128\n" +
 	"\aInspect\x12\x14.auth.InspectRequest\x1a\x15.auth.InspectResponse\"\x00\x122\n" +
-	"\x05Token\x12\x12.auth.TokenRequest\x1a\x13.auth.TokenResponse\"\x002\xd9\x01\n" +
+	"\x05Token\x12\x12.auth.TokenRequest\x1a\x13.auth.TokenResponse\"\x00\x12A\n" +
+	"\n" +
+	"PublicKeys\x12\x17.auth.PublicKeysRequest\x1a\x18.auth.PublicKeysResponse\"\x002\xd9\x01\n" +
 	"\bAccounts\x12?\n" +
 	"\x04List\x12\x19.auth.ListAccountsRequest\x1a\x1a.auth.ListAccountsResponse\"\x00\x12C\n" +
 	"\x06Delete\x12\x1a.auth.DeleteAccountRequest\x1a\x1b.auth.DeleteAccountResponse\"\x00\x12G\n" +
@@ -1450,7 +1613,7 @@ func file_auth_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_auth_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_auth_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_auth_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_auth_auth_proto_goTypes = []any{
 	(Access)(0),                   // 0: auth.Access
 	(*Options)(nil),               // 1: auth.Options
@@ -1476,14 +1639,17 @@ var file_auth_auth_proto_goTypes = []any{
 	(*DeleteResponse)(nil),        // 21: auth.DeleteResponse
 	(*ListRequest)(nil),           // 22: auth.ListRequest
 	(*ListResponse)(nil),          // 23: auth.ListResponse
-	nil,                           // 24: auth.Account.MetadataEntry
-	nil,                           // 25: auth.GenerateRequest.MetadataEntry
+	(*PublicKeysRequest)(nil),     // 24: auth.PublicKeysRequest
+	(*PublicKey)(nil),             // 25: auth.PublicKey
+	(*PublicKeysResponse)(nil),    // 26: auth.PublicKeysResponse
+	nil,                           // 27: auth.Account.MetadataEntry
+	nil,                           // 28: auth.GenerateRequest.MetadataEntry
 }
 var file_auth_auth_proto_depIdxs = []int32{
-	24, // 0: auth.Account.metadata:type_name -> auth.Account.MetadataEntry
+	27, // 0: auth.Account.metadata:type_name -> auth.Account.MetadataEntry
 	4,  // 1: auth.Rule.resource:type_name -> auth.Resource
 	0,  // 2: auth.Rule.access:type_name -> auth.Access
-	25, // 3: auth.GenerateRequest.metadata:type_name -> auth.GenerateRequest.MetadataEntry
+	28, // 3: auth.GenerateRequest.metadata:type_name -> auth.GenerateRequest.MetadataEntry
 	1,  // 4: auth.GenerateRequest.options:type_name -> auth.Options
 	2,  // 5: auth.GenerateResponse.account:type_name -> auth.Account
 	1,  // 6: auth.InspectRequest.options:type_name -> auth.Options
@@ -1499,29 +1665,33 @@ var file_auth_auth_proto_depIdxs = []int32{
 	1,  // 16: auth.DeleteRequest.options:type_name -> auth.Options
 	1,  // 17: auth.ListRequest.options:type_name -> auth.Options
 	5,  // 18: auth.ListResponse.rules:type_name -> auth.Rule
-	6,  // 19: auth.Auth.Generate:input_type -> auth.GenerateRequest
-	8,  // 20: auth.Auth.Inspect:input_type -> auth.InspectRequest
-	10, // 21: auth.Auth.Token:input_type -> auth.TokenRequest
-	12, // 22: auth.Accounts.List:input_type -> auth.ListAccountsRequest
-	14, // 23: auth.Accounts.Delete:input_type -> auth.DeleteAccountRequest
-	16, // 24: auth.Accounts.ChangeSecret:input_type -> auth.ChangeSecretRequest
-	18, // 25: auth.Rules.Create:input_type -> auth.CreateRequest
-	20, // 26: auth.Rules.Delete:input_type -> auth.DeleteRequest
-	22, // 27: auth.Rules.List:input_type -> auth.ListRequest
-	7,  // 28: auth.Auth.Generate:output_type -> auth.GenerateResponse
-	9,  // 29: auth.Auth.Inspect:output_type -> auth.InspectResponse
-	11, // 30: auth.Auth.Token:output_type -> auth.TokenResponse
-	13, // 31: auth.Accounts.List:output_type -> auth.ListAccountsResponse
-	15, // 32: auth.Accounts.Delete:output_type -> auth.DeleteAccountResponse
-	17, // 33: auth.Accounts.ChangeSecret:output_type -> auth.ChangeSecretResponse
-	19, // 34: auth.Rules.Create:output_type -> auth.CreateResponse
-	21, // 35: auth.Rules.Delete:output_type -> auth.DeleteResponse
-	23, // 36: auth.Rules.List:output_type -> auth.ListResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	1,  // 19: auth.PublicKeysRequest.options:type_name -> auth.Options
+	25, // 20: auth.PublicKeysResponse.keys:type_name -> auth.PublicKey
+	6,  // 21: auth.Auth.Generate:input_type -> auth.GenerateRequest
+	8,  // 22: auth.Auth.Inspect:input_type -> auth.InspectRequest
+	10, // 23: auth.Auth.Token:input_type -> auth.TokenRequest
+	24, // 24: auth.Auth.PublicKeys:input_type -> auth.PublicKeysRequest
+	12, // 25: auth.Accounts.List:input_type -> auth.ListAccountsRequest
+	14, // 26: auth.Accounts.Delete:input_type -> auth.DeleteAccountRequest
+	16, // 27: auth.Accounts.ChangeSecret:input_type -> auth.ChangeSecretRequest
+	18, // 28: auth.Rules.Create:input_type -> auth.CreateRequest
+	20, // 29: auth.Rules.Delete:input_type -> auth.DeleteRequest
+	22, // 30: auth.Rules.List:input_type -> auth.ListRequest
+	7,  // 31: auth.Auth.Generate:output_type -> auth.GenerateResponse
+	9,  // 32: auth.Auth.Inspect:output_type -> auth.InspectResponse
+	11, // 33: auth.Auth.Token:output_type -> auth.TokenResponse
+	26, // 34: auth.Auth.PublicKeys:output_type -> auth.PublicKeysResponse
+	13, // 35: auth.Accounts.List:output_type -> auth.ListAccountsResponse
+	15, // 36: auth.Accounts.Delete:output_type -> auth.DeleteAccountResponse
+	17, // 37: auth.Accounts.ChangeSecret:output_type -> auth.ChangeSecretResponse
+	19, // 38: auth.Rules.Create:output_type -> auth.CreateResponse
+	21, // 39: auth.Rules.Delete:output_type -> auth.DeleteResponse
+	23, // 40: auth.Rules.List:output_type -> auth.ListResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_auth_auth_proto_init() }
@@ -1535,7 +1705,7 @@ func file_auth_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_auth_auth_proto_rawDesc), len(file_auth_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Auth_Generate_FullMethodName = "/auth.Auth/Generate"
-	Auth_Inspect_FullMethodName  = "/auth.Auth/Inspect"
-	Auth_Token_FullMethodName    = "/auth.Auth/Token"
+	Auth_Generate_FullMethodName   = "/auth.Auth/Generate"
+	Auth_Inspect_FullMethodName    = "/auth.Auth/Inspect"
+	Auth_Token_FullMethodName      = "/auth.Auth/Token"
+	Auth_PublicKeys_FullMethodName = "/auth.Auth/PublicKeys"
 )
 
 // AuthClient is the client API for Auth service.
@@ -33,6 +34,9 @@ type AuthClient interface {
 	Generate(ctx context.Context, in *GenerateRequest, opts ...grpc.CallOption) (*GenerateResponse, error)
 	Inspect(ctx context.Context, in *InspectRequest, opts ...grpc.CallOption) (*InspectResponse, error)
 	Token(ctx context.Context, in *TokenRequest, opts ...grpc.CallOption) (*TokenResponse, error)
+	// PublicKeys lists the keys a namespace's tokens are signed with, so a
+	// service can verify tokens itself. Anyone may ask: they are public.
+	PublicKeys(ctx context.Context, in *PublicKeysRequest, opts ...grpc.CallOption) (*PublicKeysResponse, error)
 }
 
 type authClient struct {
@@ -73,6 +77,16 @@ func (c *authClient) Token(ctx context.Context, in *TokenRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *authClient) PublicKeys(ctx context.Context, in *PublicKeysRequest, opts ...grpc.CallOption) (*PublicKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublicKeysResponse)
+	err := c.cc.Invoke(ctx, Auth_PublicKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServer is the server API for Auth service.
 // All implementations must embed UnimplementedAuthServer
 // for forward compatibility.
@@ -82,6 +96,9 @@ type AuthServer interface {
 	Generate(context.Context, *GenerateRequest) (*GenerateResponse, error)
 	Inspect(context.Context, *InspectRequest) (*InspectResponse, error)
 	Token(context.Context, *TokenRequest) (*TokenResponse, error)
+	// PublicKeys lists the keys a namespace's tokens are signed with, so a
+	// service can verify tokens itself. Anyone may ask: they are public.
+	PublicKeys(context.Context, *PublicKeysRequest) (*PublicKeysResponse, error)
 	mustEmbedUnimplementedAuthServer()
 }
 
@@ -100,6 +117,9 @@ func (UnimplementedAuthServer) Inspect(context.Context, *InspectRequest) (*Inspe
 }
 func (UnimplementedAuthServer) Token(context.Context, *TokenRequest) (*TokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Token not implemented")
+}
+func (UnimplementedAuthServer) PublicKeys(context.Context, *PublicKeysRequest) (*PublicKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublicKeys not implemented")
 }
 func (UnimplementedAuthServer) mustEmbedUnimplementedAuthServer() {}
 func (UnimplementedAuthServer) testEmbeddedByValue()              {}
@@ -176,6 +196,24 @@ func _Auth_Token_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Auth_PublicKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublicKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServer).PublicKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Auth_PublicKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServer).PublicKeys(ctx, req.(*PublicKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Auth_ServiceDesc is the grpc.ServiceDesc for Auth service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -194,6 +232,10 @@ var Auth_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Token",
 			Handler:    _Auth_Token_Handler,
+		},
+		{
+			MethodName: "PublicKeys",
+			Handler:    _Auth_PublicKeys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
