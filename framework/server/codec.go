@@ -37,14 +37,20 @@ type Stream interface {
 type stream struct {
 	ss      grpc.ServerStream
 	subtype string
-	id      string // service name, for errors
-	what    string // endpoint name, for errors
+	id      string          // service name, for errors
+	what    string          // endpoint name, for errors
+	ctx     context.Context // as the handler wrappers left it; nil: the call's
 }
 
-func (s *stream) Context() context.Context { return s.ss.Context() }
-func (s *stream) Close() error             { return nil }
-func (s *stream) SendMsg(msg any) error    { return s.Send(msg) }
-func (s *stream) RecvMsg(msg any) error    { return s.Recv(msg) }
+func (s *stream) Context() context.Context {
+	if s.ctx != nil {
+		return s.ctx
+	}
+	return s.ss.Context()
+}
+func (s *stream) Close() error          { return nil }
+func (s *stream) SendMsg(msg any) error { return s.Send(msg) }
+func (s *stream) RecvMsg(msg any) error { return s.Recv(msg) }
 
 func (s *stream) Send(msg any) error {
 	data, err := encode(s.id, s.what, s.subtype, msg)

@@ -52,6 +52,7 @@ type GRPCServer struct {
 
 	mu       sync.Mutex
 	handlers []*handler
+	wrappers []HandlerWrapper // wrapper.go
 	grpc     *grpc.Server
 	health   *health.Server
 }
@@ -171,7 +172,7 @@ func (s *GRPCServer) serviceDesc(h *handler) *grpc.ServiceDesc {
 		// which gRPC sends before the handler can say otherwise.
 		sd.Streams = append(sd.Streams, grpc.StreamDesc{
 			StreamName:    ep.method,
-			Handler:       s.streamHandler(ep),
+			Handler:       s.streamHandler(sd.ServiceName, ep),
 			ServerStreams: true,
 			ClientStreams: true,
 		})
@@ -193,8 +194,11 @@ func (s *GRPCServer) unaryHandler(service string, ep *endpoint) func(any, contex
 				return nil, err
 			}
 			rsp := reflect.New(ep.rsp.Elem())
-			out := ep.fn.Call([]reflect.Value{reflect.ValueOf(ctx), req, rsp})
-			if err, _ := out[0].Interface().(error); err != nil {
+			fn := s.wrapped(func(ctx context.Context, _ Request, _ any) error {
+				return callEndpoint(ep, ctx, req, rsp)
+			})
+			r := newRequest(ctx, s.name, fullMethod, ep.name, req.Interface(), in.Data, false)
+			if err := fn(ctx, r, rsp.Interface()); err != nil {
 				return nil, handlerError(s.name, err)
 			}
 			data, err := encode(s.name, ep.name, sub, rsp.Interface())
@@ -210,11 +214,15 @@ func (s *GRPCServer) unaryHandler(service string, ep *endpoint) func(any, contex
 	}
 }
 
-func (s *GRPCServer) streamHandler(ep *endpoint) grpc.StreamHandler {
+func (s *GRPCServer) streamHandler(service string, ep *endpoint) grpc.StreamHandler {
+	fullMethod := "/" + service + "/" + ep.method
 	return func(_ any, ss grpc.ServerStream) error {
 		ctx := ss.Context()
 		st := &stream{ss: ss, subtype: subtypeOf(ctx), id: s.name, what: ep.name}
-		var out []reflect.Value
+		var (
+			body any
+			args []reflect.Value
+		)
 		if ep.kind == serverStream {
 			req := reflect.New(ep.req.Elem())
 			if err := st.Recv(req.Interface()); err != nil {
@@ -223,11 +231,13 @@ func (s *GRPCServer) streamHandler(ep *endpoint) grpc.StreamHandler {
 				}
 				return err
 			}
-			out = ep.fn.Call([]reflect.Value{reflect.ValueOf(ctx), req, reflect.ValueOf(st)})
-		} else {
-			out = ep.fn.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(st)})
+			body, args = req.Interface(), []reflect.Value{req}
 		}
-		err, _ := out[0].Interface().(error)
+		fn := s.wrapped(func(ctx context.Context, _ Request, _ any) error {
+			st.ctx = ctx
+			return callEndpoint(ep, ctx, append(args, reflect.ValueOf(st))...)
+		})
+		err := fn(ctx, newRequest(ctx, s.name, fullMethod, ep.name, body, nil, true), st)
 		if err == io.EOF { // the caller ended the stream: not a failure
 			return nil
 		}

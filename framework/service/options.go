@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"micro.dev/micro/framework/client"
+	"micro.dev/micro/framework/server"
 )
 
 // Defaults, as in Micro.
@@ -51,6 +54,12 @@ type Options struct {
 	Logger *slog.Logger
 
 	BeforeStart, AfterStart, BeforeStop, AfterStop []func() error
+
+	// Middleware, Micro's (see WrapHandler and the others in micro.go).
+	HandlerWrappers    []server.HandlerWrapper
+	SubscriberWrappers []server.SubscriberWrapper
+	ClientWrappers     []client.Wrapper
+	CallWrappers       []client.CallWrapper
 }
 
 // Option sets an option.

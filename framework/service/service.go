@@ -42,11 +42,15 @@ import (
 // Service is a micro service: its server, its client and its registration.
 type Service struct {
 	opts    Options
+	given   []Option // as New (and Init) got them
 	optsErr error
 	log     *slog.Logger
 	server  *server.GRPCServer
 	client  *client.GRPCClient
+	caller  client.Client // client through the client and call wrappers
 	nodeID  string
+	handled []handled // what Handle added, for Init to add again
+	subs    subscriptions
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -58,25 +62,44 @@ type Service struct {
 }
 
 // New returns a service with opts; environment variables override them
-// (see Options). Problems with the settings are reported by Run.
+// (see Options). Problems with the settings are reported by Run. The new
+// service becomes the default one, which the package-level Run, Handle and
+// Subscribe use (micro.go).
 func New(opts ...Option) *Service {
+	s := &Service{stopped: make(chan struct{})}
+	s.configure(opts)
+	setDefault(s)
+	return s
+}
+
+// configure builds the service's server and client from opts; Init calls
+// it again with more options, before the service starts.
+func (s *Service) configure(opts []Option) {
 	o, err := newOptions(opts)
-	s := &Service{opts: o, optsErr: err, log: o.Logger, stopped: make(chan struct{})}
+	s.given = opts
+	s.opts, s.optsErr, s.log = o, err, o.Logger
 	s.server = server.New(o.Name, o.Logger)
 	s.nodeID = o.Name + "-" + uuid.NewString()
+	if s.client != nil {
+		client.ClearDefault(s.caller)
+		s.client.Close()
+	}
 	c, cerr := client.New(client.Options{Proxy: o.Proxy, Namespace: o.Namespace, Service: o.Name,
 		ID: o.ID, Secret: o.Secret, Logger: o.Logger})
 	if cerr != nil && s.optsErr == nil {
 		s.optsErr = fmt.Errorf("proxy address %q: %w", o.Proxy, cerr)
 	}
-	s.client = c
+	s.client, s.caller = c, nil
 	if c != nil {
+		s.caller = s.wrapClient(c) // micro.go
 		// The block clients' package-level functions (store.Read,
 		// config.Get, events.Publish, ...) call through this service's
 		// client from now on.
-		client.SetDefault(c)
+		client.SetDefault(s.caller)
 	}
-	return s
+	if err := s.wrapServer(); err != nil && s.optsErr == nil { // micro.go
+		s.optsErr = err
+	}
 }
 
 // Name is the service's name.
@@ -87,14 +110,21 @@ func (s *Service) Options() Options { return s.opts }
 
 // Handle adds a handler's endpoints (see framework/server).
 func (s *Service) Handle(h any, opts ...server.HandlerOption) error {
-	return s.server.Handle(h, opts...)
+	if err := s.server.Handle(h, opts...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.handled = append(s.handled, handled{h: h, opts: opts})
+	s.mu.Unlock()
+	return nil
 }
 
 // Server is where generated RegisterXHandler functions add handlers.
 func (s *Service) Server() server.Server { return s.server }
 
-// Client calls other services through the proxy with this service's token.
-func (s *Service) Client() client.Client { return s.client }
+// Client calls other services through the proxy with this service's
+// token, through the service's client and call wrappers.
+func (s *Service) Client() client.Client { return s.caller }
 
 // Address is where the server listens, once started.
 func (s *Service) Address() string {
@@ -140,7 +170,7 @@ func (s *Service) Start() error {
 		return s.optsErr
 	}
 	if s.opts.Name == "" {
-		return errors.New("the service has no name: use service.Name(\"...\") or set MICRO_SERVICE_NAME (micro run sets it)")
+		return errMissingName
 	}
 	s.mu.Lock()
 	if s.started {
@@ -175,6 +205,10 @@ func (s *Service) Start() error {
 	}
 	s.stopBeat, s.beatDone = make(chan struct{}), make(chan struct{})
 	go s.heartbeat()
+	// Subscribers start once the service is registered, as in Micro.
+	if err := s.subs.start(s); err != nil { // subscribe.go
+		return err
+	}
 	return runAll(s.opts.AfterStart)
 }
 
@@ -193,6 +227,7 @@ func (s *Service) Stop() error {
 
 	var errs []error
 	errs = append(errs, runAll(s.opts.BeforeStop))
+	s.subs.stop()
 	if s.stopBeat != nil {
 		close(s.stopBeat)
 		<-s.beatDone
@@ -205,7 +240,7 @@ func (s *Service) Stop() error {
 	s.server.Stop(s.opts.ShutdownGrace)
 	errs = append(errs, runAll(s.opts.AfterStop))
 	if s.client != nil {
-		client.ClearDefault(s.client)
+		client.ClearDefault(s.caller)
 		s.client.Close()
 	}
 	s.log.Info("Stopped [service] "+s.opts.Name, "node", s.nodeID)
