@@ -28,6 +28,7 @@ var Version = "latest"
 // globalFlags are the root command's flags; they come before the command
 // name (micro --env prod store list), as in Micro.
 type globalFlags struct {
+	configFile   string // --config, -c; else MICRO_CONFIG_FILE
 	env          string // --env, -e; else MICRO_ENV
 	namespace    string // --namespace; else MICRO_NAMESPACE
 	proxyAddress string // --proxy_address; else MICRO_PROXY
@@ -66,6 +67,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // rootCommand is `micro` itself: the global flags and every built-in command.
 func (a *app) rootCommand() *ffcli.Command {
 	fs := flag.NewFlagSet("micro", flag.ContinueOnError)
+	fs.StringVar(&a.flags.configFile, "config", "", "the CLI's config `file`: envs, namespaces and, beside it, logins (MICRO_CONFIG_FILE); default ~/.micro/config.json")
+	alias(fs, "config", "c")
 	fs.StringVar(&a.flags.env, "env", "", "environment to use (MICRO_ENV); see micro env")
 	alias(fs, "env", "e")
 	fs.StringVar(&a.flags.namespace, "namespace", "", "namespace to act in (MICRO_NAMESPACE); default the env's current namespace, else micro")
@@ -99,7 +102,7 @@ func (a *app) rootCommand() *ffcli.Command {
 	}
 	return &ffcli.Command{
 		Name:        "micro",
-		ShortUsage:  "micro [global flags] <command> [flags] [args...]",
+		ShortUsage:  "micro [global options] <command> [options] [args...]",
 		LongHelp:    "micro is a Go application platform in one binary: start a server with 'micro server', then use the commands below against it.",
 		FlagSet:     fs,
 		Subcommands: subs,

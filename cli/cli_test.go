@@ -21,7 +21,7 @@ func isolate(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "micro")
 	t.Setenv(configDirEnv, dir)
-	for _, k := range []string{"MICRO_ENV", "MICRO_NAMESPACE", "MICRO_PROXY", "MICRO_PROXY_CA", "MICRO_PROXY_INSECURE"} {
+	for _, k := range []string{"MICRO_CONFIG_FILE", "MICRO_ENV", "MICRO_NAMESPACE", "MICRO_PROXY", "MICRO_PROXY_CA", "MICRO_PROXY_INSECURE"} {
 		t.Setenv(k, "")
 	}
 	return dir

@@ -11,13 +11,42 @@ import (
 	"strings"
 )
 
-// The CLI keeps its state in one directory, ~/.micro by default (reference
-// §7.2): config.json here, and later the tokens file beside it.
+// The CLI keeps its state in two files: config.json and the tokens file
+// beside it, in ~/.micro by default. micro -c FILE (or MICRO_CONFIG_FILE)
+// names config.json itself, as Micro's -c does; its tokens file is then
+// FILE without ".json" plus "-tokens.json", Micro's name for it, so each
+// config file carries its own logins.
 const (
 	configDirEnv   = "MICRO_CONFIG_DIR"
+	configFileEnv  = "MICRO_CONFIG_FILE"
 	configFileName = "config.json"
-	lockFileName   = "config.json.lock"
+	tokensFileName = "tokens"
+	// lockSuffix names the lock file of a state file, beside it.
+	lockSuffix = ".lock"
 )
+
+// stateFiles are the paths of the CLI's two state files.
+type stateFiles struct {
+	config string // config.json
+	tokens string // the tokens file
+}
+
+// stateFilesFor returns the state files: file (-c) or MICRO_CONFIG_FILE
+// with the tokens file beside it, else config.json and tokens in
+// configDir.
+func stateFilesFor(file string, getenv func(string) string) (stateFiles, error) {
+	if file == "" {
+		file = getenv(configFileEnv)
+	}
+	if file != "" {
+		return stateFiles{config: file, tokens: strings.TrimSuffix(file, ".json") + "-tokens.json"}, nil
+	}
+	dir, err := configDir(getenv)
+	if err != nil {
+		return stateFiles{}, err
+	}
+	return stateFiles{config: filepath.Join(dir, configFileName), tokens: filepath.Join(dir, tokensFileName)}, nil
+}
 
 // configDir returns the CLI's state directory: MICRO_CONFIG_DIR when set,
 // else ~/.micro. It is not created here; writers create it.
@@ -39,11 +68,10 @@ type Config struct {
 	data map[string]any
 }
 
-// loadConfig reads config.json from dir. A missing file is an empty config;
-// a file that is not a JSON object is an error naming the file, because
-// rewriting it would destroy what the user has there.
-func loadConfig(dir string) (*Config, error) {
-	path := filepath.Join(dir, configFileName)
+// loadConfig reads the config file at path. A missing file is an empty
+// config; a file that is not a JSON object is an error naming the file,
+// because rewriting it would destroy what the user has there.
+func loadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Config{data: map[string]any{}}, nil
@@ -66,36 +94,37 @@ func loadConfig(dir string) (*Config, error) {
 	return c, nil
 }
 
-// updateConfig applies fn to config.json in dir under the lock file, so
-// concurrent micro commands never lose each other's changes, and replaces
-// the file atomically, so a reader never sees half a file. The directory is
-// created 0700 as it will hold credentials. Nothing is written if fn fails.
-func updateConfig(dir string, fn func(*Config) error) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// updateConfig applies fn to the config file at path under its lock file,
+// so concurrent micro commands never lose each other's changes, and
+// replaces the file atomically, so a reader never sees half a file. A
+// missing directory is created 0700 as it will hold credentials. Nothing is
+// written if fn fails.
+func updateConfig(path string, fn func(*Config) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	unlock, err := lockConfig(filepath.Join(dir, lockFileName))
+	unlock, err := lockConfig(path + lockSuffix)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", filepath.Join(dir, lockFileName), err)
+		return fmt.Errorf("lock %s: %w", path+lockSuffix, err)
 	}
 	defer unlock()
-	c, err := loadConfig(dir)
+	c, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
 	if err := fn(c); err != nil {
 		return err
 	}
-	return c.save(dir)
+	return c.save(path)
 }
 
-// save writes c to dir/config.json through a temporary file and a rename.
-func (c *Config) save(dir string) error {
+// save writes c to path through a temporary file and a rename.
+func (c *Config) save(path string) error {
 	b, err := json.MarshalIndent(c.data, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, configFileName+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -112,7 +141,7 @@ func (c *Config) save(dir string) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, configFileName))
+	return os.Rename(tmp.Name(), path)
 }
 
 // Get returns the value at the dotted path, nil when absent.

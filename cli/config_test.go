@@ -27,7 +27,7 @@ const microConfig = `{
 func TestConfigReadsMicroFormat(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, configFileName), []byte(microConfig), 0o600)
-	c, err := loadConfig(dir)
+	c, err := loadConfig(filepath.Join(dir, configFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	os.WriteFile(filepath.Join(dir, configFileName), []byte(microConfig), 0o600)
 
-	err := updateConfig(dir, func(c *Config) error {
+	err := updateConfig(filepath.Join(dir, configFileName), func(c *Config) error {
 		envs, err := c.Envs()
 		if err != nil {
 			return err
@@ -114,7 +114,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 
 	// Read back.
-	c, err := loadConfig(dir)
+	c, err := loadConfig(filepath.Join(dir, configFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +137,14 @@ func TestConfigRoundTrip(t *testing.T) {
 
 func TestConfigMissingAndCreated(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", ".micro")
-	c, err := loadConfig(dir)
+	c, err := loadConfig(filepath.Join(dir, configFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.CurrentEnv() != localEnv {
 		t.Errorf("CurrentEnv of no config = %q", c.CurrentEnv())
 	}
-	if err := updateConfig(dir, func(c *Config) error { c.Set("env", "local"); return nil }); err != nil {
+	if err := updateConfig(filepath.Join(dir, configFileName), func(c *Config) error { c.Set("env", "local"); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(dir)
@@ -164,7 +164,7 @@ func TestConfigInvalidIsNotOverwritten(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, configFileName)
 	os.WriteFile(path, []byte("{not json"), 0o600)
-	err := updateConfig(dir, func(c *Config) error { c.Set("env", "x"); return nil })
+	err := updateConfig(filepath.Join(dir, configFileName), func(c *Config) error { c.Set("env", "x"); return nil })
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("err = %v, want one naming %s", err, path)
 	}
@@ -203,7 +203,7 @@ func TestConfigConcurrentUpdates(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs <- updateConfig(dir, func(c *Config) error {
+			errs <- updateConfig(filepath.Join(dir, configFileName), func(c *Config) error {
 				envs, err := c.Envs()
 				if err != nil {
 					return err
@@ -222,7 +222,7 @@ func TestConfigConcurrentUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := loadConfig(dir)
+	c, err := loadConfig(filepath.Join(dir, configFileName))
 	if err != nil {
 		t.Fatal(err)
 	}

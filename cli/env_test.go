@@ -96,7 +96,7 @@ func TestEnvErrors(t *testing.T) {
 func TestEnvDelForgetsNamespaces(t *testing.T) {
 	dir := isolate(t)
 	mustRun(t, "env", "add", "dev", "127.0.0.1:9081")
-	if err := updateConfig(dir, func(c *Config) error {
+	if err := updateConfig(filepath.Join(dir, configFileName), func(c *Config) error {
 		c.SetNamespace("dev", "team")
 		c.Set("dev.current-user", "bob")
 		return nil
@@ -104,7 +104,7 @@ func TestEnvDelForgetsNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, "env", "del", "dev")
-	c, err := loadConfig(dir)
+	c, err := loadConfig(filepath.Join(dir, configFileName))
 	if err != nil {
 		t.Fatal(err)
 	}

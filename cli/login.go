@@ -86,11 +86,11 @@ func (a *app) logIn(ctx context.Context, id, secret string) error {
 	if accountID == "" {
 		return exitf(exitFailure, "Login failed: the server's token names no account")
 	}
-	dir, err := configDir(a.getenv)
+	files, err := a.files()
 	if err != nil {
 		return err
 	}
-	if err := updateTokens(dir, tokenKey(t.Address, t.Namespace, accountID), &tok); err != nil {
+	if err := updateTokens(files.tokens, tokenKey(t.Address, t.Namespace, accountID), &tok); err != nil {
 		return err
 	}
 	return a.updateConfig(func(c *Config) error {
@@ -118,7 +118,7 @@ func (a *app) logoutCommand() *ffcli.Command {
 			if s.user == "" {
 				return nil
 			}
-			if err := updateTokens(s.dir, s.key, nil); err != nil {
+			if err := updateTokens(s.tokens, s.key, nil); err != nil {
 				return err
 			}
 			return a.updateConfig(func(c *Config) error {
@@ -161,12 +161,13 @@ func (a *app) userCommand() *ffcli.Command {
 	setCmd.Exec = a.group(setCmd)
 	cmd := &ffcli.Command{
 		Name:       "user",
-		ShortUsage: "micro user [token | namespace [set <ns>] | set password]",
+		ShortUsage: "micro user [config [get|set|delete <key> [value]] | token | namespace [set <ns>] | set password]",
 		ShortHelp:  "Print who you are logged in as, your token or namespace",
 		FlagSet:    flag.NewFlagSet("micro user", flag.ContinueOnError),
 		Subcommands: []*ffcli.Command{
 			a.leaf("token", "micro user token", "Print your access token (refreshed when about to expire)",
 				flag.NewFlagSet("micro user token", flag.ContinueOnError), a.userToken),
+			a.userConfigCommand(), // userconfig.go
 			nsCmd,
 			setCmd,
 		},
@@ -214,7 +215,7 @@ func (a *app) loggedIn() (*session, savedToken, error) {
 	if err != nil {
 		return nil, savedToken{}, err
 	}
-	tok, ok, err := loadToken(s.dir, s.key)
+	tok, ok, err := loadToken(s.tokens, s.key)
 	if err != nil {
 		return nil, savedToken{}, err
 	}

@@ -127,7 +127,7 @@ func TestLoginFlow(t *testing.T) {
 	// Within a minute of expiry the CLI refreshes, rotating the refresh
 	// token, and saves the new pair.
 	tok.Expiry = time.Now().Add(10 * time.Second).Unix()
-	if err := updateTokens(dir, key, &tok); err != nil {
+	if err := updateTokens(filepath.Join(dir, tokensFileName), key, &tok); err != nil {
 		t.Fatal(err)
 	}
 	fresh := strings.TrimSpace(mustRun(t, "user", "token"))
@@ -147,7 +147,7 @@ func TestLoginFlow(t *testing.T) {
 	// An expired login whose refresh fails says so.
 	saved.Expiry = time.Now().Add(-time.Minute).Unix()
 	saved.RefreshToken = "revoked"
-	if err := updateTokens(dir, key, &saved); err != nil {
+	if err := updateTokens(filepath.Join(dir, tokensFileName), key, &saved); err != nil {
 		t.Fatal(err)
 	}
 	wantFail(t, 2, "Your login has expired. Run 'micro login' to log in again", "user", "token")

@@ -118,22 +118,28 @@ func (a *app) envName(c *Config) string {
 	return c.CurrentEnv()
 }
 
-// config reads config.json from the CLI's state directory.
+// files are the CLI's state files: -c/--config or MICRO_CONFIG_FILE, else
+// those in ~/.micro (or MICRO_CONFIG_DIR).
+func (a *app) files() (stateFiles, error) {
+	return stateFilesFor(a.flags.configFile, a.getenv)
+}
+
+// config reads the CLI's config file.
 func (a *app) config() (*Config, error) {
-	dir, err := configDir(a.getenv)
+	files, err := a.files()
 	if err != nil {
 		return nil, err
 	}
-	return loadConfig(dir)
+	return loadConfig(files.config)
 }
 
-// updateConfig changes config.json in the CLI's state directory.
+// updateConfig changes the CLI's config file.
 func (a *app) updateConfig(fn func(*Config) error) error {
-	dir, err := configDir(a.getenv)
+	files, err := a.files()
 	if err != nil {
 		return err
 	}
-	return updateConfig(dir, fn)
+	return updateConfig(files.config, fn)
 }
 
 // target resolves where and as what namespace a command runs: env by
@@ -145,27 +151,37 @@ func (a *app) target() (*target, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.targetIn(c, a.envName(c))
+}
+
+// targetIn resolves the target of the env called name in c. The command
+// line's and the environment's overrides apply only to the env the command
+// runs in; any other env is as c stores it.
+func (a *app) targetIn(c *Config, name string) (*target, error) {
 	envs, err := c.Envs()
 	if err != nil {
 		return nil, err
 	}
-	name := a.envName(c)
 	env, ok := envs[name]
 	if !ok {
 		return nil, exitf(exitFailure, "Environment '%s' does not exist", name)
 	}
-	t := &target{Env: env, Namespace: a.flags.namespace, Address: a.flags.proxyAddress}
-	if t.Namespace == "" {
-		t.Namespace = a.getenv("MICRO_NAMESPACE")
+	selected := name == a.envName(c)
+	t := &target{Env: env}
+	if selected {
+		t.Namespace, t.Address = a.flags.namespace, a.flags.proxyAddress
+		if t.Namespace == "" {
+			t.Namespace = a.getenv("MICRO_NAMESPACE")
+		}
+		if t.Address == "" {
+			t.Address = a.getenv("MICRO_PROXY")
+		}
 	}
 	if t.Namespace == "" {
 		t.Namespace = c.Namespace(name)
 	}
 	if t.Namespace == "" {
 		t.Namespace = metadata.DefaultNamespace
-	}
-	if t.Address == "" {
-		t.Address = a.getenv("MICRO_PROXY")
 	}
 	if t.Address == "" {
 		t.Address = env.ProxyAddress
@@ -176,6 +192,9 @@ func (a *app) target() (*target, error) {
 	}
 	if t.Address == "" {
 		return nil, exitf(exitFailure, "Environment '%s' has no proxy address; set one with 'micro env add %s host:port'", name, name)
+	}
+	if !selected {
+		return t, nil
 	}
 	sec, err := microclient.SecurityFromEnv(a.getenv)
 	if err != nil {

@@ -268,8 +268,8 @@ func TestStoreDatabaseAndNamespace(t *testing.T) {
 	t.Setenv("MICRO_NAMESPACE", "")
 
 	// The env's current namespace, from config.json.
-	dir, _ := configDir(os.Getenv)
-	if err := updateConfig(dir, func(c *Config) error { c.SetNamespace("local", "gamma"); return nil }); err != nil {
+	files, _ := stateFilesFor("", os.Getenv)
+	if err := updateConfig(files.config, func(c *Config) error { c.SetNamespace("local", "gamma"); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	mustRun(t, "store", "databases")

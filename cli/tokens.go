@@ -26,9 +26,9 @@ import (
 // unix seconds. The key may contain ":"; the value is after the last one.
 // config.json's "<env>.current-user" names the account whose line a command
 // uses. Lines micro does not understand are kept as they are.
+//
+// The file's path is stateFiles.tokens; its lock is beside it.
 const (
-	tokensFileName = "tokens"
-	tokensLockName = "tokens.lock"
 	// refreshBefore is how close to its expiry a token is refreshed.
 	refreshBefore = time.Minute
 )
@@ -54,8 +54,8 @@ type tokenLine struct {
 	key, value string // value: the raw base64 text
 }
 
-func readTokens(dir string) ([]tokenLine, error) {
-	b, err := os.ReadFile(filepath.Join(dir, tokensFileName))
+func readTokens(path string) ([]tokenLine, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -81,8 +81,8 @@ func readTokens(dir string) ([]tokenLine, error) {
 }
 
 // loadToken returns the login saved under key.
-func loadToken(dir, key string) (savedToken, bool, error) {
-	lines, err := readTokens(dir)
+func loadToken(path, key string) (savedToken, bool, error) {
+	lines, err := readTokens(path)
 	if err != nil {
 		return savedToken{}, false, err
 	}
@@ -102,20 +102,20 @@ func loadToken(dir, key string) (savedToken, bool, error) {
 
 // updateTokens rewrites the tokens file under its lock: key gets t, or is
 // removed when t is nil. The file is replaced atomically and kept 0600.
-func updateTokens(dir, key string, t *savedToken) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func updateTokens(path, key string, t *savedToken) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	unlock, err := lockConfig(filepath.Join(dir, tokensLockName))
+	unlock, err := lockConfig(path + lockSuffix)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	return writeTokenLocked(dir, key, t)
+	return writeTokenLocked(path, key, t)
 }
 
-func writeTokenLocked(dir, key string, t *savedToken) error {
-	lines, err := readTokens(dir)
+func writeTokenLocked(path, key string, t *savedToken) error {
+	lines, err := readTokens(path)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func writeTokenLocked(dir, key string, t *savedToken) error {
 	if t != nil && !written {
 		put()
 	}
-	tmp, err := os.CreateTemp(dir, tokensFileName+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -158,29 +158,29 @@ func writeTokenLocked(dir, key string, t *savedToken) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, tokensFileName))
+	return os.Rename(tmp.Name(), path)
 }
 
 // session is who the CLI is logged in as for a target.
 type session struct {
-	dir  string
-	env  string
-	user string // account id; "" when not logged in
-	key  string
+	tokens string // the tokens file
+	env    string
+	user   string // account id; "" when not logged in
+	key    string
 }
 
 // session finds the login for target t: config.json's current user of the
 // env, and the tokens file's line for t's address and namespace.
 func (a *app) session(t *target) (*session, error) {
-	dir, err := configDir(a.getenv)
+	files, err := a.files()
 	if err != nil {
 		return nil, err
 	}
-	c, err := loadConfig(dir)
+	c, err := loadConfig(files.config)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{dir: dir, env: t.Env.Name, user: c.String(t.Env.Name + ".current-user")}
+	s := &session{tokens: files.tokens, env: t.Env.Name, user: c.String(t.Env.Name + ".current-user")}
 	if s.user != "" {
 		s.key = tokenKey(t.Address, t.Namespace, s.user)
 	}
@@ -195,19 +195,19 @@ func (s *session) token(ctx context.Context, cl *client) (string, error) {
 	if s.key == "" {
 		return "", nil
 	}
-	tok, ok, err := loadToken(s.dir, s.key)
+	tok, ok, err := loadToken(s.tokens, s.key)
 	if err != nil || !ok {
 		return "", err
 	}
 	if time.Until(time.Unix(tok.Expiry, 0)) > refreshBefore {
 		return tok.AccessToken, nil
 	}
-	unlock, err := lockConfig(filepath.Join(s.dir, tokensLockName))
+	unlock, err := lockConfig(s.tokens + lockSuffix)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if tok, ok, err = loadToken(s.dir, s.key); err != nil || !ok {
+	if tok, ok, err = loadToken(s.tokens, s.key); err != nil || !ok {
 		return "", err
 	}
 	left := time.Until(time.Unix(tok.Expiry, 0))
@@ -230,7 +230,7 @@ func (s *session) token(ctx context.Context, cl *client) (string, error) {
 		return "", cl.err(err)
 	}
 	fresh := fromProtoToken(rsp.GetToken())
-	if err := writeTokenLocked(s.dir, s.key, &fresh); err != nil {
+	if err := writeTokenLocked(s.tokens, s.key, &fresh); err != nil {
 		return "", err
 	}
 	return fresh.AccessToken, nil
