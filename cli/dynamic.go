@@ -57,9 +57,11 @@ func (a *app) runPlugin(ctx context.Context, path string, args []string) error {
 	return nil
 }
 
-// serviceCommand is `micro <service> [handler] <method> [--field=value...]`:
+// serviceCommand is `micro <service> [handler] [method] [--field=value...]`:
 // a call to an endpoint of a registered service, its request built from
-// flags typed by the registry's description of the request.
+// flags typed by the registry's description of the request. With no
+// command named it calls the default endpoint (defaultEndpoint); help is
+// for --help, or a service without a default called with no flags.
 func (a *app) serviceCommand(ctx context.Context, name string, args []string) error {
 	// The lookup is bounded by callTimeout; the call by it too unless it
 	// streams.
@@ -94,11 +96,25 @@ func (a *app) callService(ctx context.Context, cl *client, name string, args []s
 			help = true
 		}
 	}
-	if len(words) == 0 {
+	var ep *regpb.Endpoint
+	var extra string
+	switch {
+	case len(words) > 0:
+		ep, extra = matchEndpoint(name, eps, words)
+	case help:
 		printServiceUsage(a.stdout, name, svcs[0].Version, eps)
 		return nil
+	default:
+		// No command named: Micro calls the service's Call endpoint.
+		if ep = defaultEndpoint(name, eps); ep == nil {
+			if len(args) == 0 {
+				printServiceUsage(a.stdout, name, svcs[0].Version, eps)
+				return nil
+			}
+			return exitf(exitFailure, "Service %s has no default endpoint to call (%s.Call); name a command: %s. Please refer to 'micro %s --help'",
+				name, title(name), strings.Join(commandNames(name, eps), ", "), name)
+		}
 	}
-	ep, extra := matchEndpoint(name, eps, words)
 	if ep == nil {
 		return exitf(exitFailure, "Unknown command %q of service %s; its commands are %s. Please refer to 'micro %s --help'",
 			strings.Join(words, " "), name, strings.Join(commandNames(name, eps), ", "), name)
@@ -128,6 +144,29 @@ func (a *app) callService(ctx context.Context, cl *client, name string, args []s
 		return err
 	}
 	return printReply(a.stdout, reply, "json")
+}
+
+// defaultEndpoint is the endpoint `micro <service>` calls when no command
+// is named: <Service>.Call, as Micro maps a bare service (and the gateway
+// maps /<service>), found by the command "call" of the handler named after
+// the service. nil when the service has none.
+func defaultEndpoint(service string, eps []*regpb.Endpoint) *regpb.Endpoint {
+	for _, ep := range eps {
+		if commandFor(service, ep) == "call" {
+			return ep
+		}
+	}
+	return nil
+}
+
+// title is the handler name Micro gives a service: its last dotted part
+// with the first letter upper-cased (helloworld: Helloworld).
+func title(service string) string {
+	label := service[strings.LastIndex(service, ".")+1:]
+	if label == "" {
+		return label
+	}
+	return strings.ToUpper(label[:1]) + label[1:]
 }
 
 // endpointsOf merges the endpoints of every version, sorted by name.
@@ -239,7 +278,11 @@ func printServiceUsage(w io.Writer, service, version string, eps []*regpb.Endpoi
 	if version != "" {
 		fmt.Fprintf(w, " (version %s)", version)
 	}
-	fmt.Fprintf(w, "\n\nUSAGE\n  micro %s <command> [--field=value ...]\n\nCOMMANDS\n", service)
+	fmt.Fprintf(w, "\n\nUSAGE:\n  micro %s [command] [--field=value ...]\n", service)
+	if ep := defaultEndpoint(service, eps); ep != nil {
+		fmt.Fprintf(w, "  (no command calls %s)\n", ep.Name)
+	}
+	fmt.Fprintf(w, "\nCOMMANDS:\n")
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	nested := false
 	for _, ep := range eps {
@@ -266,15 +309,15 @@ func hasNested(v *regpb.Value) bool {
 
 // printEndpointUsage is `micro <service> <command> --help`.
 func printEndpointUsage(w io.Writer, service string, ep *regpb.Endpoint) {
-	fmt.Fprintf(w, "Call %s of the %s service%s\n\nUSAGE\n  micro %s %s [--field=value ...]\n",
+	fmt.Fprintf(w, "Call %s of the %s service%s\n\nUSAGE:\n  micro %s %s [--field=value ...]\n",
 		ep.Name, service, streamNote(ep), service, commandFor(service, ep))
 	if lines := flagLinesFor(ep.Request); len(lines) > 0 {
-		fmt.Fprintf(w, "\nFLAGS\n")
+		fmt.Fprintf(w, "\nOPTIONS:\n")
 		for _, l := range lines {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
 	if ep.Response != nil && len(ep.Response.Values) > 0 {
-		fmt.Fprintf(w, "\nRESPONSE\n  %s\n", strings.ReplaceAll(formatValue(ep.Response), "\n", "\n  "))
+		fmt.Fprintf(w, "\nRESPONSE:\n  %s\n", strings.ReplaceAll(formatValue(ep.Response), "\n", "\n  "))
 	}
 }

@@ -189,3 +189,18 @@ func TestPlugin(t *testing.T) {
 	// Names that could be paths are never looked up.
 	wantFail(t, 1, "Unrecognized micro command: ../hello. Please refer to 'micro --help'", "../hello")
 }
+
+// TestDefaultEndpoint: a bare service command calls <Service>.Call, as
+// Micro does; a service without one has no default.
+func TestDefaultEndpoint(t *testing.T) {
+	eps := []*regpb.Endpoint{{Name: "Admin.Call"}, {Name: "Helloworld.Call"}, {Name: "Helloworld.Stream"}}
+	if ep := defaultEndpoint("helloworld", eps); ep == nil || ep.Name != "Helloworld.Call" {
+		t.Fatalf("helloworld: %v", ep)
+	}
+	if ep := defaultEndpoint("go.micro.srv.greeter", []*regpb.Endpoint{{Name: "Greeter.Call"}}); ep == nil {
+		t.Fatal("dotted service: no default")
+	}
+	if ep := defaultEndpoint("store", []*regpb.Endpoint{{Name: "Store.Read"}, {Name: "Admin.Call"}}); ep != nil {
+		t.Fatalf("store: %v", ep.Name)
+	}
+}

@@ -13,7 +13,9 @@ import (
 )
 
 // printUsage writes the help of cmd: description, usage line, subcommands
-// sorted by name, and flags with their aliases on one line.
+// sorted by name under COMMANDS:, and flags with their aliases on one line
+// under OPTIONS: (GLOBAL OPTIONS: for micro itself), the headings of
+// Micro's help that users and scripts look for.
 func (a *app) printUsage(w io.Writer, cmd *ffcli.Command) {
 	if cmd.LongHelp != "" {
 		fmt.Fprintf(w, "%s\n\n", cmd.LongHelp)
@@ -24,12 +26,12 @@ func (a *app) printUsage(w io.Writer, cmd *ffcli.Command) {
 	if usage == "" {
 		usage = cmd.FlagSet.Name()
 	}
-	fmt.Fprintf(w, "USAGE\n  %s\n", usage)
+	fmt.Fprintf(w, "USAGE:\n  %s\n", usage)
 
 	if len(cmd.Subcommands) > 0 {
 		subs := append([]*ffcli.Command(nil), cmd.Subcommands...)
 		sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
-		fmt.Fprintf(w, "\nCOMMANDS\n")
+		fmt.Fprintf(w, "\nCOMMANDS:\n")
 		tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 		for _, s := range subs {
 			fmt.Fprintf(tw, "  %s\t%s\n", s.Name, s.ShortHelp)
@@ -37,19 +39,20 @@ func (a *app) printUsage(w io.Writer, cmd *ffcli.Command) {
 		tw.Flush()
 	}
 
-	if lines := flagLines(cmd.FlagSet); len(lines) > 0 {
-		title := "FLAGS"
-		if cmd == a.root {
-			title = "GLOBAL FLAGS (before the command)"
-		}
-		fmt.Fprintf(w, "\n%s\n", title)
-		tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-		for _, l := range lines {
-			fmt.Fprintln(tw, l)
-		}
-		tw.Flush()
+	title := "OPTIONS:"
+	if cmd == a.root {
+		title = "GLOBAL OPTIONS:" // they come before the command
 	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	for _, l := range append(flagLines(cmd.FlagSet), helpLine) {
+		fmt.Fprintln(tw, l)
+	}
+	tw.Flush()
 }
+
+// helpLine is the flag every command takes (the flag package's own).
+const helpLine = "  -h, --help\tshow help"
 
 // flagLines renders fs's flags, one line per value: "-d, --database string\tusage".
 func flagLines(fs *flag.FlagSet) []string {
