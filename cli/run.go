@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -52,6 +53,7 @@ type runFlags struct {
 	watch         bool
 	force         bool
 	upload        bool
+	micro         microRunFlags // Micro's other flags (runcompat.go)
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, create bool) {
@@ -63,6 +65,7 @@ func (f *runFlags) register(fs *flag.FlagSet, create bool) {
 		fs.BoolVar(&f.watch, "watch", false, "rebuild on save: the server watches a local directory (the default there);\nfor a remote server, re-upload on every change (runs until Ctrl-C)")
 		fs.BoolVar(&f.force, "force", false, "replace the service if it is already running")
 	}
+	f.micro.register(fs, create)
 }
 
 // runCommand is `micro run <dir|git-url>`.
@@ -75,12 +78,14 @@ func (a *app) runCommand() *ffcli.Command {
 	f.register(fs, true)
 	cmd := a.leaf("run", path+" [flags] <dir|git-url>", "Build and run a service from a directory or git repository", fs,
 		func(ctx context.Context, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf(path, "expected one source: a directory (.) or a git URL")
+			src, err := f.micro.sourceArg(path, args)
+			if err != nil || src == "" {
+				return cmp.Or(err, usageErrorf(path, "expected one source: a directory (.) or a git URL"))
 			}
+			f.micro.warnIgnored(a.stderr, path)
 			watchSet := false
 			fs.Visit(func(fl *flag.Flag) { watchSet = watchSet || fl.Name == "watch" })
-			return a.run(ctx, args[0], f, watchSet)
+			return a.run(ctx, src, f, watchSet)
 		})
 	cmd.LongHelp = "Build a service with go build on the server and run it there, supervised. The source is\n" +
 		"a directory (sent as a path to a server on this machine, else uploaded), or a git repository:\n" +
@@ -103,7 +108,7 @@ func (a *app) runWith(ctx context.Context, cl *client, source string, f runFlags
 	if err != nil {
 		return err
 	}
-	svc := &pb.Service{Name: f.name, Version: f.version}
+	svc := &pb.Service{Name: f.name, Version: f.version, Metadata: f.micro.metadataMap()}
 	opts := &pb.CreateOptions{Namespace: cl.target.Namespace, Env: f.env, Force: f.force}
 	if !isDir {
 		svc.Source = source
@@ -115,7 +120,7 @@ func (a *app) runWith(ctx context.Context, cl *client, source string, f runFlags
 	if svc.Name == "" {
 		svc.Name = filepath.Base(dir)
 	}
-	svc.Metadata = map[string]string{"source": dir}
+	svc.Metadata["source"] = dir
 	remote := f.upload || !isLoopback(cl.target.Address)
 	if !remote {
 		svc.Source, opts.Watch = dir, f.watch || !watchSet
@@ -156,10 +161,12 @@ func (a *app) updateCommand() *ffcli.Command {
 	f.register(fs, false)
 	return a.leaf("update", path+" [flags] <dir|git-url|name[@version]>", "Fetch a service's source again, rebuild it and swap in the new version", fs,
 		func(ctx context.Context, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf(path, "expected one service: a directory (.), a git URL or a name")
+			src, err := f.micro.sourceArg(path, args)
+			if err != nil || src == "" {
+				return cmp.Or(err, usageErrorf(path, "expected one service: a directory (.), a git URL or a name"))
 			}
-			return a.update(ctx, args[0], f)
+			f.micro.warnIgnored(a.stderr, path)
+			return a.update(ctx, src, f)
 		})
 }
 
