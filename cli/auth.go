@@ -11,6 +11,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"micro.dev/micro/framework/codec"
+	merrors "micro.dev/micro/framework/errors"
 	authpb "micro.dev/micro/proto/auth"
 )
 
@@ -267,8 +268,14 @@ func (a *app) authDeleteRule() *ffcli.Command {
 			}
 			return a.withClient(ctx, callOptions{}, func(ctx context.Context, cl *client) error {
 				_, err := authpb.NewRulesClient(cl.conn).Delete(ctx, &authpb.DeleteRequest{Id: args[0], Options: opts()})
-				if err == nil {
+				switch {
+				case err == nil:
 					fmt.Fprintln(a.stdout, "Rule deleted")
+				case merrors.Code(err) == 404:
+					// Idempotent, as in Micro: scripts delete a rule that
+					// may not be there (the default rule, once).
+					fmt.Fprintf(a.stdout, "Rule %s does not exist; nothing to delete\n", args[0])
+					return nil
 				}
 				return err
 			})
