@@ -96,7 +96,12 @@ func (a *app) newService(dir, module, frameworkDir string) error {
 			"or run micro new again with --framework-dir <your checkout>.\n\n",
 			scaffold.ModulePath, scaffold.ModulePath, filepath.Join(n.Dir, "go.mod"))
 	}
-	fmt.Fprintf(a.stdout, "Run it next to a micro server:\n\n  cd %s\n  micro run .\n  curl \"http://localhost:8080/%s/Call?name=John\"\n\n", n.Dir, n.Service)
-	fmt.Fprintf(a.stdout, "After editing proto/%s, run make proto to regenerate its Go code (Go alone, no protoc).\n", n.Proto)
+	// Micro's next steps, less its protoc set-up (make init, go mod
+	// vendor): the proto's Go code is generated already, and make proto
+	// regenerates it with Go alone.
+	fmt.Fprintf(a.stdout, "Next steps: run it next to a micro server, and call it:\n\n  cd %s\n  micro run .\n  micro %s --name=John\n  curl \"http://localhost:8080/%s/Call?name=John\"\n\n",
+		n.Dir, n.Service, n.Service)
+	fmt.Fprintf(a.stdout, "Edit the protobuf definition in proto/%s and run make proto to recompile it\n"+
+		"(Go alone, no protoc); then edit handler/%s.go, and micro run . swaps in the new version.\n\n  make proto\n", n.Proto, n.Service)
 	return nil
 }

@@ -28,7 +28,9 @@ func TestNew(t *testing.T) {
 		"│   └── hello-world.pb.micro.go\n├── Makefile\n├── README.md\n├── .gitignore\n├── go.mod\n└── go.sum\n",
 		"cd hello-world\n  micro run .\n",
 		`curl "http://localhost:8080/hello-world/Call?name=John"`,
-		"run make proto",
+		"run make proto to recompile it\n(Go alone, no protoc); then edit handler/hello-world.go",
+		"micro hello-world --name=John\n",
+		"\n\n  make proto\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("micro new output lacks %q:\n%s", want, out)
