@@ -17,6 +17,7 @@ import (
 	syncblock "micro.dev/micro/blocks/sync"
 	"micro.dev/micro/node/tlsserve"
 	"micro.dev/micro/proxy"
+	"micro.dev/micro/router"
 	"micro.dev/micro/schema"
 )
 
@@ -180,21 +181,20 @@ func (n *Node) newRuntime(cfg Config) (block, error) {
 	return n.runtime, nil
 }
 
-// newNetwork builds the network block and its router, which routes calls
-// to services not hosted here for the proxy and the gateway alike.
+// newNetwork builds the router, which routes calls to services not hosted
+// here for the proxy and the gateway alike, and the network block that
+// describes it (and closes it with the other blocks).
 func (n *Node) newNetwork(Config) (block, error) {
 	var err error
 	if n.inproc, err = n.proxy.Dial(); err != nil {
 		return nil, err
 	}
-	n.router = network.NewRouter(network.Config{
+	n.router = router.New(router.Config{
 		Registry:  n.registry,
 		Local:     n.proxy.Methods,
 		LocalConn: n.inproc,
-		NodeID:    n.id,
-		Address:   n.proxyLis.Addr().String(),
 		Logger:    n.log,
 	})
 	n.proxy.SetRouter(n.router)
-	return network.New(n.router, n.authz), nil
+	return network.New(n.router, n.authz, network.Node{ID: n.id, Address: n.proxyLis.Addr().String()}), nil
 }

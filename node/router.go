@@ -5,18 +5,18 @@ import (
 
 	"google.golang.org/grpc"
 
-	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/gateway"
+	"micro.dev/micro/router"
 )
 
-// gatewayRouter routes the gateway's calls with the network block's router,
+// gatewayRouter routes the gateway's calls with the router (package router),
 // and sends every one of them through the proxy in-process: blocks are
 // served there, and calls to other services are forwarded from there, so an
 // HTTP call meets exactly the interceptors (identity, rules, recovery) a
 // gRPC call to the proxy meets. The route tells the gateway whether the
 // endpoint streams, and an unknown service or endpoint fails here already.
 type gatewayRouter struct {
-	router *network.Router
+	router *router.Router
 	conn   grpc.ClientConnInterface
 }
 

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/auth"
-	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	microauth "micro.dev/micro/framework/auth"
@@ -24,6 +23,7 @@ import (
 	adminpb "micro.dev/micro/proto/admin"
 	regpb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/proxy"
+	"micro.dev/micro/router"
 	"micro.dev/micro/schema"
 )
 
@@ -48,7 +48,7 @@ type Node struct {
 	auth     *auth.Auth
 	registry *registry.Registry
 	runtime  *runtime.Runtime
-	router   *network.Router
+	router   *router.Router
 
 	localOnce sync.Once
 	local     []*regpb.Service

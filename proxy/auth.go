@@ -7,6 +7,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/metadata"
 )
 
@@ -29,7 +30,7 @@ var publicServices = map[string]bool{
 
 // authorize runs the Authenticator for the call to fullMethod in ctx.
 func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
-	service, endpoint, err := SplitMethod(fullMethod)
+	service, endpoint, err := client.SplitMethod(fullMethod)
 	if err != nil {
 		return nil, err
 	}

@@ -12,16 +12,17 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"micro.dev/micro/blocks/network"
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/router"
 )
 
-// Router finds where a call to a service not hosted in-process goes; the
-// network block's router is one.
+// Router finds where a call to a service not hosted in-process goes:
+// *router.Router.
 type Router interface {
-	Resolve(ctx context.Context, namespace, service, endpoint string) (*network.Route, error)
+	Resolve(ctx context.Context, namespace, service, endpoint string) (*router.Route, error)
 }
 
 type routerHolder struct{ r Router }
@@ -42,21 +43,6 @@ var skipForward = map[string]bool{
 	"te":           true,
 }
 
-// SplitMethod reads a gRPC full method "/<service>.<Handler>/<Method>" as
-// Micro does: the service is everything before the last '.' of the first
-// segment, the endpoint "<Handler>.<Method>".
-func SplitMethod(method string) (service, endpoint string, err error) {
-	path, m, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	if !ok || m == "" || strings.Contains(m, "/") {
-		return "", "", errors.BadRequest("micro", "malformed method %q: want /<service>.<Handler>/<Method>", method)
-	}
-	i := strings.LastIndex(path, ".")
-	if i <= 0 || i == len(path)-1 {
-		return "", "", errors.BadRequest("micro", "service name is blank in method %q: want /<service>.<Handler>/<Method>", method)
-	}
-	return path[:i], path[i+1:] + "." + m, nil
-}
-
 // forward serves a call to any service the proxy does not host: it routes
 // it, then pumps the raw frames both ways, whatever their encoding (protobuf,
 // JSON, bytes pass through untouched), with headers and trailers copied and
@@ -65,7 +51,7 @@ func SplitMethod(method string) (service, endpoint string, err error) {
 func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	ctx := ss.Context()
 	method, _ := grpc.MethodFromServerStream(ss)
-	service, endpoint, err := SplitMethod(method)
+	service, endpoint, err := client.SplitMethod(method)
 	if err != nil {
 		return err
 	}
@@ -170,7 +156,7 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 // forwardUnary forwards a call to an endpoint that does not stream as a
 // unary call: one message each way, sent by gRPC in fewer writes than a
 // stream needs.
-func forwardUnary(ctx context.Context, ss grpc.ServerStream, route *network.Route, method string, opts []grpc.CallOption) error {
+func forwardUnary(ctx context.Context, ss grpc.ServerStream, route *router.Route, method string, opts []grpc.CallOption) error {
 	var req, rsp codec.Frame
 	if err := ss.RecvMsg(&req); err != nil {
 		if err == io.EOF {

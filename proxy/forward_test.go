@@ -16,10 +16,10 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	regpb "micro.dev/micro/proto/registry"
+	"micro.dev/micro/router"
 )
 
 // oneService is a registry holding one service, "echo", at addr.
@@ -97,7 +97,7 @@ func setup(t *testing.T) (*backend, *grpc.ClientConn) {
 	t.Cleanup(bs.Stop)
 
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r := network.NewRouter(network.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
+	r := router.New(router.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
 	plis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -202,36 +202,13 @@ func TestForwardErrors(t *testing.T) {
 	}
 }
 
-func TestSplitMethod(t *testing.T) {
-	for method, want := range map[string]string{
-		"/helloworld.Helloworld/Call": "helloworld Helloworld.Call",
-		"/go.micro.srv.foo.Foo/Bar":   "go.micro.srv.foo Foo.Bar",
-		"/v1.foo.Foo/Bar":             "v1.foo Foo.Bar",
-		"/Foo/Bar":                    "error",
-		"/.Foo/Bar":                   "error",
-		"/foo./Bar":                   "error",
-		"/foo.Foo/":                   "error",
-		"/foo.Foo/Bar/Baz":            "error",
-		"":                            "error",
-	} {
-		s, e, err := SplitMethod(method)
-		got := s + " " + e
-		if err != nil {
-			got = "error"
-		}
-		if got != want {
-			t.Errorf("SplitMethod(%q) = %q, want %q", method, got, want)
-		}
-	}
-}
-
 // TestUnknownEndpointOfABlock: a method a hosted block lacks is answered
 // as for any service, naming the endpoint and listing those it has (as the
 // gateway does), not with gRPC's bare "unknown method".
 func TestUnknownEndpointOfABlock(t *testing.T) {
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	p.Server().RegisterService(&echoDesc, struct{}{})
-	r := network.NewRouter(network.Config{Local: p.Methods})
+	r := router.New(router.Config{Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	microauth "micro.dev/micro/framework/auth"
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 )
@@ -68,7 +69,7 @@ func callFrom(ctx context.Context) *Call {
 // newCall starts the record of a call to fullMethod.
 func newCall(ctx context.Context, fullMethod string) *Call {
 	c := &Call{Started: time.Now()}
-	c.Service, c.Endpoint, _ = SplitMethod(fullMethod)
+	c.Service, c.Endpoint, _ = client.SplitMethod(fullMethod)
 	// What the caller asked for, until auth settles it.
 	if ns, ok := metadata.Get(ctx, metadata.Namespace); ok {
 		c.Namespace = ns

@@ -17,10 +17,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 
-	"micro.dev/micro/blocks/network"
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/router"
 )
 
 // recordingObserver keeps a copy of each call as it started and ended.
@@ -130,7 +130,7 @@ func TestObserver(t *testing.T) {
 		Auth:     accountAuth{},
 		Observer: obs,
 	})
-	r := network.NewRouter(network.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
+	r := router.New(router.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
 	plis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -16,14 +16,14 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/router"
 )
 
 // reflectionRouter is what server reflection needs of the router, beyond
 // Resolve: routes that name no endpoint, and the registered gRPC services.
 type reflectionRouter interface {
-	Service(ctx context.Context, namespace, service string) (*network.Route, error)
+	Service(ctx context.Context, namespace, service string) (*router.Route, error)
 	GRPCServices(ctx context.Context, namespace string) (map[string][]string, error)
 }
 

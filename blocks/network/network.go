@@ -1,3 +1,6 @@
+// Package network is the network block: Micro's network.Network API
+// (Services, Nodes, Routes) describing what the router (package router)
+// routes calls to, shown no further than the registry would show it.
 package network
 
 import (
@@ -12,21 +15,29 @@ import (
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/network"
 	regpb "micro.dev/micro/proto/registry"
+	"micro.dev/micro/router"
 )
 
-// Network serves Micro's network.Network API over a Router: the services
+// Network serves Micro's network.Network API over a router: the services
 // it can route to, the micro nodes of the network (this one: a network of
 // several nodes is planned) and the routes to every service node.
 type Network struct {
 	pb.UnimplementedNetworkServer
-	router *Router
+	router *router.Router
 	authz  auth.Authorizer
+	node   Node
 }
 
-// New returns the network block for r. What it shows of a namespace's
-// services passes the registry's Access rule with authz; nil refuses every
-// call.
-func New(r *Router, authz auth.Authorizer) *Network { return &Network{router: r, authz: authz} }
+// Node identifies this micro node in the API: its id and the address of
+// its proxy, where the blocks' routes lead.
+type Node struct{ ID, Address string }
+
+// New returns the network block for r on node self. What it shows of a
+// namespace's services passes the registry's Access rule with authz; nil
+// refuses every call.
+func New(r *router.Router, authz auth.Authorizer, self Node) *Network {
+	return &Network{router: r, authz: authz, node: self}
+}
 
 // Register serves the network.Network service on gs.
 func (n *Network) Register(gs grpc.ServiceRegistrar) { pb.RegisterNetworkServer(gs, n) }
@@ -73,7 +84,7 @@ func (n *Network) Nodes(ctx context.Context, _ *pb.NodesRequest) (*pb.NodesRespo
 }
 
 func (n *Network) self() *pb.Node {
-	return &pb.Node{Id: n.router.cfg.NodeID, Address: n.router.cfg.Address, Network: metadata.DefaultNamespace,
+	return &pb.Node{Id: n.node.ID, Address: n.node.Address, Network: metadata.DefaultNamespace,
 		Status: &pb.Status{Error: &pb.Error{}}}
 }
 
@@ -146,21 +157,17 @@ func (n *Network) routes(ctx context.Context, domain string, withDefault bool) (
 			return nil, err
 		}
 	}
-	cfg := n.router.cfg
 	var out []*pb.Route
 	for _, name := range n.router.LocalServices() {
-		out = append(out, &pb.Route{Service: name, Address: cfg.Address, Network: metadata.DefaultNamespace,
-			Router: cfg.NodeID, Link: "local", Metric: 0})
-	}
-	if cfg.Registry == nil {
-		return out, nil
+		out = append(out, &pb.Route{Service: name, Address: n.node.Address, Network: metadata.DefaultNamespace,
+			Router: n.node.ID, Link: "local", Metric: 0})
 	}
 	for _, d := range domains {
-		svcs, err := cfg.Registry.List(ctx, d)
+		svcs, err := n.router.Registered(ctx, d)
 		if err != nil {
 			return nil, errors.InternalServerError("network", "listing services: %v", err)
 		}
-		out = append(out, registeredRoutes(svcs, cfg.NodeID)...)
+		out = append(out, registeredRoutes(svcs, n.node.ID)...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Service != out[j].Service {

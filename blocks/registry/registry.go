@@ -6,7 +6,7 @@
 // whose TTL runs out is hidden at once and swept in the background, and a
 // service version without live nodes is gone. Every change is announced to
 // watchers: the Watch stream, and in-process subscribers such as the
-// network block's router cache. The block services hosted in-process
+// router's cache. The block services hosted in-process
 // (store, registry, ...) are listed alongside registered services in every
 // domain, and their names are reserved.
 package registry

@@ -216,11 +216,26 @@ func (r *request) Body() any           { return r.body }
 func (r *request) ContentType() string { return r.contentType }
 
 // FullMethod is the gRPC method that serves a service's endpoint:
-// "/<service>.<Handler>/<Method>" for endpoint "<Handler>.<Method>". The
-// proxy reads it back (proxy.SplitMethod).
+// "/<service>.<Handler>/<Method>" for endpoint "<Handler>.<Method>".
+// SplitMethod reads it back.
 func FullMethod(service, endpoint string) string {
 	handler, method, _ := strings.Cut(endpoint, ".")
 	return "/" + service + "." + handler + "/" + method
+}
+
+// SplitMethod reads a gRPC full method "/<service>.<Handler>/<Method>" as
+// Micro does: the service is everything before the last '.' of the first
+// segment, the endpoint "<Handler>.<Method>".
+func SplitMethod(method string) (service, endpoint string, err error) {
+	path, m, ok := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+	if !ok || m == "" || strings.Contains(m, "/") {
+		return "", "", errors.BadRequest("micro", "malformed method %q: want /<service>.<Handler>/<Method>", method)
+	}
+	i := strings.LastIndex(path, ".")
+	if i <= 0 || i == len(path)-1 {
+		return "", "", errors.BadRequest("micro", "service name is blank in method %q: want /<service>.<Handler>/<Method>", method)
+	}
+	return path[:i], path[i+1:] + "." + m, nil
 }
 
 // NewRequest names a call.

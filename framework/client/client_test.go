@@ -282,3 +282,29 @@ func TestStreamReleasesCallerContext(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitMethod(t *testing.T) {
+	for method, want := range map[string]string{
+		"/helloworld.Helloworld/Call": "helloworld Helloworld.Call",
+		"/go.micro.srv.foo.Foo/Bar":   "go.micro.srv.foo Foo.Bar",
+		"/v1.foo.Foo/Bar":             "v1.foo Foo.Bar",
+		"/Foo/Bar":                    "error",
+		"/.Foo/Bar":                   "error",
+		"/foo./Bar":                   "error",
+		"/foo.Foo/":                   "error",
+		"/foo.Foo/Bar/Baz":            "error",
+		"":                            "error",
+	} {
+		s, e, err := SplitMethod(method)
+		got := s + " " + e
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("SplitMethod(%q) = %q, want %q", method, got, want)
+		}
+		if err == nil && FullMethod(s, e) != method {
+			t.Errorf("FullMethod(%q, %q) = %q, want %q back", s, e, FullMethod(s, e), method)
+		}
+	}
+}

@@ -21,7 +21,6 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/blocks/auth"
-	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
@@ -33,6 +32,7 @@ import (
 	regpb "micro.dev/micro/proto/registry"
 	storepb "micro.dev/micro/proto/store"
 	"micro.dev/micro/proxy"
+	"micro.dev/micro/router"
 	"micro.dev/micro/schema"
 )
 
@@ -178,7 +178,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inproc.Close() })
-	router := network.NewRouter(network.Config{Local: p.Methods, LocalConn: inproc, Logger: quiet})
+	router := router.New(router.Config{Local: p.Methods, LocalConn: inproc, Logger: quiet})
 	t.Cleanup(router.Close)
 
 	gw := gateway.New(gateway.Config{

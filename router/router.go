@@ -1,16 +1,17 @@
-// Package network is the network block: the router that decides where each
-// call to a service goes, used by the HTTP gateway and the gRPC proxy alike,
-// and Micro's network.Network API (Services, Nodes, Routes) describing it.
+// Package router decides where each call to a service goes, for the gRPC
+// proxy and the HTTP gateway alike: a block hosted in-process, or the
+// nodes a service registered.
 //
-// The router answers for the block services hosted in-process from the
-// proxy's own service table; every other service is looked up in the
-// registry (in the caller's namespace, then in "micro") through a cache
-// the registry's change feed keeps fresh. Calls go round-robin over the
-// service's nodes on pooled connections; a node that refuses the connection
-// is skipped for a while and the call goes to the next one, so a crashed
-// node costs no failed calls while others are up, and a service whose
-// nodes all refuse answers 503 rather than hanging.
-package network
+// It answers for the block services hosted in-process from the proxy's own
+// service table; every other service is looked up in the registry (in the
+// caller's namespace, then in "micro") through a cache the registry's
+// change feed keeps fresh. Calls go round-robin over the service's nodes on
+// pooled connections; a node that refuses the connection is skipped for a
+// while and the call goes to the next one, so a crashed node costs no
+// failed calls while others are up, and a service whose nodes all refuse
+// answers 503 rather than hanging. The network block (blocks/network)
+// describes the routes over Micro's network.Network API.
+package router
 
 import (
 	"context"
@@ -49,9 +50,7 @@ type Config struct {
 	// table); LocalConn reaches them.
 	Local     func() map[string]grpc.ServiceInfo
 	LocalConn grpc.ClientConnInterface
-	// NodeID and Address identify this micro node in the Network API.
-	NodeID, Address string
-	Logger          *slog.Logger
+	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -114,8 +113,8 @@ type entry struct {
 	until    time.Time
 }
 
-// NewRouter returns a router for cfg; Close it to release connections.
-func NewRouter(cfg Config) *Router {
+// New returns a router for cfg; Close it to release connections.
+func New(cfg Config) *Router {
 	r := &Router{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -210,15 +209,12 @@ func (r *Router) Service(ctx context.Context, namespace, service string) (*Route
 // each with its methods: what server reflection lists beside the blocks.
 func (r *Router) GRPCServices(ctx context.Context, namespace string) (map[string][]string, error) {
 	out := map[string][]string{}
-	if r.cfg.Registry == nil {
-		return out, nil
-	}
 	domains := []string{namespace}
 	if namespace != metadata.DefaultNamespace {
 		domains = append(domains, metadata.DefaultNamespace)
 	}
 	for _, d := range domains {
-		svcs, err := r.cfg.Registry.List(ctx, d)
+		svcs, err := r.Registered(ctx, d)
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +229,15 @@ func (r *Router) GRPCServices(ctx context.Context, namespace string) (map[string
 		}
 	}
 	return out, nil
+}
+
+// Registered lists the live registered service versions of domain ("*":
+// every domain), which calls are routed to; none without a registry.
+func (r *Router) Registered(ctx context.Context, domain string) ([]*regpb.Service, error) {
+	if r.cfg.Registry == nil {
+		return nil, nil
+	}
+	return r.cfg.Registry.List(ctx, domain)
 }
 
 func (r *Router) resolve(ctx context.Context, namespace, service, endpoint string, check bool) (*Route, error) {

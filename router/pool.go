@@ -1,4 +1,4 @@
-package network
+package router
 
 import (
 	"net"

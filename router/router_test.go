@@ -1,4 +1,4 @@
-package network
+package router
 
 import (
 	"context"
@@ -13,10 +13,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 
-	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
-	pb "micro.dev/micro/proto/network"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -136,7 +134,7 @@ func TestRoundRobinAndRefused(t *testing.T) {
 	reg := newFakeRegistry()
 	a, b := startNode(t, "a"), startNode(t, "b")
 	reg.set("micro", service("echo", a, b))
-	r := NewRouter(Config{Registry: reg})
+	r := New(Config{Registry: reg})
 	defer r.Close()
 
 	counts := map[string]int{}
@@ -176,7 +174,7 @@ func TestResolve(t *testing.T) {
 	reg.set("micro", service("shared", a))
 	reg.set("acme", service("mine", a))
 	now := time.Unix(1_700_000_000, 0)
-	r := NewRouter(Config{Registry: reg, Now: func() time.Time { return now }})
+	r := New(Config{Registry: reg, Now: func() time.Time { return now }})
 	defer r.Close()
 	ctx := context.Background()
 
@@ -250,7 +248,7 @@ func TestLocal(t *testing.T) {
 		return map[string]grpc.ServiceInfo{"health.Health": info, "grpc.reflection.v1.ServerReflection": {}}
 	}
 	reg := newFakeRegistry()
-	r := NewRouter(Config{Registry: reg, Local: local, LocalConn: conn, NodeID: "n1", Address: "127.0.0.1:8081"})
+	r := New(Config{Registry: reg, Local: local, LocalConn: conn})
 	defer r.Close()
 	route, err := r.Resolve(context.Background(), "acme", "health", "Health.Watch")
 	if err != nil || !route.Local || route.Conn != conn || !route.ServerStream || route.ClientStream {
@@ -267,92 +265,6 @@ func TestLocal(t *testing.T) {
 		t.Fatalf("local services %q", got)
 	}
 
-	// The Network API over the same router.
-	a := startNode(t, "a")
-	reg.set("acme", service("mine", a))
-	reg.set("micro", service("shared", a))
-	n := New(r, auth.Namespaces)
-	anonymous := grpcmd.NewIncomingContext(context.Background(), grpcmd.Pairs("micro-namespace", "acme"))
-	ctx := auth.ContextWithAccount(anonymous, &auth.Account{ID: "u", Type: auth.TypeUser, Issuer: "acme"})
-	svcs, _ := n.Services(ctx, &pb.ServicesRequest{})
-	if got := strings.Join(svcs.Services, ","); got != "health,mine,shared" {
-		t.Fatalf("services %q", got)
-	}
-	routes, _ := n.Routes(ctx, &pb.RoutesRequest{Query: &pb.Query{Service: "mine"}})
-	if len(routes.Routes) != 1 || routes.Routes[0].Address != a.addr || routes.Routes[0].Network != "acme" || routes.Routes[0].Link != "network" {
-		t.Fatalf("routes %v", routes.Routes)
-	}
-	routes, _ = n.Routes(ctx, &pb.RoutesRequest{Query: &pb.Query{Service: "health"}})
-	if len(routes.Routes) != 1 || routes.Routes[0].Address != "127.0.0.1:8081" || routes.Routes[0].Link != "local" {
-		t.Fatalf("block routes %v", routes.Routes)
-	}
-	nodes, _ := n.Nodes(ctx, &pb.NodesRequest{})
-	if len(nodes.Nodes) != 1 || nodes.Nodes[0].Id != "n1" {
-		t.Fatalf("nodes %v", nodes.Nodes)
-	}
-	if _, err := n.Connect(ctx, &pb.ConnectRequest{}); errors.Code(err) != 403 {
-		t.Fatalf("connect by a user of acme: %v", err)
-	}
-	admin := auth.ContextWithAccount(context.Background(), &auth.Account{ID: "admin", Type: auth.TypeUser, Issuer: "micro", Scopes: []string{"admin"}})
-	if _, err := n.Connect(admin, &pb.ConnectRequest{}); errors.Code(err) != 501 {
-		t.Fatalf("connect by the admin: %v", err)
-	}
-}
-
-// The network shows a namespace's services to those the registry would:
-// not to anonymous callers, nor to accounts of another namespace.
-func TestNetworkAccess(t *testing.T) {
-	reg := newFakeRegistry()
-	r := NewRouter(Config{Registry: reg, NodeID: "n1", Address: "127.0.0.1:8081"})
-	t.Cleanup(r.Close)
-	reg.set("acme", service("mine", startNode(t, "a")))
-	n := New(r, auth.Namespaces)
-	in := func(ns string) context.Context {
-		return grpcmd.NewIncomingContext(context.Background(), grpcmd.Pairs("micro-namespace", ns))
-	}
-	other := &auth.Account{ID: "u", Type: auth.TypeUser, Issuer: "other"}
-	for _, c := range []struct {
-		what string
-		call func() error
-		code int32
-	}{
-		{"anonymous routes of acme", func() error {
-			_, err := n.Routes(in("micro"), &pb.RoutesRequest{Query: &pb.Query{Network: "acme"}})
-			return err
-		}, 401},
-		{"anonymous routes of every namespace", func() error {
-			_, err := n.Routes(in("micro"), &pb.RoutesRequest{Query: &pb.Query{Network: "*"}})
-			return err
-		}, 401},
-		{"anonymous services of acme", func() error {
-			_, err := n.Services(in("acme"), &pb.ServicesRequest{})
-			return err
-		}, 401},
-		{"anonymous routes in acme", func() error {
-			_, err := n.Routes(in("acme"), &pb.RoutesRequest{})
-			return err
-		}, 401},
-		{"other's user, routes of acme", func() error {
-			_, err := n.Routes(auth.ContextWithAccount(in("other"), other), &pb.RoutesRequest{Query: &pb.Query{Network: "acme"}})
-			return err
-		}, 403},
-		{"other's user, services in acme", func() error {
-			_, err := n.Services(auth.ContextWithAccount(in("acme"), other), &pb.ServicesRequest{})
-			return err
-		}, 403},
-		{"anonymous routes of micro", func() error {
-			_, err := n.Routes(in("micro"), &pb.RoutesRequest{})
-			return err
-		}, 0},
-		{"no authorizer", func() error {
-			_, err := New(r, nil).Routes(in("micro"), &pb.RoutesRequest{})
-			return err
-		}, 403},
-	} {
-		if got := errors.Code(c.call()); got != c.code {
-			t.Errorf("%s: code %d, want %d", c.what, got, c.code)
-		}
-	}
 }
 
 type healthServer struct {
