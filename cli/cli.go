@@ -96,6 +96,7 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.servicesCommand(),
 		a.getCommand(),
 		a.callCommand(),
+		a.healthCommand(), a.statsCommand(), // debug.go
 		a.streamCommand(),
 		a.networkCommand(),
 		a.newCommand(), // new.go

@@ -295,7 +295,9 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 	}
 	// A service that registered no endpoints (registered by hand, say) is
 	// called on whatever endpoint is asked for.
-	if check && !found && len(names) > 0 {
+	// Debug.Health and Debug.Stats are on every framework service, unlisted
+	// (framework/server's Debug), as in Micro.
+	if check && !found && len(names) > 0 && !strings.HasPrefix(endpoint, "Debug.") {
 		return nil, unknownEndpoint(service, endpoint, names)
 	}
 	route.Conn = &nodeConn{r: r, key: cacheKey(domain, service), service: service, nodes: nodesOf(svcs)}

@@ -173,10 +173,14 @@ func (h *handler) registryEndpoints() []*regpb.Endpoint {
 	return out
 }
 
-// endpointNames lists "Handler.Method" of every endpoint in hs, sorted.
+// endpointNames lists "Handler.Method" of every endpoint in hs but the
+// internal ones (Debug's), sorted.
 func endpointNames(hs []*handler) string {
 	var names []string
 	for _, h := range hs {
+		if h.internal {
+			continue
+		}
 		for _, ep := range h.endpoints {
 			names = append(names, ep.name)
 		}

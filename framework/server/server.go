@@ -111,11 +111,12 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 		return fmt.Errorf("server %s is already serving", s.name)
 	}
 	s.health = health.NewServer()
+	debug := s.addDebug() // debug.go
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
 		grpc.MaxSendMsgSize(codec.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(debug.countUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(debug.countStream, s.recoverStream),
 		grpc.UnknownServiceHandler(s.unknown),
 	)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
