@@ -51,6 +51,7 @@ type Service struct {
 	nodeID  string
 	handled []handled // what Handle added, for Init to add again
 	subs    subscriptions
+	jobs    jobs // schedule.go
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -209,6 +210,7 @@ func (s *Service) Start() error {
 	if err := s.subs.start(s); err != nil { // subscribe.go
 		return err
 	}
+	s.jobs.start(s) // schedule.go: on the leader only
 	return runAll(s.opts.AfterStart)
 }
 
@@ -228,6 +230,7 @@ func (s *Service) Stop() error {
 	var errs []error
 	errs = append(errs, runAll(s.opts.BeforeStop))
 	s.subs.stop()
+	s.jobs.stop()
 	if s.stopBeat != nil {
 		close(s.stopBeat)
 		<-s.beatDone
