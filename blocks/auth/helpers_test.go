@@ -6,7 +6,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +15,11 @@ import (
 	fauth "micro.dev/micro/framework/auth"
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
 )
-
-// clock is a time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // quiet drops the block's logs, which tests check through behaviour.
 var quiet = WithLogger(slog.New(slog.DiscardHandler))
@@ -50,7 +30,7 @@ type env struct {
 	path     string
 	db       *schema.DB
 	auth     *Auth
-	clock    *clock
+	clock    *testkit.Clock
 	conn     *grpc.ClientConn
 	authc    pb.AuthClient
 	accounts pb.AccountsClient
@@ -68,7 +48,7 @@ func openDB(tb testing.TB, path string) *schema.DB {
 
 func newEnv(tb testing.TB, opts ...Option) *env {
 	tb.Helper()
-	e := &env{path: filepath.Join(tb.TempDir(), "micro.db"), clock: newClock()}
+	e := &env{path: filepath.Join(tb.TempDir(), "micro.db"), clock: testkit.NewClock()}
 	e.db = openDB(tb, e.path)
 	tb.Cleanup(func() {
 		if err := e.db.Close(); err != nil {

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	merrors "micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/auth"
 )
 
 func TestLoginLimiter(t *testing.T) {
-	c := newClock()
+	c := testkit.NewClock()
 	l := newLoginLimiter(Limit{Burst: 3, Interval: time.Minute}, Limit{Burst: 5, Interval: 10 * time.Second}, c.Now)
 	fail := func(account, addr string) time.Duration {
 		t.Helper()
@@ -66,7 +67,7 @@ func TestLoginLimiter(t *testing.T) {
 }
 
 func TestLimiterBoundsItsMemory(t *testing.T) {
-	c := newClock()
+	c := testkit.NewClock()
 	l := newLimiter(Limit{Burst: 2, Interval: time.Second}, c.Now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -162,7 +163,7 @@ func TestConcurrentLoginsAreNotFailures(t *testing.T) {
 // others hold the tokens waits for them: it goes ahead if one succeeds, and
 // is refused if they all fail.
 func TestLimiterWaitsForAttemptsInFlight(t *testing.T) {
-	c := newClock()
+	c := testkit.NewClock()
 	l := newLoginLimiter(Limit{Burst: 1, Interval: time.Minute}, Limit{}, c.Now)
 	ctx := context.Background()
 	type result struct {

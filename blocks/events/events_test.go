@@ -16,12 +16,13 @@ import (
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 )
 
 func TestPublishRead(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	e := newEnv(t, WithClock(clk.Now))
 	ctx := t.Context()
 	for i := 1; i <= 5; i++ {
@@ -136,7 +137,7 @@ func TestBadInput(t *testing.T) {
 // time, at a sequence number, or at new events only.
 func TestReplayStarts(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	e := newEnv(t, WithClock(clk.Now), WithRetention(time.Hour))
 	start := clk.Now()
 	for i := 1; i <= 10; i++ {
@@ -194,7 +195,7 @@ func TestReplayStarts(t *testing.T) {
 // TestRetention: per-topic retention, hiding, sweeping and the topic list.
 func TestRetention(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	e := newEnv(t, WithClock(clk.Now))
 	ctx := t.Context()
 	for i := range 3 {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 )
 
@@ -243,7 +244,7 @@ func TestPositionsSurviveRestart(t *testing.T) {
 	if got := au.payloads(10); got[9] != "10" {
 		t.Fatalf("auto: %v", got)
 	}
-	eventually(t, "auto position saved", func() bool {
+	testkit.Eventually(t, 10*time.Second, "auto position saved", func() bool {
 		var next int
 		e.db.Read().QueryRow(`SELECT next_seq FROM events_groups WHERE name = 'auto'`).Scan(&next)
 		return next == 11
@@ -300,7 +301,7 @@ func TestMicroAck(t *testing.T) {
 	if again := recv(); again.Id != second.Id {
 		t.Fatalf("nack by AckRequest: got %v", again)
 	}
-	eventually(t, "micro ack applied", func() bool {
+	testkit.Eventually(t, 10*time.Second, "micro ack applied", func() bool {
 		var n int
 		e.db.Read().QueryRow(`SELECT count(*) FROM events_pending WHERE id = ?`, first.Id).Scan(&n)
 		return n == 0

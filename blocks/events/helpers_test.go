@@ -16,29 +16,10 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 	"micro.dev/micro/schema"
 )
-
-// clock is a time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is an events block on a database file, served over loopback gRPC.
 type env struct {
@@ -238,7 +219,7 @@ func (e *env) waitMembers(tb testing.TB, topic, group string, n int) {
 // in all.
 func (e *env) waitConsumers(tb testing.TB, topic string, n int) {
 	tb.Helper()
-	eventually(tb, fmt.Sprintf("%d consumers of %s", n, topic), func() bool {
+	testkit.Eventually(tb, 10*time.Second, fmt.Sprintf("%d consumers of %s", n, topic), func() bool {
 		h := e.events.hub
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -250,18 +231,6 @@ func (e *env) waitConsumers(tb testing.TB, topic string, n int) {
 		}
 		return got == n
 	})
-}
-
-// eventually polls cond until it holds, failing after 10s.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {

@@ -15,31 +15,14 @@ import (
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/schema"
 )
 
-// clock is a time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	reg    *Registry
-	clock  *clock
+	clock  *testkit.Clock
 	client pb.RegistryClient
 }
 
@@ -59,7 +42,7 @@ func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{clock: &clock{t: time.Unix(1_700_000_000, 0)}}
+	e := &env{clock: testkit.NewClock()}
 	e.reg = New(db, auth.Namespaces, append([]Option{WithClock(e.clock.Now), WithSweepInterval(time.Hour)}, opts...)...)
 	t.Cleanup(func() { e.reg.Close() })
 

@@ -23,6 +23,7 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec"
 	merrors "micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
 )
@@ -191,23 +192,11 @@ func (e *testEnv) logs(name string) []string {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // waitStatus waits until name has status s and returns it.
 func (e *testEnv) waitStatus(name string, s Status, within time.Duration) *pb.Service {
 	e.t.Helper()
 	var last *pb.Service
-	eventually(e.t, within, "service "+name+" "+s.String(), func() bool {
+	testkit.Eventually(e.t, within, "service "+name+" "+s.String(), func() bool {
 		last = e.service(name)
 		return last != nil && Status(last.Status) == s
 	})
@@ -218,7 +207,7 @@ func (e *testEnv) waitStatus(name string, s Status, within time.Duration) *pb.Se
 func (e *testEnv) waitLog(name, substr string, within time.Duration) string {
 	e.t.Helper()
 	var found string
-	eventually(e.t, within, "a log line of "+name+" containing "+substr, func() bool {
+	testkit.Eventually(e.t, within, "a log line of "+name+" containing "+substr, func() bool {
 		for _, l := range e.logs(name) {
 			if strings.Contains(l, substr) {
 				found = l

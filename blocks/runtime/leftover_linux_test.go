@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 func TestLeftoverProcessGroupsAreStoppedAtStart(t *testing.T) {
@@ -69,6 +71,6 @@ func startLeftover(t *testing.T, e *testEnv, k Key) Process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killGroup(p) })
-	eventually(t, 10*time.Second, "the leftover's child", func() bool { return len(groupMembers(p.pgid)) >= 2 })
+	testkit.Eventually(t, 10*time.Second, "the leftover's child", func() bool { return len(groupMembers(p.pgid)) >= 2 })
 	return Process{PGID: p.pgid, Instance: inst, Key: k, Started: p.started}
 }

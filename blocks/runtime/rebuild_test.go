@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // setVersion rewrites the version program's constant.
@@ -91,13 +93,13 @@ func TestHotRebuildSwapsOnlyOnceTheNewVersionIsReady(t *testing.T) {
 		t.Errorf("status during the swap = %v; want starting", Status(svc.Status))
 	}
 	close(ready.gate)
-	eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
+	testkit.Eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
 	svc := e.waitStatus("version", StatusRunning, 10*time.Second)
 	if svc.Metadata["build"] == first.Metadata["build"] {
 		t.Errorf("build %q unchanged after the rebuild", svc.Metadata["build"])
 	}
 	var procs []Process
-	eventually(t, 10*time.Second, "only the new instance to be recorded", func() bool {
+	testkit.Eventually(t, 10*time.Second, "only the new instance to be recorded", func() bool {
 		procs = e.processes("version")
 		return len(procs) == 1 && procs[0].Instance == inst
 	})
@@ -119,7 +121,7 @@ func TestHotRebuildSwapsOnlyOnceTheNewVersionIsReady(t *testing.T) {
 		t.Fatal("a failed build stopped the running version")
 	}
 	before := len(e.logs("version"))
-	eventually(t, 5*time.Second, "the old version to keep logging", func() bool { return len(e.logs("version")) > before+3 })
+	testkit.Eventually(t, 5*time.Second, "the old version to keep logging", func() bool { return len(e.logs("version")) > before+3 })
 
 	// Fixing it (in a new directory, which is watched too) swaps again.
 	if err := os.Remove(filepath.Join(dir, "broken.go")); err != nil {
@@ -130,7 +132,7 @@ func TestHotRebuildSwapsOnlyOnceTheNewVersionIsReady(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the new directory to be watched", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the new directory to be watched", func() bool {
 		return e.rt.unit(Key{"micro", "version", "latest"}).watcher.watching(sub)
 	})
 	setVersion(t, dir, "v2", "v3")
@@ -188,7 +190,7 @@ func TestServiceThatNeverRegisters(t *testing.T) {
 	old := e.processes("version")[0].PGID
 	setVersion(t, dir, "v1", "v2")
 	e.waitLog("version", "version v2 started", 60*time.Second)
-	eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
+	testkit.Eventually(t, 10*time.Second, "the old version to stop", func() bool { return groupGone(old) })
 	e.waitStatus("version", StatusRunning, 10*time.Second)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/runtime"
 )
 
@@ -95,7 +96,7 @@ func TestCrashIsRestartedWithBackoff(t *testing.T) {
 	e.mustCreate("crasher", testdata(t, "crasher"), nil, false)
 
 	var svc *pb.Service
-	eventually(t, 30*time.Second, "retries to reach 4", func() bool {
+	testkit.Eventually(t, 30*time.Second, "retries to reach 4", func() bool {
 		svc = e.service("crasher")
 		n, _ := strconv.Atoi(svc.Metadata["retries"])
 		return n >= 4
@@ -194,7 +195,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 		t.Fatalf("logs after restart lost the first run's lines:\n%s", strings.Join(logs, "\n"))
 	}
 	e.waitLog("ticker", "server started: rebuilding", time.Second)
-	eventually(t, 10*time.Second, "two runs in the logs", func() bool {
+	testkit.Eventually(t, 10*time.Second, "two runs in the logs", func() bool {
 		n := 0
 		for _, l := range e.logs("ticker") {
 			if strings.HasPrefix(l, "ticker started") {
@@ -211,7 +212,7 @@ func TestRestoreRebuildsFromSnapshotWhenDirectoryIsGone(t *testing.T) {
 	dir := testdata(t, "version")
 	e.mustCreate("version", dir, nil, false)
 	e.waitStatus("version", StatusRunning, 30*time.Second)
-	eventually(t, 10*time.Second, "the snapshot to be stored", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the snapshot to be stored", func() bool {
 		_, ok, _ := e.rt.backend.GetSource(context.Background(), Key{"micro", "version", "latest"})
 		return ok
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"micro.dev/micro/blocks/runtime/source"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/runtime"
 )
 
@@ -294,7 +295,7 @@ func main() {
 `), 0o644)
 	e.mustCreate("flood", dir, nil, false)
 	e.waitStatus("flood", StatusRunning, 30*time.Second)
-	eventually(t, 10*time.Second, "dropped lines to be noted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "dropped lines to be noted", func() bool {
 		for _, l := range e.logs("flood") {
 			if strings.Contains(l, "lines dropped") {
 				return true

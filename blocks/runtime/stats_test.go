@@ -5,6 +5,8 @@ package runtime
 import (
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestStats: the services counted by status, and every restart of a
@@ -21,7 +23,7 @@ func TestStats(t *testing.T) {
 	}
 
 	e.mustCreate("crasher", testdata(t, "crasher"), nil, false)
-	eventually(t, 30*time.Second, "three restarts counted", func() bool {
+	testkit.Eventually(t, 30*time.Second, "three restarts counted", func() bool {
 		st, err = e.rt.Stats(ctx(t))
 		return err == nil && st.Restarts >= 3
 	})

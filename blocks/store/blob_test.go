@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
 )
@@ -305,22 +306,11 @@ func TestBlobWriteCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the server has stored a chunk of it, then hang up.
-	waitFor(t, "a chunk of the upload", func() bool { c, _ := e.chunkRows(t); return c > 1 })
+	testkit.Eventually(t, 10*time.Second, "a chunk of the upload", func() bool { c, _ := e.chunkRows(t); return c > 1 })
 	cancel()
-	waitFor(t, "the upload's chunks to go", func() bool { c, d := e.chunkRows(t); return c == 1 && d == 0 })
+	testkit.Eventually(t, 10*time.Second, "the upload's chunks to go", func() bool { c, d := e.chunkRows(t); return c == 1 && d == 0 })
 	if got, _, err := e.getBlob(t.Context(), "k", nil); err != nil || string(got) != "old" {
 		t.Fatalf("after a cut-short write: %q %v", got, err)
-	}
-}
-
-// waitFor polls cond every 10ms for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -362,7 +352,7 @@ func TestBlobCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2 := &env{db: db}
-	waitFor(t, "the abandoned upload's chunks to go", func() bool { c, d := e2.chunkRows(t); return c == 1 && d == 0 })
+	testkit.Eventually(t, 10*time.Second, "the abandoned upload's chunks to go", func() bool { c, d := e2.chunkRows(t); return c == 1 && d == 0 })
 	r, err := s.blobs.backend.Open(ctx, "micro", "micro", "kept")
 	if err != nil {
 		t.Fatal(err)

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,35 +16,16 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
 )
-
-// clock is a time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is a store block on a fresh database file, served over loopback gRPC.
 type env struct {
 	db     *schema.DB
 	store  *Store
-	clock  *clock
+	clock  *testkit.Clock
 	conn   *grpc.ClientConn
 	client pb.StoreClient
 	blobs  pb.BlobStoreClient
@@ -75,7 +54,7 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 // newEnvOn is newEnv on a database the test opened.
 func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
 	tb.Helper()
-	e := &env{db: db, clock: newClock()}
+	e := &env{db: db, clock: testkit.NewClock()}
 	e.store = New(e.db, auth.Namespaces, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	tb.Cleanup(func() { e.store.Close() })
 

@@ -3,10 +3,12 @@ package store
 import (
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 func TestRevisionAndTimes(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock()
 	b := newSQLite(openDB(t), clk.Now, newHub())
 	ctx := t.Context()
 	get := func(key string) Record {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -13,23 +12,12 @@ import (
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/sync"
 	"micro.dev/micro/schema"
 )
 
-type clock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newBlock(t *testing.T, authz auth.Authorizer) (*Sync, *clock, *schema.DB) {
+func newBlock(t *testing.T, authz auth.Authorizer) (*Sync, *testkit.Clock, *schema.DB) {
 	t.Helper()
 	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "micro.db"),
 		schema.Options{Migrations: []schema.Migrations{Migrations}})
@@ -37,7 +25,7 @@ func newBlock(t *testing.T, authz auth.Authorizer) (*Sync, *clock, *schema.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := testkit.NewClock()
 	s := New(db, authz, WithClock(c.Now))
 	t.Cleanup(func() { s.Close() })
 	return s, c, db

@@ -10,6 +10,7 @@ import (
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/service"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/node/nodetest"
 )
 
@@ -40,17 +41,6 @@ func (in *inbox) bodies() []string {
 		out = append(out, string(m.Body))
 	}
 	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestPublishSubscribe: every subscriber gets every message, in order; the
@@ -88,7 +78,7 @@ func TestPublishSubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "every message", func() bool { return all.count() == total && q1.count()+q2.count() == total })
+	testkit.Eventually(t, 20*time.Second, "every message", func() bool { return all.count() == total && q1.count()+q2.count() == total })
 	for i, body := range all.bodies() {
 		if body != fmt.Sprint(i) {
 			t.Fatalf("subscriber got %v, want 0..%d in order", all.bodies(), total-1)
@@ -107,7 +97,7 @@ func TestPublishSubscribe(t *testing.T) {
 
 	subAll.Unsubscribe()
 	b.Publish("alerts", &broker.Message{Body: []byte("late")})
-	waitFor(t, "the queue to get the late message", func() bool { return q1.count()+q2.count() == total+1 })
+	testkit.Eventually(t, 20*time.Second, "the queue to get the late message", func() bool { return q1.count()+q2.count() == total+1 })
 	if all.count() != total {
 		t.Fatalf("a handler was called after Unsubscribe: %v", all.bodies())
 	}
@@ -133,11 +123,11 @@ func TestSubscribeResumes(t *testing.T) {
 	if err := b.Publish("ticks", &broker.Message{Body: []byte("before")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first message", func() bool { return in.count() == 1 })
+	testkit.Eventually(t, 20*time.Second, "the first message", func() bool { return in.count() == 1 })
 
 	n.Restart()
 	// The broker keeps nothing: publish until the subscriber is back.
-	waitFor(t, "a message after the restart", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a message after the restart", func() bool {
 		b.Publish("ticks", &broker.Message{Body: []byte("after")})
 		return in.count() > 1
 	})
@@ -162,5 +152,5 @@ func TestPackageLevel(t *testing.T) {
 	if err := broker.Publish("pings", &broker.Message{Body: []byte("ping")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the ping", func() bool { return in.count() == 1 })
+	testkit.Eventually(t, 20*time.Second, "the ping", func() bool { return in.count() == 1 })
 }

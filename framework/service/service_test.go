@@ -15,6 +15,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"micro.dev/micro/internal/testkit"
 	authpb "micro.dev/micro/proto/auth"
 	regpb "micro.dev/micro/proto/registry"
 	pb "micro.dev/micro/proto/store"
@@ -98,17 +99,6 @@ func (*Store) Read(ctx context.Context, req *pb.ReadRequest, rsp *pb.ReadRespons
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestLifecycle: the environment overrides the code; Start registers the
 // node with its endpoints and TTL, heartbeats follow, Stop deregisters.
 func TestLifecycle(t *testing.T) {
@@ -127,7 +117,7 @@ func TestLifecycle(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a heartbeat", func() bool { n, _ := f.counts(); return n >= 3 })
+	testkit.Eventually(t, 10*time.Second, "a heartbeat", func() bool { n, _ := f.counts(); return n >= 3 })
 
 	f.mu.Lock()
 	reg := f.registered[0]
