@@ -293,6 +293,7 @@ func printServiceUsage(w io.Writer, service, version string, eps []*regpb.Endpoi
 		nested = nested || hasNested(ep.Request)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nOPTIONS:\n  -h, --help  show help; each command's flags are listed under it above\n")
 	if nested {
 		fmt.Fprintf(w, "\nNested fields take '_' or '-' between names (--options_domain or --options-domain).\n")
 	}
@@ -311,12 +312,13 @@ func hasNested(v *regpb.Value) bool {
 func printEndpointUsage(w io.Writer, service string, ep *regpb.Endpoint) {
 	fmt.Fprintf(w, "Call %s of the %s service%s\n\nUSAGE:\n  micro %s %s [--field=value ...]\n",
 		ep.Name, service, streamNote(ep), service, commandFor(service, ep))
-	if lines := flagLinesFor(ep.Request); len(lines) > 0 {
-		fmt.Fprintf(w, "\nOPTIONS:\n")
-		for _, l := range lines {
-			fmt.Fprintf(w, "  %s\n", l)
-		}
+	fmt.Fprintf(w, "\nOPTIONS:\n")
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	for _, l := range flagLinesFor(ep.Request) {
+		fmt.Fprintf(tw, "  %s\n", l)
 	}
+	fmt.Fprintln(tw, helpLine)
+	tw.Flush()
 	if ep.Response != nil && len(ep.Response.Values) > 0 {
 		fmt.Fprintf(w, "\nRESPONSE:\n  %s\n", strings.ReplaceAll(formatValue(ep.Response), "\n", "\n  "))
 	}

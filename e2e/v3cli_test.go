@@ -107,6 +107,9 @@ func TestComingFromMicroV3CLI(t *testing.T) {
 	if out := c.ok("helloworld", "--help"); !strings.Contains(out, "(no command calls Helloworld.Call)\n\nCOMMANDS:\n  call ") {
 		t.Errorf("micro helloworld --help:\n%s", out)
 	}
+	if out := c.ok("helloworld", "call", "--help"); !strings.Contains(out, "\nOPTIONS:\n  --name string\n  -h, --help") {
+		t.Errorf("micro helloworld call --help:\n%s", out)
+	}
 	if out := c.ok("registry"); !strings.Contains(out, "COMMANDS:\n") || !strings.Contains(out, "Registry.GetService") {
 		t.Errorf("micro registry (no default):\n%s", out)
 	}
