@@ -101,10 +101,10 @@ func (c *rpcConfig) Get(path string, opts ...Option) (Value, error) {
 	rsp := new(pb.GetResponse)
 	err := c.call("Config.Get", &pb.GetRequest{Namespace: c.ns, Path: path, Options: &pb.Options{Secret: o.Secret}}, rsp)
 	if errors.Code(err) == 404 {
-		return Value{}, nil
+		return NewValue(nil), nil
 	}
 	if err != nil {
-		return Value{}, err
+		return NewValue(nil), err // a null Value with the error, as Micro's
 	}
 	return NewValue([]byte(rsp.GetValue().GetData())), nil
 }
@@ -128,11 +128,11 @@ func (c *rpcConfig) Delete(path string, opts ...Option) error {
 }
 
 // MarshalJSON writes the value's JSON text, so a Value can be Set again.
-func (v Value) MarshalJSON() ([]byte, error) { return []byte(v.JSON()), nil }
+func (v JSONValue) MarshalJSON() ([]byte, error) { return []byte(v.JSON()), nil }
 
 // UnmarshalJSON reads JSON text into the value.
-func (v *Value) UnmarshalJSON(b []byte) error {
-	*v = NewValue(b)
+func (v *JSONValue) UnmarshalJSON(b []byte) error {
+	*v = *NewJSONValue(b)
 	return nil
 }
 
@@ -167,7 +167,7 @@ func Default() (Config, error) {
 func Get(path string, opts ...Option) (Value, error) {
 	c, err := Default()
 	if err != nil {
-		return Value{}, err
+		return NewValue(nil), err
 	}
 	return c.Get(path, opts...)
 }

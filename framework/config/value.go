@@ -8,29 +8,51 @@ import (
 	"time"
 )
 
-// Value is the config at a path: JSON, read through typed accessors that
-// fall back to a default when the value is missing or of another type, as
-// in Micro. The zero Value is null (missing).
-type Value struct {
+// Value is the config at a path, Micro's config.Value: JSON read through
+// typed accessors that fall back to a default when the value is missing or
+// of another type. Get never returns a nil Value: a missing path is one
+// whose Exists is false.
+type Value interface {
+	Exists() bool
+	Bool(def bool) bool
+	Int(def int) int
+	String(def string) string
+	Float64(def float64) float64
+	Duration(def time.Duration) time.Duration
+	StringSlice(def []string) []string
+	StringMap(def map[string]string) map[string]string
+	Scan(dst any) error
+	Bytes() []byte
+	// JSON is the value's JSON text, "null" when missing.
+	JSON() string
+}
+
+// JSONValue is the Value Get returns. The zero JSONValue is null
+// (missing).
+type JSONValue struct {
 	raw json.RawMessage // nil or "null": missing
 }
 
 // NewValue returns the Value whose JSON text is data; empty data is null.
-func NewValue(data []byte) Value {
+func NewValue(data []byte) Value { return NewJSONValue(data) }
+
+// NewJSONValue returns the JSONValue whose JSON text is data; empty data
+// is null.
+func NewJSONValue(data []byte) *JSONValue {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || string(data) == "null" {
-		return Value{}
+		return &JSONValue{}
 	}
-	return Value{raw: append(json.RawMessage(nil), data...)}
+	return &JSONValue{raw: append(json.RawMessage(nil), data...)}
 }
 
 // Exists reports whether there is a value (not null).
-func (v Value) Exists() bool { return len(v.raw) > 0 }
+func (v JSONValue) Exists() bool { return len(v.raw) > 0 }
 
 // Bytes is a string's content, or any other value's JSON text ("null"
 // when missing), as in Micro: a secret key or certificate set as a JSON
 // string comes back as its bytes.
-func (v Value) Bytes() []byte {
+func (v JSONValue) Bytes() []byte {
 	if s, ok := v.str(); ok {
 		return []byte(s)
 	}
@@ -38,7 +60,7 @@ func (v Value) Bytes() []byte {
 }
 
 // JSON is the value's JSON text, "null" when missing.
-func (v Value) JSON() string {
+func (v JSONValue) JSON() string {
 	if !v.Exists() {
 		return "null"
 	}
@@ -47,7 +69,7 @@ func (v Value) JSON() string {
 
 // String returns a JSON string, or def. Numbers and bools are not strings,
 // except that a missing value gives def; use Bytes for the JSON text.
-func (v Value) String(def string) string {
+func (v JSONValue) String(def string) string {
 	var s string
 	if v.Exists() && json.Unmarshal(v.raw, &s) == nil {
 		return s
@@ -57,7 +79,7 @@ func (v Value) String(def string) string {
 
 // Bool returns a JSON bool, or a string strconv.ParseBool reads ("true"),
 // else def.
-func (v Value) Bool(def bool) bool {
+func (v JSONValue) Bool(def bool) bool {
 	var b bool
 	if v.scan(&b) == nil {
 		return b
@@ -71,7 +93,7 @@ func (v Value) Bool(def bool) bool {
 }
 
 // Int returns a JSON integer, or a string holding one ("42"), else def.
-func (v Value) Int(def int) int {
+func (v JSONValue) Int(def int) int {
 	var n int
 	if v.scan(&n) == nil {
 		return n
@@ -85,7 +107,7 @@ func (v Value) Int(def int) int {
 }
 
 // Float64 returns a JSON number, or a string holding one ("1.5"), else def.
-func (v Value) Float64(def float64) float64 {
+func (v JSONValue) Float64(def float64) float64 {
 	var f float64
 	if v.scan(&f) == nil {
 		return f
@@ -100,7 +122,7 @@ func (v Value) Float64(def float64) float64 {
 
 // Duration returns a string in Go's syntax ("1m30s"), or an integer read as
 // nanoseconds (how encoding/json writes a time.Duration), else def.
-func (v Value) Duration(def time.Duration) time.Duration {
+func (v JSONValue) Duration(def time.Duration) time.Duration {
 	if s, ok := v.str(); ok {
 		if d, err := time.ParseDuration(s); err == nil {
 			return d
@@ -116,7 +138,7 @@ func (v Value) Duration(def time.Duration) time.Duration {
 
 // StringSlice returns a JSON array of strings, else def. Elements that are
 // not strings are written as their JSON text.
-func (v Value) StringSlice(def []string) []string {
+func (v JSONValue) StringSlice(def []string) []string {
 	var items []json.RawMessage
 	if v.scan(&items) != nil {
 		return def
@@ -130,7 +152,7 @@ func (v Value) StringSlice(def []string) []string {
 
 // StringMap returns a JSON object as strings, else def. Values that are not
 // strings are written as their JSON text.
-func (v Value) StringMap(def map[string]string) map[string]string {
+func (v JSONValue) StringMap(def map[string]string) map[string]string {
 	var m map[string]json.RawMessage
 	if v.scan(&m) != nil || m == nil {
 		return def
@@ -144,7 +166,7 @@ func (v Value) StringMap(def map[string]string) map[string]string {
 
 // Scan decodes the value into dst as encoding/json does. A missing value
 // leaves dst as it is.
-func (v Value) Scan(dst any) error {
+func (v JSONValue) Scan(dst any) error {
 	if !v.Exists() {
 		return nil
 	}
@@ -154,14 +176,14 @@ func (v Value) Scan(dst any) error {
 	return nil
 }
 
-func (v Value) scan(dst any) error {
+func (v JSONValue) scan(dst any) error {
 	if !v.Exists() {
 		return errMissing
 	}
 	return json.Unmarshal(v.raw, dst)
 }
 
-func (v Value) str() (string, bool) {
+func (v JSONValue) str() (string, bool) {
 	var s string
 	if v.Exists() && v.raw[0] == '"' && json.Unmarshal(v.raw, &s) == nil {
 		return s, true
@@ -170,7 +192,7 @@ func (v Value) str() (string, bool) {
 }
 
 // Equal reports whether v and o hold the same JSON text.
-func (v Value) Equal(o Value) bool { return bytes.Equal(v.raw, o.raw) }
+func (v JSONValue) Equal(o Value) bool { return o != nil && v.JSON() == o.JSON() }
 
 // text is a JSON string's content, or any other JSON value's text.
 func text(raw json.RawMessage) string {

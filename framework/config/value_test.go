@@ -8,7 +8,7 @@ import (
 )
 
 func TestValueAccessors(t *testing.T) {
-	var null Value
+	var null JSONValue
 	if null.Exists() || null.String("d") != "d" || null.Int(7) != 7 || !null.Bool(true) || null.JSON() != "null" {
 		t.Fatalf("null value: %+v", null)
 	}
@@ -57,17 +57,27 @@ func TestValueAccessors(t *testing.T) {
 		t.Fatal("scanning an object into an int must fail")
 	}
 	n = 3
-	if err := (Value{}).Scan(&n); err != nil || n != 3 {
+	if err := (JSONValue{}).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("scanning null changes nothing: %d %v", n, err)
 	}
 
 	// A Value encodes as its JSON and decodes from it.
-	b, err := json.Marshal(map[string]Value{"v": v, "n": {}})
+	b, err := json.Marshal(map[string]Value{"v": v, "n": NewValue(nil)})
 	if err != nil || string(b) != `{"n":null,"v":{"host":"db","port":5432}}` {
 		t.Fatalf("marshal: %s %v", b, err)
 	}
-	var back map[string]Value
+	var back map[string]JSONValue
 	if err := json.Unmarshal(b, &back); err != nil || !back["v"].Equal(v) || back["n"].Exists() {
 		t.Fatalf("unmarshal: %v %v", back, err)
 	}
+}
+
+// Micro's forms compile and behave: Get's Value compares with nil and is
+// never nil, even for a missing path.
+func TestValueIsMicros(t *testing.T) {
+	var v Value = NewValue(nil)
+	if v == nil || v.Exists() || v.String("def") != "def" || string(v.Bytes()) != "null" {
+		t.Fatalf("missing: %#v", v)
+	}
+	var _ Value = JSONValue{}
 }

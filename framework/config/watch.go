@@ -77,7 +77,7 @@ func (w *Watcher) Next() (Value, error) {
 		w.mu.Lock()
 		if len(w.queue) > 0 {
 			v := w.queue[0]
-			w.queue[0] = Value{}
+			w.queue[0] = nil
 			w.queue = w.queue[1:]
 			w.mu.Unlock()
 			return v, nil
@@ -85,7 +85,7 @@ func (w *Watcher) Next() (Value, error) {
 		if w.err != nil {
 			err := w.err
 			w.mu.Unlock()
-			return Value{}, err
+			return NewValue(nil), err
 		}
 		wake := w.wake
 		w.mu.Unlock()
@@ -128,7 +128,7 @@ func (w *Watcher) push(m *pb.WatchResponse) {
 	}
 	w.rev, w.resume = m.GetRevision(), true
 	v := NewValue([]byte(m.GetValue().GetData()))
-	if w.started && v.Equal(w.last) {
+	if w.started && v.JSON() == w.last.JSON() {
 		return
 	}
 	w.last, w.started = v, true

@@ -41,7 +41,9 @@ func (c *Configwatch) Seen(ctx context.Context, req *SeenRequest, rsp *SeenRespo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rsp.Seen = append([]string(nil), c.seen...)
-	rsp.Greeting = c.latest.String("")
+	if c.latest != nil {
+		rsp.Greeting = c.latest.String("")
+	}
 	return nil
 }
 
