@@ -7,6 +7,8 @@
 //
 //	svcs, err := registry.GetService("helloworld") // registry.ErrNotFound when none runs
 //	all, err := registry.ListServices()
+//	w, err := registry.Watch(registry.WatchService("helloworld"))
+//	res, err := w.Next() // res.Action is create, update or delete
 //
 // The types are the registry's protobuf messages.
 package registry
@@ -53,6 +55,8 @@ type Registry interface {
 	// ListServices returns every service (blocks included), without
 	// nodes or endpoints.
 	ListServices(opts ...Option) ([]*Service, error)
+	// Watch follows registrations and deregistrations (watch.go).
+	Watch(opts ...WatchOption) (Watcher, error)
 }
 
 type rpcRegistry struct{ c client.Client }

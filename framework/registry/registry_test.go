@@ -62,3 +62,48 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("another domain: %v", err)
 	}
 }
+
+// Watch reports a service's registration and deregistration, and only
+// the service asked for.
+func TestWatch(t *testing.T) {
+	n := nodetest.Start(t)
+	r := registry.NewRegistry(n.Client(client.Options{}))
+	w, err := r.Watch(registry.WatchService("watched"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	start := func(name string) *service.Service {
+		srv := service.New(service.Name(name), service.Proxy(n.Proxy()), service.Credentials("admin", "micro"),
+			service.Logger(nodetest.Quiet()), service.HandleSignal(false))
+		if err := srv.Handle(new(Greeter)); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	other := start("unwatched")
+	defer other.Stop()
+	srv := start("watched")
+	res, err := w.Next()
+	if err != nil || res.Action != "create" || res.Service.GetName() != "watched" {
+		t.Fatalf("first change: %v, %v; want watched's create", res, err)
+	}
+	srv.Stop()
+	res, err = w.Next()
+	if err != nil || res.Action != "delete" || res.Service.GetName() != "watched" {
+		t.Fatalf("after Stop: %v, %v; want watched's delete", res, err)
+	}
+	w.Stop()
+	if _, err := w.Next(); err != registry.ErrWatcherStopped {
+		t.Errorf("Next after Stop: %v", err)
+	}
+	// Another namespace's changes are not the caller's to watch.
+	member := n.ServiceAccount("team", "svc")
+	if _, err := registry.NewRegistry(member).Watch(registry.WatchDomain("micro2")); err == nil {
+		t.Error("a service of team watched namespace micro2")
+	}
+}
