@@ -3,14 +3,12 @@ package auth
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	fauth "micro.dev/micro/framework/auth"
 	merrors "micro.dev/micro/framework/errors"
@@ -63,18 +61,10 @@ func newEnv(tb testing.TB, opts ...Option) *env {
 
 	p := proxy.New(proxy.Config{Auth: e.auth})
 	e.auth.Register(p.Server())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	lis := testkit.Listen(tb)
 	go p.Serve(lis)
 	tb.Cleanup(func() { p.Stop(time.Second) })
-
-	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { e.conn.Close() })
+	e.conn = testkit.Dial(tb, lis.Addr().String())
 	e.authc = pb.NewAuthClient(e.conn)
 	e.accounts = pb.NewAccountsClient(e.conn)
 	e.rules = pb.NewRulesClient(e.conn)

@@ -2,18 +2,17 @@ package broker
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/broker"
 )
 
@@ -32,22 +31,10 @@ func newEnv(t *testing.T, opts ...Option) *env {
 func newEnvWith(t *testing.T, authz auth.Authorizer, opts ...Option) *env {
 	t.Helper()
 	b := New(authz, opts...)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	b.Register(gs)
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		b.Close()
-		gs.Stop()
-	})
+	conn := testkit.Serve(t, gs)
+	t.Cleanup(func() { b.Close() })
 	return &env{broker: b, client: pb.NewBrokerClient(conn)}
 }
 

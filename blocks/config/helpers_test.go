@@ -2,17 +2,16 @@ package config
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/config"
 	"micro.dev/micro/schema"
 )
@@ -54,21 +53,11 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 	e := &env{path: path, db: openDB(tb, path)}
 	e.config = New(e.db, authz, opts...)
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.config.Register(gs)
-	go gs.Serve(lis)
-
-	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	e.conn = testkit.Serve(tb, gs)
 	e.client = pb.NewConfigClient(e.conn)
 	tb.Cleanup(func() {
-		e.conn.Close()
 		e.config.Close()
 		gs.Stop()
 		e.db.Close()

@@ -3,14 +3,12 @@ package events
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
@@ -56,18 +54,9 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 	e := &env{path: path, db: db, events: New(db, authz, opts...)}
 	e.events.Start(context.Background())
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	e.gs = grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.events.Register(e.gs)
-	go e.gs.Serve(lis)
-
-	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	e.conn = testkit.Serve(tb, e.gs)
 	e.stream, e.store, e.topics = pb.NewStreamClient(e.conn), pb.NewStoreClient(e.conn), pb.NewTopicsClient(e.conn)
 	tb.Cleanup(func() { e.stop(tb) })
 	return e

@@ -2,14 +2,12 @@ package registry
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/blocks/internal/blocktest"
@@ -46,20 +44,9 @@ func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 	e.reg = New(db, auth.Namespaces, append([]Option{WithClock(e.clock.Now), WithSweepInterval(time.Hour)}, opts...)...)
 	t.Cleanup(func() { e.reg.Close() })
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gs := grpc.NewServer(blocktest.As(acc)...)
 	e.reg.Register(gs)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	e.client = pb.NewRegistryClient(conn)
+	e.client = pb.NewRegistryClient(testkit.Serve(t, gs))
 	return e
 }
 

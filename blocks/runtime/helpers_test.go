@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
@@ -74,23 +72,15 @@ func (e *testEnv) open() {
 	e.rt = New(db, auth.Namespaces, e.cfg)
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.rt.Register(gs)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
+	conn := testkit.Serve(t, gs)
 	if err := e.rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
 		t.Fatal(err)
 	}
 	e.conn = conn
 	e.client = pb.NewRuntimeClient(conn)
 	e.source = pb.NewSourceClient(conn)
-	stop := gs.Stop
-	e.closers = append(e.closers, func() { conn.Close(); stop() })
+	// A restart (close, then open) stops this server before the test ends.
+	e.closers = append(e.closers, func() { conn.Close(); gs.Stop() })
 }
 
 // close stops the runtime (its processes) and closes the database, as a

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
@@ -58,20 +56,9 @@ func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
 	e.store = New(e.db, auth.Namespaces, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	tb.Cleanup(func() { e.store.Close() })
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(callerUnary), grpc.ChainStreamInterceptor(callerStream))
 	e.store.Register(gs)
-	go gs.Serve(lis)
-	tb.Cleanup(gs.Stop)
-
-	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { e.conn.Close() })
+	e.conn = testkit.Serve(tb, gs)
 	e.client = pb.NewStoreClient(e.conn)
 	e.blobs = pb.NewBlobStoreClient(e.conn)
 	return e
