@@ -103,8 +103,11 @@ type CallOptions struct {
 	Address string
 	// RequestTimeout bounds the call; streams have none unless set.
 	RequestTimeout time.Duration
-	// Retries is how often a refused connection is retried.
+	// Retries is how often a call that did no work (see Retryable) is
+	// made again; default DefaultRetries.
 	Retries int
+	// Backoff is the wait before each retry; nil is DefaultBackoff.
+	Backoff BackoffFunc
 }
 
 // WithAddress calls the node at addr directly, bypassing the proxy. Nodes
@@ -117,7 +120,8 @@ func WithRequestTimeout(d time.Duration) CallOption {
 	return func(o *CallOptions) { o.RequestTimeout = d }
 }
 
-// WithRetries sets how often a refused connection is retried.
+// WithRetries sets how often a call that did no work (a refused
+// connection, a 503) is made again, waiting Backoff between.
 func WithRetries(n int) CallOption { return func(o *CallOptions) { o.Retries = n } }
 
 // Options configure a GRPCClient.
@@ -321,7 +325,8 @@ func (c *GRPCClient) outgoing(ctx context.Context, timeout time.Duration) (conte
 	return metadata.NewContext(ctx, md), nil
 }
 
-// Call makes a unary call, retrying a refused connection.
+// Call makes a unary call, retrying one that did no work (Retryable) as
+// often as Retries says, with Backoff between.
 func (c *GRPCClient) Call(ctx context.Context, req Request, rsp any, opts ...CallOption) error {
 	o := c.callOptions(opts)
 	sub, err := subtype(req, rsp)
@@ -342,9 +347,9 @@ func (c *GRPCClient) Call(ctx context.Context, req Request, rsp any, opts ...Cal
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err = conn.Invoke(ctx, req.Method(), req.Body(), rsp, grpc.CallContentSubtype(sub))
-		if err == nil || attempt >= o.Retries || !Refused(err) || ctx.Err() != nil {
+		if err == nil || !o.retry(ctx, req, attempt, err) { // retry.go
 			break
 		}
 	}
