@@ -1,5 +1,6 @@
 // Command caller calls helloworld every second through its generated
-// client and prints each reply: the seed README's "Call via RPC".
+// client and prints each reply: the seed README's "Call via RPC", with
+// the package-level service.Run() that runs the service New made.
 // CALLER_INTERVAL (a Go duration) changes the pace.
 package main
 
@@ -50,8 +51,6 @@ func main() {
 	defer cancel()
 	go callService(ctx, hw, every)
 
-	if err := srv.Run(); err != nil {
-		slog.Error("caller stopped", "err", err)
-		os.Exit(1)
-	}
+	// run the service: the one service.New made, as in the README
+	service.Run()
 }
