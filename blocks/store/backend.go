@@ -43,6 +43,9 @@ type Backend interface {
 	// Sweep deletes expired records and reports how many it deleted. A
 	// backend whose storage expires records by itself returns 0.
 	Sweep(ctx context.Context) (int64, error)
+	// NextExpiry returns the earliest expiry of any record, expired or
+	// not; zero when no record expires. The sweeper sleeps until then.
+	NextExpiry(ctx context.Context) (time.Time, error)
 }
 
 // RevisionMismatch is a conditional write or delete whose record did not

@@ -100,6 +100,7 @@ func (s *Store) Write(ctx context.Context, req *pb.WriteRequest) (*pb.WriteRespo
 	if _, err := s.backend.Write(ctx, database, table, r, ifRevision(ifRev)); err != nil {
 		return nil, s.failed(ctx, "write", err)
 	}
+	s.expiries.written(r.ExpiresAt)
 	return &pb.WriteResponse{}, nil
 }
 

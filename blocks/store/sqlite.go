@@ -321,6 +321,15 @@ func (b *sqliteBackend) Sweep(ctx context.Context) (int64, error) {
 	}
 }
 
+func (b *sqliteBackend) NextExpiry(ctx context.Context) (time.Time, error) {
+	var next sql.NullInt64
+	err := b.db.Read().QueryRowContext(ctx, `SELECT MIN(expires_at) FROM store_records WHERE expires_at IS NOT NULL`).Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, err
+	}
+	return time.Unix(0, next.Int64), nil
+}
+
 // selectKeys builds the query for the live records of database/table that
 // q selects, in q's order, returning cols.
 func (b *sqliteBackend) selectKeys(cols, database, table string, q Query) (string, []any) {

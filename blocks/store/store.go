@@ -31,8 +31,10 @@ var migrationFiles embed.FS
 // Migrations is the store's schema; pass it to schema.Open.
 var Migrations = schema.Embedded("store", migrationFiles)
 
-// DefaultSweepInterval is how often expired records are deleted unless
-// WithSweepInterval says otherwise. Reads hide them at once regardless.
+// DefaultSweepInterval is how often the sweeper looks for expired records
+// unless WithSweepInterval says otherwise. Reads hide them at once
+// regardless, and the sweeper also wakes at the earliest expiry, so
+// watchers hear of an expiry when it happens (expiry.go).
 const DefaultSweepInterval = time.Minute
 
 // Store is the store block. Its exported handler methods implement
@@ -49,6 +51,7 @@ type Store struct {
 	interval    time.Duration
 	log         *slog.Logger
 	maxBlobSize int64
+	expiries    expiries
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -100,6 +103,7 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Store {
 		s.maxBlobSize = DefaultMaxBlobSize
 	}
 	s.hub = newHub()
+	s.expiries.wake = make(chan struct{}, 1)
 	s.backend = newSQLite(db, s.now, s.hub)
 	s.blobs = &Blobs{s: s, backend: newBlobSQLite(db, s.now), maxSize: s.maxBlobSize}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -142,24 +146,4 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return nil
-}
-
-func (s *Store) sweepLoop() {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			n, err := s.backend.Sweep(s.ctx)
-			switch {
-			case err != nil && s.ctx.Err() == nil:
-				s.log.Warn("store: sweeping expired records failed", "err", err, "deleted", n)
-			case n > 0:
-				s.log.Debug("store: swept expired records", "deleted", n)
-			}
-			s.blobs.purge(s.ctx)
-		}
-	}
 }
