@@ -87,7 +87,7 @@ func TestPrintStatus(t *testing.T) {
 	}
 	buf.Reset()
 	printStatus(&buf, nil, now)
-	if buf.Len() != 0 {
+	if buf.String() != "no services running\n" {
 		t.Errorf("empty status printed %q", buf.String())
 	}
 	for d, want := range map[time.Duration]string{0: "0s ago", 59 * time.Second: "59s ago", 61 * time.Second: "1m1s ago", 3601 * time.Second: "1h0m1s ago"} {

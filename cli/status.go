@@ -48,9 +48,10 @@ func (a *app) statusCommand() *ffcli.Command {
 var statusNames = []string{"unknown", "pending", "building", "starting", "running", "stopping", "stopped", "error"}
 
 // printStatus prints the NAME VERSION SOURCE STATUS BUILD UPDATED METADATA
-// table, sorted by name; nothing when there are no services.
+// table, sorted by name; a line saying so when there are no services.
 func printStatus(w io.Writer, svcs []*pb.Service, now time.Time) {
 	if len(svcs) == 0 {
+		fmt.Fprintln(w, "no services running")
 		return
 	}
 	sort.SliceStable(svcs, func(i, j int) bool {

@@ -73,7 +73,7 @@ func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Create
 	}
 	s.Metadata["owner"], s.Metadata["group"] = caller(ctx)
 	if s.Metadata["source"] == "" {
-		s.Metadata["source"] = s.Source
+		s.Metadata["source"] = s.shownSource()
 	}
 
 	r.ops.Lock()
@@ -141,7 +141,7 @@ func (r *Runtime) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.Update
 			return nil, err
 		}
 		s.Kind, s.Source, s.Ref, s.Entrypoint = ns.Kind, ns.Source, ns.Ref, ns.Entrypoint
-		s.Metadata["source"] = ns.Source
+		s.Metadata["source"] = ns.shownSource()
 		replace = true
 	} else if ep := o.GetEntrypoint(); ep != "" {
 		if s.Entrypoint, err = cleanEntrypoint(ep); err != nil {

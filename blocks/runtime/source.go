@@ -89,6 +89,22 @@ func (r *Runtime) resolveSource(ctx context.Context, ns, name, version, source, 
 	return s, nil
 }
 
+// shownSource is the source as status shows it: a git source with its
+// directory (//dir) and ref (@ref), which Source alone leaves out.
+func (s Service) shownSource() string {
+	if s.Kind != KindGit {
+		return s.Source
+	}
+	out := s.Source
+	if s.Entrypoint != "" {
+		out += "//" + s.Entrypoint
+	}
+	if s.Ref != "" {
+		out += "@" + s.Ref
+	}
+	return out
+}
+
 func cleanEntrypoint(ep string) (string, error) {
 	clean := path.Clean(filepath.ToSlash(ep))
 	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {

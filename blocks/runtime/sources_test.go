@@ -58,6 +58,9 @@ func TestGitSourceClonesBuildsAndUpdates(t *testing.T) {
 	if svc.Source != "file://"+bare || len(svc.Metadata["commit"]) != 40 {
 		t.Errorf("service = %v; want source file://%s and a commit", svc, bare)
 	}
+	if svc.Metadata["source"] != url { // what micro status shows: the directory too
+		t.Errorf("metadata source = %q; want %q", svc.Metadata["source"], url)
+	}
 	e.waitLog("svc", "version v1", 10*time.Second)
 
 	// A new commit is not picked up until micro update.
@@ -114,6 +117,11 @@ func TestParseGitSource(t *testing.T) {
 		got, err := parseGitSource(in)
 		if err != nil || got != want {
 			t.Errorf("parseGitSource(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		// Shown back with its directory and ref, it parses the same.
+		shown := Service{Kind: KindGit, Source: got.URL, Ref: got.Ref, Entrypoint: got.Entrypoint}.shownSource()
+		if again, err := parseGitSource(shown); err != nil || again != want {
+			t.Errorf("shown as %q, which parses as %+v, %v", shown, again, err)
 		}
 	}
 	for _, bad := range []string{"helloworld", "ftp://host/x", "github.com/org/repo/../../x", "github.com/org/repo@"} {
