@@ -263,7 +263,7 @@ func TestRuntimeTour(t *testing.T) {
 		t.Errorf("ticker still listed: %s", st)
 	}
 	c.ok("kill", "crasher", "uploaded", "version", "broken", "remote")
-	if out := c.ok("status"); out != "" {
+	if out := c.ok("status"); out != "no services running\n" {
 		t.Errorf("status after killing everything: %q", out)
 	}
 }
