@@ -110,6 +110,14 @@ func (a *app) runWith(ctx context.Context, cl *client, source string, f runFlags
 	}
 	svc := &pb.Service{Name: f.name, Version: f.version, Metadata: f.micro.metadataMap()}
 	opts := &pb.CreateOptions{Namespace: cl.target.Namespace, Env: f.env, Force: f.force}
+	switch name := f.name; {
+	case name != "":
+		a.noteOtherInstances(ctx, cl, name)
+	case isDir:
+		a.noteOtherInstances(ctx, cl, filepath.Base(dir))
+	default:
+		a.noteOtherInstances(ctx, cl, gitName(source))
+	}
 	if !isDir {
 		svc.Source = source
 		return cl.buildCall(ctx, func(ctx context.Context) error {

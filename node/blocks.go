@@ -173,6 +173,7 @@ func (n *Node) newRuntime(cfg Config) (block, error) {
 		ProxyAddress: n.servicesProxyAddr(), // tls.go: a loopback plaintext door when TLS is on
 		MintAccount:  n.auth.MintServiceAccount,
 		WaitReady:    n.waitRegistered,
+		Gone:         n.instanceGone, // ready.go
 		// Who may run code, and the logs it leaves (issues 9, 10).
 		RunNamespaces: cfg.RuntimeNamespaces,
 		LogBytes:      cfg.RuntimeLogBytes,

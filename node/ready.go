@@ -37,3 +37,17 @@ func (n *Node) waitRegistered(ctx context.Context, namespace, name, instanceID s
 		}
 	}
 }
+
+// instanceGone removes the nodes a process of the runtime registered as
+// soon as the runtime sees it exit (a crash, kill -9): calls stop going to
+// it at once instead of when its TTL runs out. A process that stopped
+// cleanly has deregistered itself; then there is nothing left to remove.
+func (n *Node) instanceGone(ctx context.Context, namespace, name, instanceID string) {
+	removed, err := n.registry.DeregisterInstance(ctx, namespace, name, instanceID)
+	switch {
+	case err != nil:
+		n.log.Warn("runtime: removing the nodes of an exited process failed", "service", name, "namespace", namespace, "instance", instanceID, "err", err)
+	case removed > 0:
+		n.log.Info("runtime: removed the nodes of an exited process", "service", name, "namespace", namespace, "instance", instanceID, "nodes", removed)
+	}
+}

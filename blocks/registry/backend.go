@@ -35,6 +35,10 @@ type Backend interface {
 	// Sweep deletes expired nodes, and service versions left without any,
 	// and reports the changes.
 	Sweep(ctx context.Context) ([]Change, error)
+	// Forget deletes every node and service version, live or not, and
+	// reports how many nodes there were: at start, what registered with
+	// a previous run is not known to be running.
+	Forget(ctx context.Context) (int64, error)
 }
 
 // Service is one version of a service with its live nodes.

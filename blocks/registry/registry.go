@@ -14,6 +14,7 @@ package registry
 import (
 	"context"
 	"embed"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -97,11 +98,24 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Registry {
 // Register serves the registry.Registry service on gs.
 func (r *Registry) Register(gs grpc.ServiceRegistrar) { pb.RegisterRegistryServer(gs, r.Server()) }
 
-// Start runs the sweeper until Close. Calling it again does nothing; the
-// error is always nil.
-func (r *Registry) Start(context.Context) error {
-	r.started.Do(func() { r.wg.Go(r.sweepLoop) })
-	return nil
+// Start forgets every node registered before it (the file may come from a
+// crash, a backup or a copy: only what registers again is running; the
+// runtime's services do so by themselves) and runs the sweeper until
+// Close. Call it before serving. Calling it again does nothing.
+func (r *Registry) Start(ctx context.Context) error {
+	var err error
+	r.started.Do(func() {
+		var n int64
+		if n, err = r.backend.Forget(ctx); err != nil {
+			err = fmt.Errorf("forgetting the nodes of a previous run: %w", err)
+			return
+		}
+		if n > 0 {
+			r.log.Info("registry: forgot the nodes registered before this start; running services register again", "nodes", n)
+		}
+		r.wg.Go(r.sweepLoop)
+	})
+	return err
 }
 
 // EndStreams ends every Watch stream and the sweeper, without waiting, so
@@ -232,4 +246,37 @@ func toProto(s Service) *pb.Service {
 		out.Nodes[i] = &pb.Node{Id: n.ID, Address: n.Address, Metadata: n.Metadata}
 	}
 	return out
+}
+
+// DeregisterInstance removes at once the nodes of service name in domain
+// whose metadata "instance" is instance (the id the runtime gives each
+// process it starts), and announces the change: the runtime calls it when
+// such a process is gone, so no call goes to it while its TTL runs out.
+// It returns how many nodes it removed.
+func (r *Registry) DeregisterInstance(ctx context.Context, domain, name, instance string) (int, error) {
+	svcs, err := r.backend.Get(ctx, domain, name)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, s := range svcs {
+		var ids []string
+		for _, n := range s.Nodes {
+			if n.Metadata["instance"] == instance {
+				ids = append(ids, n.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		change, err := r.backend.Deregister(ctx, s.Domain, s.Name, s.Version, ids)
+		if err != nil {
+			return removed, err
+		}
+		removed += len(ids)
+		if change != nil {
+			r.publish(*change)
+		}
+	}
+	return removed, nil
 }

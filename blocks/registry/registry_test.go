@@ -19,6 +19,7 @@ import (
 )
 
 type env struct {
+	db     *schema.DB
 	reg    *Registry
 	clock  *testkit.Clock
 	client pb.RegistryClient
@@ -40,7 +41,7 @@ func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{clock: testkit.NewClock()}
+	e := &env{db: db, clock: testkit.NewClock()}
 	e.reg = New(db, auth.Namespaces, append([]Option{WithClock(e.clock.Now), WithSweepInterval(time.Hour)}, opts...)...)
 	t.Cleanup(func() { e.reg.Close() })
 

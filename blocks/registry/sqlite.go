@@ -338,3 +338,19 @@ func (b *sqliteBackend) Sweep(ctx context.Context) ([]Change, error) {
 	})
 	return changes, err
 }
+
+func (b *sqliteBackend) Forget(ctx context.Context) (int64, error) {
+	var n int64
+	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM registry_nodes`)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM registry_services`)
+		return err
+	})
+	return n, err
+}

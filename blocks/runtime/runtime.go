@@ -84,6 +84,11 @@ type Config struct {
 	// metadata "instance" is instanceID. It is given at most ReadyTimeout.
 	// nil: a process is ready once it has stayed up for Settle.
 	WaitReady func(ctx context.Context, namespace, name, instanceID string) error
+	// Gone is told that the process with MICRO_INSTANCE_ID instanceID has
+	// exited (crashed, killed, stopped), so whatever it registered can be
+	// removed at once rather than when its TTL runs out. nil: nothing is
+	// told.
+	Gone func(ctx context.Context, namespace, name, instanceID string)
 	// RunNamespaces are the namespaces whose own admins may run code here
 	// (Create, Update, Upload); AnyNamespace ("*") is every one. In any
 	// other namespace only an admin of namespace micro may: a service runs

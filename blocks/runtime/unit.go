@@ -417,6 +417,16 @@ func (u *unit) spawn(bin, dir string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	if gone := u.r.cfg.Gone; gone != nil {
+		// Not in u.bg: it waits for the process, which shutdown stops
+		// after waiting for u.bg.
+		go func() {
+			<-p.done
+			if !u.r.isClosed() {
+				gone(context.Background(), u.key.Namespace, u.key.Name, inst)
+			}
+		}()
+	}
 	if err := u.r.backend.AddProcess(context.Background(), Process{PGID: p.pgid, Instance: inst, Key: u.key, Started: p.started}); err != nil {
 		u.r.log.Warn("runtime: recording process failed", "service", u.key.String(), "err", err)
 	}
