@@ -118,8 +118,17 @@ func (a *app) logoutCommand() *ffcli.Command {
 			if s.user == "" {
 				return nil
 			}
-			if err := updateTokens(s.tokens, s.key, nil); err != nil {
-				return err
+			// Every line of this login to this server goes, however the
+			// address was spelled when it was saved.
+			for key, id := s.key, s.user; key != "" && id == s.user; {
+				if err := updateTokens(s.tokens, key, nil); err != nil {
+					return err
+				}
+				lines, err := readTokens(s.tokens)
+				if err != nil {
+					return err
+				}
+				key, id = findLogin(lines, t.Address, t.Namespace, s.user)
 			}
 			return a.updateConfig(func(c *Config) error {
 				c.Delete(t.Env.Name + ".current-user")

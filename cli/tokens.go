@@ -20,7 +20,10 @@ import (
 
 // The tokens file holds one line per login:
 //
-//	micro://<proxy address>/<namespace>/<account id>:<base64(JSON token)>
+//	micro://<server>/<namespace>/<account id>:<base64(JSON token)>
+//
+// where <server> is the proxy's address as serverKey spells it; lines under
+// other spellings (older CLIs) are read as the same server's.
 //
 // The JSON is {"access_token","refresh_token","created","expiry"}, times in
 // unix seconds. The key may contain ":"; the value is after the last one.
@@ -46,8 +49,8 @@ func fromProtoToken(t *authpb.Token) savedToken {
 }
 
 // tokenKey is the key of a login to the proxy at addr, in namespace ns, as
-// account id.
-func tokenKey(addr, ns, id string) string { return "micro://" + addr + "/" + ns + "/" + id }
+// account id; the address as serverKey spells it.
+func tokenKey(addr, ns, id string) string { return "micro://" + serverKey(addr) + "/" + ns + "/" + id }
 
 // tokenLine is one line of the tokens file.
 type tokenLine struct {
@@ -169,8 +172,11 @@ type session struct {
 	key    string
 }
 
-// session finds the login for target t: config.json's current user of the
-// env, and the tokens file's line for t's address and namespace.
+// session finds the login for target t: the tokens file's line for t's
+// server (however its address is spelled, serverkey.go) and namespace,
+// config.json's current user of the env if it has one there, else the
+// newest login to that server, so MICRO_PROXY=host:port works with any env
+// selected.
 func (a *app) session(t *target) (*session, error) {
 	files, err := a.files()
 	if err != nil {
@@ -180,10 +186,12 @@ func (a *app) session(t *target) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{tokens: files.tokens, env: t.Env.Name, user: c.String(t.Env.Name + ".current-user")}
-	if s.user != "" {
-		s.key = tokenKey(t.Address, t.Namespace, s.user)
+	lines, err := readTokens(files.tokens)
+	if err != nil {
+		return nil, err
 	}
+	s := &session{tokens: files.tokens, env: t.Env.Name}
+	s.key, s.user = findLogin(lines, t.Address, t.Namespace, c.String(t.Env.Name+".current-user"))
 	return s, nil
 }
 
