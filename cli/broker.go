@@ -79,19 +79,10 @@ func (a *app) brokerSubscribe() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			// The broker sends headers once the subscription is in place:
-			// only then is a publish sure to reach it, so only then say so.
-			// A stream that ended instead has none; Recv tells how.
-			hdr, err := stream.Header()
-			if err == nil && hdr == nil {
-				if _, err = stream.Recv(); err == nil || errors.Is(err, io.EOF) {
-					err = fmt.Errorf("the broker ended the subscription without accepting it")
-				}
-			}
-			if err != nil {
+			if err := a.accepted(stream.Header, func() error { _, err := stream.Recv(); return err },
+				"subscribed to "+args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "subscribed to %s\n", args[0])
 			for n := 0; count == 0 || n < count; n++ {
 				m, err := stream.Recv()
 				if errors.Is(err, io.EOF) {

@@ -84,6 +84,13 @@ func (a *app) storeWatch() *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			what := "watching " + key
+			if prefix {
+				what = fmt.Sprintf("watching keys starting with %q", key)
+			}
+			if err := a.accepted(stream.Header, func() error { _, err := stream.Recv(); return err }, what); err != nil {
+				return err
+			}
 			for {
 				ev, err := stream.Recv()
 				if errors.Is(err, io.EOF) {
