@@ -29,7 +29,9 @@ const ZeroVersion = "v0.0.0-00010101000000-000000000000"
 // step with `go list -deps`.
 var frameworkModules = []string{
 	"github.com/bufbuild/protocompile",
+	"github.com/golang-jwt/jwt/v5",
 	"github.com/google/uuid",
+	"github.com/robfig/cron/v3",
 	"golang.org/x/net",
 	"golang.org/x/sync",
 	"golang.org/x/sys",
