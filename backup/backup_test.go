@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"micro.dev/micro/backup"
 	"micro.dev/micro/backup/backuptest"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/schema"
 )
 
@@ -293,10 +293,7 @@ func TestUnreachableDestination(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "micro.db"))
 	defer db.Close()
 	put(t, db, "a", "b")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testkit.Listen(t)
 	closed := ln.Addr().String()
 	ln.Close()
 	fake := backuptest.NewS3(t, "backups")

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"micro.dev/micro/blocks/auth"
 	fauth "micro.dev/micro/framework/auth"
 	microclient "micro.dev/micro/framework/client"
+	"micro.dev/micro/internal/testkit"
 	authpb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/schema"
@@ -47,10 +47,7 @@ func serveAuth(t *testing.T, tlsCfg *tls.Config) string {
 	}
 	p := proxy.New(proxy.Config{Auth: a})
 	a.Register(p.Server())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	addr := lis.Addr().String()
 	if tlsCfg != nil {
 		tlsCfg = tlsCfg.Clone()

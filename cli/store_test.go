@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -164,15 +164,9 @@ func (s *fakeStore) Tables(ctx context.Context, req *pb.TablesRequest) (*pb.Tabl
 // and returns its address.
 func serve(t *testing.T, register func(*grpc.Server)) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := grpc.NewServer()
 	register(srv)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
+	return testkit.Serve(t, srv)
 }
 
 // startStore isolates the CLI and points it, through MICRO_PROXY, at a
@@ -333,10 +327,7 @@ func TestStoreErrors(t *testing.T) {
 
 func TestStoreUnreachable(t *testing.T) {
 	isolate(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	addr := lis.Addr().String()
 	lis.Close() // nothing listens there now
 

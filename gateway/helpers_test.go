@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -13,11 +12,11 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	_ "micro.dev/micro/framework/codec" // JSON and pass-through codecs
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -145,23 +144,12 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gs := grpc.NewServer()
 	st := &memStore{data: map[string][]byte{}, gate: make(chan struct{})}
 	blob := &memBlob{got: make(chan *pb.BlobWriteRequest, 10)}
 	pb.RegisterStoreServer(gs, st)
 	pb.RegisterBlobStoreServer(gs, blob)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, testkit.Serve(t, gs))
 
 	if cfg.Router == nil {
 		cfg.Router = testRouter(conn)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +12,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	eventspb "micro.dev/micro/proto/events"
 )
 
@@ -62,20 +61,10 @@ func (f *fakeEvents) Consume(stream grpc.BidiStreamingServer[eventspb.ConsumeReq
 
 func newSSEEnv(t *testing.T, beat time.Duration) (*fakeEvents, *httptest.Server) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gs := grpc.NewServer()
 	f := &fakeEvents{subs: make(chan subscribed, 10), feed: make(chan *eventspb.Event)}
 	eventspb.RegisterStreamServer(gs, f)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, testkit.Serve(t, gs))
 	gw := New(Config{
 		Router: RouterFunc(func(ctx context.Context, ns, service, endpoint string) (Route, error) {
 			if service != "events" || endpoint != "Stream.Consume" {

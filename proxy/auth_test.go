@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -20,6 +18,7 @@ import (
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	"micro.dev/micro/internal/clientaddr"
+	"micro.dev/micro/internal/testkit"
 )
 
 // fakeAuth records what it is asked and refuses calls to service "deny".
@@ -50,17 +49,10 @@ func (f *fakeAuth) last() string {
 func TestAuthRunsFirst(t *testing.T) {
 	fa := &fakeAuth{}
 	p := New(Config{Auth: fa})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	go p.Serve(lis)
 	t.Cleanup(func() { p.Stop(time.Second) })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, lis.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	call := func(ctx context.Context, conn *grpc.ClientConn, method string) error {
@@ -73,7 +65,7 @@ func TestAuthRunsFirst(t *testing.T) {
 		t.Fatalf("health: %v, auth asked %q", err, fa.last())
 	}
 	// An unknown service meets auth before anything answers it.
-	err = call(ctx, conn, "/deny.Deny/Call")
+	err := call(ctx, conn, "/deny.Deny/Call")
 	if errors.Code(err) != 401 {
 		t.Fatalf("denied call: %v", err)
 	}
@@ -131,15 +123,9 @@ func TestTrustedProxyForwardsTheCaller(t *testing.T) {
 		}
 		fa := &fakeAuth{}
 		p := New(Config{Auth: fa, TrustedProxies: trusted})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		lis := testkit.Listen(t)
 		go p.Serve(lis)
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := testkit.Dial(t, lis.Addr().String())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ctx = grpcmd.AppendToOutgoingContext(ctx, "x-forwarded-for", "198.51.100.7")
 		var out codec.Frame

@@ -3,18 +3,17 @@ package proxy
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/blocks/auth"
 	fauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/internal/testkit"
 	authpb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/schema"
 )
@@ -59,17 +58,10 @@ func BenchmarkAuthOverhead(b *testing.B) {
 		p := New(cfg)
 		p.Server().RegisterService(&echoDesc, struct{}{})
 		a.Register(p.Server())
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
+		lis := testkit.Listen(b)
 		go p.Serve(lis)
 		b.Cleanup(func() { p.Stop(time.Second) })
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { conn.Close() })
+		conn := testkit.Dial(b, lis.Addr().String())
 		return conn
 	}
 	run := func(b *testing.B, conn *grpc.ClientConn, ctx context.Context) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,12 +11,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	regpb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/router"
 )
@@ -89,28 +88,16 @@ func setup(t *testing.T) (*backend, *grpc.ClientConn) {
 	t.Helper()
 	b := &backend{}
 	bs := grpc.NewServer(grpc.UnknownServiceHandler(b.handle))
-	blis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go bs.Serve(blis)
-	t.Cleanup(bs.Stop)
+	baddr := testkit.Serve(t, bs)
 
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r := router.New(router.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
+	r := router.New(router.Config{Registry: oneService{addr: baddr}, Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
-	plis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plis := testkit.Listen(t)
 	go p.Serve(plis)
 	t.Cleanup(func() { p.Stop(time.Second) })
-	conn, err := grpc.NewClient(plis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, plis.Addr().String())
 	return b, conn
 }
 
@@ -211,17 +198,10 @@ func TestUnknownEndpointOfABlock(t *testing.T) {
 	r := router.New(router.Config{Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	go p.Serve(lis)
 	t.Cleanup(func() { p.Stop(time.Second) })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, lis.Addr().String())
 	call := func(method string) error {
 		return conn.Invoke(context.Background(), method, &codec.Frame{Data: []byte("{}")}, new(codec.Frame), grpc.CallContentSubtype(codec.JSON))
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -13,13 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	microauth "micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/router"
 )
 
@@ -116,12 +115,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 func TestObserver(t *testing.T) {
 	b := &backend{}
 	bs := grpc.NewServer(grpc.UnknownServiceHandler(b.handle))
-	blis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go bs.Serve(blis)
-	t.Cleanup(bs.Stop)
+	baddr := testkit.Serve(t, bs)
 
 	obs := &recordingObserver{}
 	logs := &syncBuffer{}
@@ -130,20 +124,13 @@ func TestObserver(t *testing.T) {
 		Auth:     accountAuth{},
 		Observer: obs,
 	})
-	r := router.New(router.Config{Registry: oneService{addr: blis.Addr().String()}, Local: p.Methods})
+	r := router.New(router.Config{Registry: oneService{addr: baddr}, Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)
-	plis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plis := testkit.Listen(t)
 	go p.Serve(plis)
 	t.Cleanup(func() { p.Stop(time.Second) })
-	conn, err := grpc.NewClient(plis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, plis.Addr().String())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

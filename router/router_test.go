@@ -2,19 +2,18 @@ package router
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -95,13 +94,7 @@ func startNode(t *testing.T, name string) *node {
 		n.mu.Unlock()
 		return ss.SendMsg(&codec.Frame{Data: []byte(n.name)})
 	}))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.addr = lis.Addr().String()
-	go n.gs.Serve(lis)
-	t.Cleanup(n.gs.Stop)
+	n.addr = testkit.Serve(t, n.gs)
 	return n
 }
 
@@ -230,17 +223,7 @@ func TestResolve(t *testing.T) {
 func TestLocal(t *testing.T) {
 	gs := grpc.NewServer()
 	healthpb.RegisterHealthServer(gs, healthServer{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, testkit.Serve(t, gs))
 
 	// Pretend the health service is a block called "health".
 	local := func() map[string]grpc.ServiceInfo {

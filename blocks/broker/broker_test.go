@@ -33,7 +33,7 @@ func newEnvWith(t *testing.T, authz auth.Authorizer, opts ...Option) *env {
 	b := New(authz, opts...)
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	b.Register(gs)
-	conn := testkit.Serve(t, gs)
+	conn := testkit.Dial(t, testkit.Serve(t, gs))
 	t.Cleanup(func() { b.Close() })
 	return &env{broker: b, client: pb.NewBrokerClient(conn)}
 }

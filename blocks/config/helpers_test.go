@@ -55,7 +55,7 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.config.Register(gs)
-	e.conn = testkit.Serve(tb, gs)
+	e.conn = testkit.Dial(tb, testkit.Serve(tb, gs))
 	e.client = pb.NewConfigClient(e.conn)
 	tb.Cleanup(func() {
 		e.config.Close()

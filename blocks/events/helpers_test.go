@@ -56,7 +56,7 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 
 	e.gs = grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.events.Register(e.gs)
-	e.conn = testkit.Serve(tb, e.gs)
+	e.conn = testkit.Dial(tb, testkit.Serve(tb, e.gs))
 	e.stream, e.store, e.topics = pb.NewStreamClient(e.conn), pb.NewStoreClient(e.conn), pb.NewTopicsClient(e.conn)
 	tb.Cleanup(func() { e.stop(tb) })
 	return e

@@ -47,7 +47,7 @@ func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 
 	gs := grpc.NewServer(blocktest.As(acc)...)
 	e.reg.Register(gs)
-	e.client = pb.NewRegistryClient(testkit.Serve(t, gs))
+	e.client = pb.NewRegistryClient(testkit.Dial(t, testkit.Serve(t, gs)))
 	return e
 }
 

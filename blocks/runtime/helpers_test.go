@@ -72,7 +72,7 @@ func (e *testEnv) open() {
 	e.rt = New(db, auth.Namespaces, e.cfg)
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
 	e.rt.Register(gs)
-	conn := testkit.Serve(t, gs)
+	conn := testkit.Dial(t, testkit.Serve(t, gs))
 	if err := e.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

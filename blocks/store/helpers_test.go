@@ -58,7 +58,7 @@ func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
 
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(callerUnary), grpc.ChainStreamInterceptor(callerStream))
 	e.store.Register(gs)
-	e.conn = testkit.Serve(tb, gs)
+	e.conn = testkit.Dial(tb, testkit.Serve(tb, gs))
 	e.client = pb.NewStoreClient(e.conn)
 	e.blobs = pb.NewBlobStoreClient(e.conn)
 	return e

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/server"
+	"micro.dev/micro/internal/testkit"
 	authpb "micro.dev/micro/proto/auth"
 	pb "micro.dev/micro/proto/store"
 )
@@ -58,10 +58,7 @@ func startEcho(t *testing.T) string {
 	if err := s.Handle(new(Echo)); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	go s.Serve(lis)
 	t.Cleanup(func() { s.Stop(time.Second) })
 	return lis.Addr().String()

@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"micro.dev/micro/internal/testca"
+	"micro.dev/micro/internal/testkit"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -108,15 +109,9 @@ func TestSecurityFromEnv(t *testing.T) {
 // when creds are given.
 func startHealth(t *testing.T, opts ...grpc.ServerOption) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s, health.NewServer())
-	go s.Serve(lis)
-	t.Cleanup(s.Stop)
-	return lis.Addr().String()
+	return testkit.Serve(t, s)
 }
 
 // check makes one health call through a connection to addr made by Dial.

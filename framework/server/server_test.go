@@ -5,19 +5,18 @@ import (
 	stderrors "errors"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -101,17 +100,10 @@ func serve(t *testing.T, h any, opts ...HandlerOption) *grpc.ClientConn {
 	if err := s.Handle(h, opts...); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	go s.Serve(lis)
 	t.Cleanup(func() { s.Stop(time.Second) })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, lis.Addr().String())
 	return conn
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"micro.dev/micro/framework/service"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/node/nodetest"
 )
 
@@ -28,17 +29,6 @@ func (r *runs) get(i int) int {
 	return r.by[i]
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 600 {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("never: %s", what)
-}
-
 // TestEveryRunsOnTheLeaderOnly: two instances of a service with the same
 // job; only one runs it, and when it stops the other takes over.
 func TestEveryRunsOnTheLeaderOnly(t *testing.T) {
@@ -57,7 +47,7 @@ func TestEveryRunsOnTheLeaderOnly(t *testing.T) {
 		t.Cleanup(func() { s.Stop() })
 		svcs = append(svcs, s)
 	}
-	waitUntil(t, "the job ran 10 times", func() bool { return r.get(0)+r.get(1) >= 10 })
+	testkit.Eventually(t, 30*time.Second, "the job ran 10 times", func() bool { return r.get(0)+r.get(1) >= 10 })
 	leader := 0
 	if r.get(1) > 0 {
 		leader = 1
@@ -69,7 +59,7 @@ func TestEveryRunsOnTheLeaderOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	stoppedAt := r.get(leader)
-	waitUntil(t, "the other instance took over", func() bool { return r.get(1-leader) >= 5 })
+	testkit.Eventually(t, 30*time.Second, "the other instance took over", func() bool { return r.get(1-leader) >= 5 })
 	if r.get(leader) != stoppedAt {
 		t.Fatalf("the stopped instance kept running the job: %d, then %d", stoppedAt, r.get(leader))
 	}

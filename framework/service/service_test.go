@@ -83,13 +83,7 @@ func startProxy(t *testing.T, withAuth bool) (*fakeProxy, string) {
 	if withAuth {
 		authpb.RegisterAuthServer(gs, f)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	return f, lis.Addr().String()
+	return f, testkit.Serve(t, gs)
 }
 
 // Store is a handler with one endpoint.

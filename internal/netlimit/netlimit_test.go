@@ -8,14 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 func serve(t *testing.T, cfg Config) (*Limiter, string) {
 	t.Helper()
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := testkit.Listen(t)
 	lm := New(cfg)
 	t.Cleanup(lm.Close)
 	l := lm.Wrap(inner, "test")

@@ -62,15 +62,14 @@ func Dial(tb testing.TB, addr string) *grpc.ClientConn {
 	return conn
 }
 
-// Serve serves gs on a free loopback port and returns a connection to it.
-// When the test ends the connection closes, then gs stops; cleanups the
-// test registers after Serve run before both.
-func Serve(tb testing.TB, gs *grpc.Server) *grpc.ClientConn {
+// Serve serves gs on a free loopback port until the test ends, and
+// returns its address; Dial(tb, Serve(tb, gs)) is a connection to it.
+func Serve(tb testing.TB, gs *grpc.Server) string {
 	tb.Helper()
 	lis := Listen(tb)
 	go gs.Serve(lis)
 	tb.Cleanup(gs.Stop)
-	return Dial(tb, lis.Addr().String())
+	return lis.Addr().String()
 }
 
 // Eventually polls cond until it holds, and fails the test if it does not

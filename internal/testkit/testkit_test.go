@@ -32,8 +32,8 @@ func TestServe(t *testing.T) {
 	t.Run("serve", func(t *testing.T) {
 		gs := grpc.NewServer()
 		healthpb.RegisterHealthServer(gs, health.NewServer())
-		conn := Serve(t, gs)
-		addr = conn.Target()
+		addr = Serve(t, gs)
+		conn := Dial(t, addr)
 		if !strings.HasPrefix(addr, "127.0.0.1:") {
 			t.Fatalf("served on %s, want loopback", addr)
 		}

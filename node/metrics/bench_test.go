@@ -2,14 +2,13 @@ package metrics
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/proxy"
 )
 
@@ -41,17 +40,10 @@ func BenchmarkProxyObserver(b *testing.B) {
 		cfg.Logger = quiet
 		p := proxy.New(cfg)
 		p.Server().RegisterService(&echoDesc, struct{}{})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
+		lis := testkit.Listen(b)
 		go p.Serve(lis)
 		b.Cleanup(func() { p.Stop(time.Second) })
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { conn.Close() })
+		conn := testkit.Dial(b, lis.Addr().String())
 		return conn
 	}
 	run := func(b *testing.B, conn *grpc.ClientConn) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
 
@@ -28,6 +26,7 @@ import (
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/gateway"
+	"micro.dev/micro/internal/testkit"
 	authpb "micro.dev/micro/proto/auth"
 	regpb "micro.dev/micro/proto/registry"
 	storepb "micro.dev/micro/proto/store"
@@ -167,10 +166,7 @@ func newStack(t *testing.T) *stack {
 	st.Register(p.Server())
 	st.Start(context.Background())
 	t.Cleanup(func() { st.Close() })
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	go p.Serve(lis)
 	t.Cleanup(func() { p.Stop(time.Second) })
 	inproc, err := p.Dial()
@@ -195,11 +191,7 @@ func newStack(t *testing.T) *stack {
 	srv := httptest.NewServer(m.Mount(gw, nil))
 	t.Cleanup(srv.Close)
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, lis.Addr().String())
 	rsp, err := authpb.NewAuthClient(conn).Token(context.Background(), &authpb.TokenRequest{Id: "admin", Secret: "micro"})
 	if err != nil {
 		t.Fatal(err)
