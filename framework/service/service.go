@@ -335,6 +335,9 @@ func (s *Service) registerWithRetry() error {
 		err = s.register(ctx)
 		cancel()
 		if err == nil {
+			// Calls can reach it from now on: whoever waits for the
+			// service (a script, the README's tour) waits for this line.
+			s.log.Info("Registry [service] Registered node: "+s.nodeID, "proxy", s.client.Proxy())
 			return nil
 		}
 	}
