@@ -83,6 +83,9 @@ func (a *app) runCommand() *ffcli.Command {
 				return cmp.Or(err, usageErrorf(path, "expected one source: a directory (.) or a git URL"))
 			}
 			f.micro.warnIgnored(a.stderr, path)
+			if src, err = a.expandShortName(src); err != nil {
+				return err
+			}
 			watchSet := false
 			fs.Visit(func(fl *flag.Flag) { watchSet = watchSet || fl.Name == "watch" })
 			return a.run(ctx, src, f, watchSet)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -81,4 +82,55 @@ func (m *microRunFlags) metadataMap() map[string]string {
 		md[k] = v
 	}
 	return md
+}
+
+// expandShortName turns Micro's short source, a bare name[@ref] that is not
+// a directory here, into a git source under the env's git base
+// (git.<env>.baseurl, else git.baseurl, in the config file), as Micro does.
+// micro sets no default base: Micro's, github.com/micro/services, holds
+// services written for Micro's framework.
+func (a *app) expandShortName(src string) (string, error) {
+	if _, err := os.Stat(src); err == nil || !isServiceName(src) {
+		return src, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return "", err
+	}
+	base := gitBase(c, a.envName(c))
+	if base == "" {
+		return "", exitf(exitFailure, "Directory %s does not exist; to run a service by its short name, set the git repository "+
+			"it is in: micro user config set git.baseurl github.com/org/repo", src)
+	}
+	return shortSource(base, src), nil
+}
+
+// gitBase is the git base of env's short names, "" when none is set.
+func gitBase(c *Config, env string) string {
+	if base := c.String("git." + env + ".baseurl"); base != "" {
+		return base
+	}
+	return c.String("git.baseurl")
+}
+
+// shortSource joins a git base and a short name[@ref]: with "/" under a
+// host/org/repo base or a URL that already names a directory, else with
+// the "//" that separates a URL's repository from the directory in it.
+func shortSource(base, short string) string {
+	name, ref, hasRef := strings.Cut(short, "@")
+	base = strings.TrimRight(base, "/")
+	sep := "/"
+	if rest, ok := strings.CutPrefix(base, "git@"); ok || strings.Contains(base, "://") {
+		if _, r, ok := strings.Cut(base, "://"); ok {
+			rest = r
+		}
+		if !strings.Contains(rest, "//") {
+			sep = "//"
+		}
+	}
+	src := base + sep + name
+	if hasRef {
+		src += "@" + ref
+	}
+	return src
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -25,7 +26,7 @@ func (a *app) userConfigCommand() *ffcli.Command {
 		Name:       "config",
 		ShortUsage: "micro user config [get <key> | set <key> <value> | delete <key>]",
 		ShortHelp:  "Print or change the CLI's config by key (Micro's keys)",
-		LongHelp: "Bare, print the current user, namespace, environment and config file. With get, set\n" +
+		LongHelp: "Bare, print the current user, namespace, environment, git base and config file. With get, set\n" +
 			"and delete, read or change one dotted key of the config file: env, envs,\n" +
 			"namespaces.<env>.current, namespaces.<env>.all, <env>.current-user, or any other.\n" +
 			"micro.auth.<env>.token, .refresh-token and .expiry are the env's current login: setting\n" +
@@ -46,8 +47,8 @@ func (a *app) userConfigCommand() *ffcli.Command {
 	return cmd
 }
 
-// userConfigSummary prints Micro's summary lines, and which file they
-// come from.
+// userConfigSummary prints Micro's summary lines (but git.credentials:
+// micro has no such setting), and which file they come from.
 func (a *app) userConfigSummary() error {
 	files, err := a.files()
 	if err != nil {
@@ -73,6 +74,11 @@ func (a *app) userConfigSummary() error {
 	fmt.Fprintln(a.stdout, "user:", user)
 	fmt.Fprintln(a.stdout, "namespace:", t.Namespace)
 	fmt.Fprintln(a.stdout, "environment:", t.Env.Name)
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "git.baseurl:", cmp.Or(gitBase(c, t.Env.Name), "n/a"))
 	fmt.Fprintln(a.stdout, "config:", files.config)
 	return nil
 }

@@ -61,7 +61,7 @@ func TestConfigFileFlag(t *testing.T) {
 	}
 	mustRun(t, "-c", cfg, "user", "config", "delete", "namespaces.staging.current")
 	out := mustRun(t, "-c", cfg, "user", "config")
-	if !strings.Contains(out, "user: admin\nnamespace: micro\nenvironment: staging\nconfig: "+cfg+"\n") {
+	if !strings.Contains(out, "user: admin\nnamespace: micro\nenvironment: staging\ngit.baseurl: n/a\nconfig: "+cfg+"\n") {
 		t.Fatalf("user config:\n%s", out)
 	}
 
@@ -76,4 +76,24 @@ func TestConfigFileFlag(t *testing.T) {
 		"-c", cfg, "user", "config", "set", "micro.auth.staging.token", "junk")
 	wantFail(t, 1, "Expected a key and a value. Please refer to 'micro user config set --help'",
 		"-c", cfg, "user", "config", "set", "env")
+}
+
+// TestShortSource: Micro's short names under a git base; no base, a clear
+// refusal.
+func TestShortSource(t *testing.T) {
+	for _, c := range []struct{ base, short, want string }{
+		{"github.com/org/services", "helloworld", "github.com/org/services/helloworld"},
+		{"github.com/org/services/", "helloworld@v1.2", "github.com/org/services/helloworld@v1.2"},
+		{"https://git.example.com/org/services.git", "hello", "https://git.example.com/org/services.git//hello"},
+		{"file:///srv/repo//apps", "hello@main", "file:///srv/repo//apps/hello@main"},
+		{"git@host:org/services.git", "hello", "git@host:org/services.git//hello"},
+	} {
+		if got := shortSource(c.base, c.short); got != c.want {
+			t.Errorf("shortSource(%q, %q) = %q, want %q", c.base, c.short, got, c.want)
+		}
+	}
+	isolate(t)
+	t.Chdir(t.TempDir())
+	wantFail(t, 1, "Directory helloworld does not exist; to run a service by its short name, set the git repository it is in: micro user config set git.baseurl github.com/org/repo",
+		"run", "helloworld")
 }

@@ -93,6 +93,28 @@ func TestComingFromMicroV3CLI(t *testing.T) {
 	}
 	c.ok("kill", "ticker")
 
+	// A short name runs from the git base the config file names.
+	repo := filepath.Join(t.TempDir(), "services")
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(copyTestdata(t, "ticker"), filepath.Join(repo, "ticker")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "--quiet"}, {"add", "."}, {"commit", "--quiet", "-m", "ticker"}} {
+		git := exec.Command("git", append([]string{"-c", "user.name=test", "-c", "user.email=test@example.com"}, args...)...)
+		git.Dir = repo
+		if out, err := git.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	c.ok("user", "config", "set", "git.baseurl", "file://"+repo)
+	c.ok("run", "ticker")
+	if line := waitStatus(t, c, "ticker", "running"); !strings.Contains(line, "file://"+repo) {
+		t.Errorf("short name's source: %s", line)
+	}
+	c.ok("kill", "ticker")
+
 	// A bare service command calls <Service>.Call; help is for --help, or a
 	// service with no such endpoint.
 	if out := c.ok("helloworld", "--name=Joe"); out != "{\n\t\"msg\": \"Hello Joe\"\n}\n" {
