@@ -118,23 +118,28 @@ func (a *app) logoutCommand() *ffcli.Command {
 			if s.user == "" {
 				return nil
 			}
-			// Every line of this login to this server goes, however the
-			// address was spelled when it was saved.
-			for key, id := s.key, s.user; key != "" && id == s.user; {
-				if err := updateTokens(s.tokens, key, nil); err != nil {
-					return err
-				}
-				lines, err := readTokens(s.tokens)
-				if err != nil {
-					return err
-				}
-				key, id = findLogin(lines, t.Address, t.Namespace, s.user)
-			}
-			return a.updateConfig(func(c *Config) error {
-				c.Delete(t.Env.Name + ".current-user")
-				return nil
-			})
+			return a.logOut(t, s.tokens, s.key, s.user)
 		})
+}
+
+// logOut forgets user's login to t (its line key in the tokens file):
+// every line of it goes, however the address was spelled when it was
+// saved, and the env's current user.
+func (a *app) logOut(t *target, tokens, key, user string) error {
+	for id := user; key != "" && id == user; {
+		if err := updateTokens(tokens, key, nil); err != nil {
+			return err
+		}
+		lines, err := readTokens(tokens)
+		if err != nil {
+			return err
+		}
+		key, id = findLogin(lines, t.Address, t.Namespace, user)
+	}
+	return a.updateConfig(func(c *Config) error {
+		c.Delete(t.Env.Name + ".current-user")
+		return nil
+	})
 }
 
 // userCommand is `micro user` and its subcommands.

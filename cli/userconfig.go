@@ -110,13 +110,14 @@ func loginKey(key string) (env, field string, ok bool) {
 
 // login is the current login of an env: its line in the tokens file.
 type login struct {
+	target            *target
 	tokens, key, user string
 	token             savedToken
 	found             bool
 }
 
-// loginOf finds env's current login in c: its current user's line for the
-// env's address and namespace.
+// loginOf finds env's current login in c, as a command in that env finds
+// it (session): the tokens file's line for the env's server and namespace.
 func (a *app) loginOf(c *Config, env string) (*login, error) {
 	t, err := a.targetIn(c, env)
 	if err != nil {
@@ -126,11 +127,14 @@ func (a *app) loginOf(c *Config, env string) (*login, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &login{tokens: files.tokens, user: c.String(env + ".current-user")}
-	if l.user == "" {
+	lines, err := readTokens(files.tokens)
+	if err != nil {
+		return nil, err
+	}
+	l := &login{target: t, tokens: files.tokens}
+	if l.key, l.user = findLogin(lines, t.Address, t.Namespace, c.String(env+".current-user")); l.key == "" {
 		return l, nil
 	}
-	l.key = tokenKey(t.Address, t.Namespace, l.user)
 	l.token, l.found, err = loadToken(l.tokens, l.key)
 	return l, err
 }
@@ -281,14 +285,8 @@ func (a *app) userConfigDelete(_ context.Context, args []string) error {
 		return err // nothing to delete
 	}
 	switch field {
-	case "token": // logging out
-		if err := updateTokens(l.tokens, l.key, nil); err != nil {
-			return err
-		}
-		return a.updateConfig(func(c *Config) error {
-			c.Delete(env + ".current-user")
-			return nil
-		})
+	case "token":
+		return a.logOut(l.target, l.tokens, l.key, l.user)
 	case "refresh-token":
 		l.token.RefreshToken = ""
 		return updateTokens(l.tokens, l.key, &l.token)
