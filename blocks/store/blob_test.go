@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,5 +413,28 @@ func TestBlobDiskFull(t *testing.T) {
 	}
 	if err := e.putBlob(ctx, "second", randomBytes(2<<20), 0, nil); err != nil {
 		t.Fatalf("write after the delete freed room: %v", err)
+	}
+}
+
+// TestBlobPurgeIdle: with nothing to purge, Purge (run by the sweeper and
+// after every blob write) does not take the writer.
+func TestBlobPurgeIdle(t *testing.T) {
+	var writes atomic.Int64
+	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "micro.db"),
+		schema.Options{Migrations: []schema.Migrations{Migrations}, Observe: func(b schema.WriteBatch) { writes.Add(int64(b.Writes)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := newEnvOn(t, db)
+	if err := e.putBlob(t.Context(), "k", []byte("v"), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := writes.Load()
+	if n, err := e.store.blobs.backend.Purge(t.Context()); err != nil || n != 0 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	if after := writes.Load(); after != before {
+		t.Fatalf("an idle purge made %d writes", after-before)
 	}
 }
