@@ -85,7 +85,7 @@ func (s *Sync) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.Release
 
 // Leases lists a namespace's live leases, without their ids.
 func (s *Sync) Leases(ctx context.Context, req *pb.LeasesRequest) (*pb.LeasesResponse, error) {
-	ns, err := s.scope(ctx, req.GetNamespace(), "-")
+	ns, err := s.namespace(ctx, req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +102,10 @@ func (s *Sync) Leases(ctx context.Context, req *pb.LeasesRequest) (*pb.LeasesRes
 
 // scope defaults the namespace to the caller's and checks that the caller
 // administers it (an admin, or a service account of it, as for the
-// store), then checks the name.
+// store), then checks the lease's name.
 func (s *Sync) scope(ctx context.Context, ns, name string) (string, error) {
-	if ns == "" {
-		ns = metadata.NamespaceFrom(ctx)
-	}
-	if err := s.authz.Check(ctx, ns, true); err != nil {
+	ns, err := s.namespace(ctx, ns)
+	if err != nil {
 		return "", err
 	}
 	switch {
@@ -115,6 +113,18 @@ func (s *Sync) scope(ctx context.Context, ns, name string) (string, error) {
 		return "", errors.BadRequest(errID, "name is required")
 	case len(name) > maxNameSize:
 		return "", errors.BadRequest(errID, "name is %d bytes; the limit is %d", len(name), maxNameSize)
+	}
+	return ns, nil
+}
+
+// namespace defaults ns to the caller's and checks that the caller
+// administers it.
+func (s *Sync) namespace(ctx context.Context, ns string) (string, error) {
+	if ns == "" {
+		ns = metadata.NamespaceFrom(ctx)
+	}
+	if err := s.authz.Check(ctx, ns, true); err != nil {
+		return "", err
 	}
 	return ns, nil
 }

@@ -276,3 +276,28 @@ func TestConsistentAfterKill(t *testing.T) {
 		t.Logf("round %d: killed after %d writes; %d records, all indexed", round, writes, records)
 	}
 }
+
+// TestServiceAccount: a service's own account (what the runtime gives it)
+// keeps a model in its namespace; another namespace's service does not see
+// it.
+func TestServiceAccount(t *testing.T) {
+	n := nodetest.Start(t)
+	acme := n.ServiceAccount("acme", "accounts")
+	users := model.New(User{}, model.WithClient(acme), model.Indexes(model.Unique("email")))
+	if err := users.Create(User{ID: "1", Email: "a@acme"}); err != nil {
+		t.Fatal(err)
+	}
+	var u User
+	if err := users.Read(model.QueryEquals("email", "a@acme"), &u); err != nil || u.ID != "1" {
+		t.Fatalf("read: %+v %v", u, err)
+	}
+	other := model.New(User{}, model.WithClient(n.ServiceAccount("other", "accounts")), model.Indexes(model.Unique("email")))
+	if err := other.Read(model.QueryEquals("email", "a@acme"), &u); err != model.ErrNotFound {
+		t.Fatalf("another namespace's service: %v", err)
+	}
+	spy := model.New(User{}, model.WithClient(n.ServiceAccount("other", "spy")), model.Database("acme"), model.Table("accounts"),
+		model.Indexes(model.Unique("email")))
+	if err := spy.Read(model.QueryEquals("email", "a@acme"), &u); errors.Code(err) != 403 {
+		t.Fatalf("reading acme's database from namespace other: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"micro.dev/micro/framework/client"
+	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/sync"
 	"micro.dev/micro/node/nodetest"
 )
@@ -217,4 +218,35 @@ func parseLeader(t *testing.T, line string) uint64 {
 		t.Fatalf("line %q", line)
 	}
 	return tok
+}
+
+// TestServiceAccounts: a service's account takes leases in its namespace;
+// namespaces do not share names; another namespace's is refused.
+func TestServiceAccounts(t *testing.T) {
+	n := nodetest.Start(t)
+	acme := n.ServiceAccount("acme", "billing")
+	other := n.ServiceAccount("other", "billing")
+	l, err := sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(acme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if _, err := sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(acme)); err != sync.ErrHeld {
+		t.Fatalf("second acquire in acme: %v", err)
+	}
+	lo, err := sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(other))
+	if err != nil {
+		t.Fatalf("the same name in another namespace: %v", err)
+	}
+	lo.Release()
+	_, err = sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(other), sync.Namespace("acme"))
+	if c := errors.Code(err); c != 403 {
+		t.Fatalf("acme's lease from namespace other: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(acme)); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
 }
