@@ -57,5 +57,9 @@
 //     allowed 10 MB of multipart); it is read in memory, never spilled to
 //     temporary files, and the query merges under it as under a JSON body
 //     (Micro dropped the query).
-//   - Not yet: json-rpc envelopes.
+//   - application/json-rpc and application/proto-rpc request envelopes
+//     are unwrapped (envelope.go); the reply goes back unwrapped with the
+//     request's content type, as in Micro. Departure: Micro read
+//     application/octet-stream as proto-rpc too; here it is raw protobuf,
+//     as the other proto types.
 package gateway

@@ -196,6 +196,17 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		c.Subtype, c.ContentType, c.Body = codec.Proto, ct, body
 		return nil
 	}
+	switch ct { // envelope.go
+	case protoRPC:
+		c.Subtype, c.ContentType = codec.Proto, ct
+		c.Body, err = unwrapProtoRPC(body)
+		return err
+	case jsonRPC:
+		if body, err = unwrapJSONRPC(body); err != nil {
+			return err
+		}
+		c.ContentType = ct
+	}
 	var obj map[string]any
 	switch {
 	case ct == "multipart/form-data":
