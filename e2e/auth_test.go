@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/codec"
 	merrors "micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestAuthCLIFlow is the issue's user story, step by step, through the real
@@ -207,11 +207,7 @@ func TestAuthIsolationMatrix(t *testing.T) {
 		login("acme", "as"),
 	}
 
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, s.proxy)
 
 	type op struct {
 		name, path, body string
@@ -509,14 +505,10 @@ func TestAuthLoginRateLimit(t *testing.T) {
 		t.Fatalf("alice after the address's 20 failures: %d %s", code, body)
 	}
 	// The proxy sees the same address, and ignores one named in metadata.
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, s.proxy)
 	md := metadata.Pairs("micro-client-address", "198.51.100.2:1")
 	var out codec.Frame
-	err = conn.Invoke(metadata.NewOutgoingContext(context.Background(), md), "/auth.Auth/Token",
+	err := conn.Invoke(metadata.NewOutgoingContext(context.Background(), md), "/auth.Auth/Token",
 		&codec.Frame{Data: []byte(`{"id":"alice","secret":"pw"}`)}, &out, grpc.CallContentSubtype(codec.JSON))
 	if me := merrors.FromError(err, ""); me == nil || me.Code != 429 {
 		t.Fatalf("gRPC login from the limited address: %v", err)

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"micro.dev/micro/backup"
 	"micro.dev/micro/backup/backuptest"
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestScheduledBackups: a server with --backup-to takes backups on its
@@ -143,10 +143,7 @@ func testScheduledBackups(t *testing.T, target, restoreFrom string, env []string
 // node stays ready), /metrics and `micro backups`.
 func TestFailedBackupVisible(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testkit.Listen(t)
 	closed := ln.Addr().String()
 	ln.Close()
 	env := []string{"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s", "MICRO_BACKUP_S3_ENDPOINT=http://" + closed}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestBlobStoreService: a Micro v3 service using store.DefaultBlobStore
@@ -38,7 +40,7 @@ func TestBlobStoreService(t *testing.T) {
 		code, out, _ := post(t, s.gateway+"/files/Files/"+endpoint, "application/json", body)
 		return code, out
 	}
-	waitFor(t, 60*time.Second, "files to answer through the gateway", func() bool {
+	testkit.Eventually(t, 60*time.Second, "files to answer through the gateway", func() bool {
 		code, _ := call("List", `{}`)
 		return code == 200
 	})

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // The sample services of the framework's block clients, built with the
@@ -42,7 +45,7 @@ func TestConfigWatchInServices(t *testing.T) {
 	}
 	// Each saw the value when it started watching: none yet.
 	for i, p := range procs {
-		waitUntil(t, fmt.Sprintf("process %d to print its first value", i), func() bool { return len(seenValues(p)) >= 1 })
+		testkit.Eventually(t, 20*time.Second, fmt.Sprintf("process %d to print its first value", i), func() bool { return len(seenValues(p)) >= 1 })
 	}
 
 	want := []string{"null"}
@@ -57,7 +60,7 @@ func TestConfigWatchInServices(t *testing.T) {
 	want = append(want, `"Back again"`)
 
 	for i, p := range procs {
-		waitUntil(t, fmt.Sprintf("process %d to see every change", i), func() bool { return len(seenValues(p)) >= len(want) })
+		testkit.Eventually(t, 20*time.Second, fmt.Sprintf("process %d to see every change", i), func() bool { return len(seenValues(p)) >= len(want) })
 		if got := seenValues(p); !slices.Equal(got, want) {
 			t.Fatalf("process %d saw %v\nwant %v\noutput:\n%s", i, got, want, p.out.String())
 		}
@@ -91,7 +94,7 @@ func TestStoreAndEventsInService(t *testing.T) {
 	c.ok("events", "publish", "ledger.entries", `{"id":"b","amount":7}`)
 	c.ok("events", "publish", "ledger.entries", `not json`)
 
-	waitUntil(t, "the ledger to record both entries", func() bool { return p.count(" recorded\n") >= 2 })
+	testkit.Eventually(t, 20*time.Second, "the ledger to record both entries", func() bool { return p.count(" recorded\n") >= 2 })
 	// The store's defaults: database = namespace (micro), table = service name.
 	if out := c.ok("store", "read", "--table", "ledger", "entry/a"); out != `{"id":"a","amount":5}`+"\n" {
 		t.Fatalf("store read --table ledger entry/a: %q", out)
@@ -128,7 +131,7 @@ func TestStoreAndEventsInService(t *testing.T) {
 
 	// The bad entry was nacked, delivered once more (retry limit 1), then
 	// dead-lettered.
-	waitUntil(t, "the bad entry in ledger.entries.dead", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the bad entry in ledger.entries.dead", func() bool {
 		out, _, code := c.run("events", "read", "ledger.entries.dead")
 		return code == 0 && strings.Contains(out, `not json`)
 	})

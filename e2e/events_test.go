@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 )
 
@@ -106,11 +104,7 @@ func TestPublishedEventsSurviveKill9(t *testing.T) {
 	t.Parallel()
 	data := filepath.Join(t.TempDir(), "micro.db")
 	s := startServer(t, data)
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, s.proxy)
 	st := pb.NewStreamClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -192,11 +186,7 @@ func TestPublishedEventsSurviveKill9(t *testing.T) {
 	wg.Wait()
 
 	s2 := startServer(t, data)
-	conn2, err := grpc.NewClient(s2.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
+	conn2 := testkit.Dial(t, s2.proxy)
 	ctx2 := bearer(ctx, s2.adminToken(t))
 	rsp, err := pb.NewStoreClient(conn2).Read(ctx2, &pb.ReadRequest{Topic: "orders", Limit: 10000})
 	if err != nil {

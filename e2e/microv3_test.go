@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestMicroV3Services: two services whose Go is Micro v3's but for the
@@ -32,7 +34,7 @@ func TestMicroV3Services(t *testing.T) {
 	call := func(service, endpoint, body string, rsp any) {
 		t.Helper()
 		var out string
-		waitFor(t, 30*time.Second, service+" to answer", func() bool {
+		testkit.Eventually(t, 30*time.Second, service+" to answer", func() bool {
 			o, _, code := c.run("call", service, endpoint, body)
 			out = o
 			return code == 0
@@ -56,7 +58,7 @@ func TestMicroV3Services(t *testing.T) {
 	if who.ID != "admin" || who.Type != "user" || who.Issuer != "micro" || !strings.Contains(strings.Join(who.Scopes, " "), "admin") {
 		t.Fatalf("Greeter.Whoami as the admin: %+v", who)
 	}
-	waitFor(t, 10*time.Second, "the greeting event to reach the subscriber", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the greeting event to reach the subscriber", func() bool {
 		var last struct{ Name string }
 		call("greeter", "Greeter.Last", `{}`, &last)
 		return last.Name == "Jane"

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // offlineGo is the environment of every go command in these tests: no
@@ -55,7 +57,7 @@ func waitCall(t *testing.T, url, want string) {
 	t.Helper()
 	var code int
 	var body string
-	waitFor(t, 60*time.Second, fmt.Sprintf("GET %s to answer %s (last: %d %s)", url, want, code, body), func() bool {
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("GET %s to answer %s (last: %d %s)", url, want, code, body), func() bool {
 		code, body, _ = callMsg(http.DefaultClient, url)
 		return code == 200 && body == want
 	})
@@ -184,16 +186,16 @@ func TestNewServiceTour(t *testing.T) {
 	if err := os.WriteFile(handler, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 90*time.Second, "the edited handler to answer", func() bool { return h.count(`{"msg":"Hi John"}`) > 0 })
+	testkit.Eventually(t, 90*time.Second, "the edited handler to answer", func() bool { return h.count(`{"msg":"Hi John"}`) > 0 })
 	swap := time.Since(saved)
 	// Keep calling until the old version has left the registry (it
 	// deregisters, then drains), and a little after.
-	waitFor(t, 30*time.Second, "the old version to deregister", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the old version to deregister", func() bool {
 		ids := nodes(t, s, "helloworld")
 		return len(ids) == 1 && ids[0] != oldNodes[0]
 	})
 	afterStop := h.count(`{"msg":"Hi John"}`)
-	waitFor(t, 30*time.Second, "calls after the old version stopped", func() bool { return h.count(`{"msg":"Hi John"}`) >= afterStop+50 })
+	testkit.Eventually(t, 30*time.Second, "calls after the old version stopped", func() bool { return h.count(`{"msg":"Hi John"}`) >= afterStop+50 })
 	answers, failures := h.finish()
 	t.Logf("swap: %d calls, answers %v, %d failed", h.calls.Load(), answers, len(failures))
 	if len(failures) > 0 {
@@ -246,7 +248,7 @@ func TestNewServiceTour(t *testing.T) {
 	if st, _ := statusOf(c, "helloworld"); st != "" {
 		t.Errorf("helloworld still listed after kill: %s", st)
 	}
-	waitFor(t, 30*time.Second, "helloworld to be gone from the gateway", func() bool {
+	testkit.Eventually(t, 30*time.Second, "helloworld to be gone from the gateway", func() bool {
 		code, body, _ := callMsg(http.DefaultClient, call)
 		return code == 500 && strings.Contains(body, "service not found")
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestRuntimeIsAnAdminOfMicroRight reproduces issue 10: an admin of a
@@ -53,7 +55,7 @@ func TestRuntimeIsAnAdminOfMicroRight(t *testing.T) {
 		t.Fatalf("Runtime.Create by an admin of trusted: %d %s", code, body)
 	}
 	var logs string
-	waitFor(t, 60*time.Second, "the probe's report", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the probe's report", func() bool {
 		_, out := postAs(t, tara, s.gateway+"/runtime/Runtime/Logs", `{"service":"probe","options":{"namespace":"trusted"}}`)
 		logs = ""
 		for _, l := range strings.Split(out, "\n") {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // copyTestdata copies testdata/runtime/<name> into a temp directory, so
@@ -43,18 +45,6 @@ func copyTestdata(t *testing.T, name string) string {
 	return dst
 }
 
-// waitFor polls cond until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // statusOf returns the status column of name in micro status, "" when it
 // is not listed.
 func statusOf(c *cli, name string) (status, line string) {
@@ -71,7 +61,7 @@ func statusOf(c *cli, name string) (status, line string) {
 func waitStatus(t *testing.T, c *cli, name, want string) string {
 	t.Helper()
 	var line string
-	waitFor(t, 60*time.Second, name+" "+want, func() bool {
+	testkit.Eventually(t, 60*time.Second, name+" "+want, func() bool {
 		var st string
 		st, line = statusOf(c, name)
 		return st == want
@@ -82,7 +72,7 @@ func waitStatus(t *testing.T, c *cli, name, want string) string {
 func waitLogs(t *testing.T, c *cli, name, substr string) string {
 	t.Helper()
 	var found string
-	waitFor(t, 60*time.Second, "logs of "+name+" containing "+substr, func() bool {
+	testkit.Eventually(t, 60*time.Second, "logs of "+name+" containing "+substr, func() bool {
 		out, _, _ := c.run("logs", "-n", "0", name)
 		for _, l := range strings.Split(out, "\n") {
 			if strings.Contains(l, substr) {
@@ -224,7 +214,7 @@ func TestRuntimeTour(t *testing.T) {
 
 	// A crash is restarted with backoff, shown in status.
 	c.ok("run", copyTestdata(t, "crasher"))
-	waitFor(t, 60*time.Second, "crasher retries", func() bool {
+	testkit.Eventually(t, 60*time.Second, "crasher retries", func() bool {
 		_, line := statusOf(c, "crasher")
 		return strings.Contains(line, "retries=2") || strings.Contains(line, "retries=3")
 	})
@@ -285,11 +275,11 @@ func TestRuntimeRestoresAfterRestart(t *testing.T) {
 		s.stop(sig)
 		// SIGTERM: the server stops its services; SIGKILL: the kernel kills
 		// the leader (Pdeathsig), the next server stops what it started.
-		waitFor(t, 10*time.Second, "the ticker to stop with the server", func() bool { return processGone(first) })
+		testkit.Eventually(t, 10*time.Second, "the ticker to stop with the server", func() bool { return processGone(first) })
 		s = startServer(t, data)
 		c = newAdminCLI(t, s)
 		waitStatus(t, c, "ticker", "running")
-		waitFor(t, 10*time.Second, "the old child to be stopped", func() bool { return processGone(child) })
+		testkit.Eventually(t, 10*time.Second, "the old child to be stopped", func() bool { return processGone(child) })
 		out := c.ok("logs", "-n", "0", "ticker")
 		if n := strings.Count(out, "ticker started"); n != i+2 {
 			t.Fatalf("after %v: %d starts in the logs, want %d (logs kept across restarts):\n%s", sig, n, i+2, out)
@@ -305,7 +295,7 @@ func TestRuntimeRestoresAfterRestart(t *testing.T) {
 		} else {
 			first = pid
 		}
-		waitFor(t, 10*time.Second, "a new child", func() bool {
+		testkit.Eventually(t, 10*time.Second, "a new child", func() bool {
 			out := c.ok("logs", "-n", "0", "ticker")
 			idx := strings.LastIndex(out, "spawned child pid=")
 			if idx < 0 {
@@ -316,5 +306,5 @@ func TestRuntimeRestoresAfterRestart(t *testing.T) {
 		})
 	}
 	s.stop(syscall.SIGTERM)
-	waitFor(t, 10*time.Second, "everything to stop", func() bool { return processGone(first) && processGone(child) })
+	testkit.Eventually(t, 10*time.Second, "everything to stop", func() bool { return processGone(first) && processGone(child) })
 }

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"micro.dev/micro/internal/testkit"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -102,7 +102,7 @@ func startService(t *testing.T, s *server, bin string, env ...string) *proc {
 	}
 	go func() { p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	waitUntil(t, p.name+" to log its node id", func() bool {
+	testkit.Eventually(t, 20*time.Second, p.name+" to log its node id", func() bool {
 		m := nodeLine.FindStringSubmatch(p.out.String())
 		if m != nil {
 			p.nodeID = m[1]
@@ -112,7 +112,7 @@ func startService(t *testing.T, s *server, bin string, env ...string) *proc {
 	if p.done() {
 		t.Fatalf("%s exited: %s", p.name, p.out.String())
 	}
-	waitUntil(t, p.name+" to be registered", func() bool { return hasNode(t, s, p.name, p.nodeID) })
+	testkit.Eventually(t, 20*time.Second, p.name+" to be registered", func() bool { return hasNode(t, s, p.name, p.nodeID) })
 	return p
 }
 
@@ -143,18 +143,6 @@ func (p *proc) kill(sig syscall.Signal) {
 // count reports how often s occurs in the process's output.
 func (p *proc) count(s string) int { return strings.Count(p.out.String(), s) }
 
-// waitUntil polls cond until it holds, failing the test after 20s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // proxyConns holds one gRPC connection per proxy address.
 var proxyConns sync.Map
 
@@ -165,10 +153,7 @@ func dialProxy(t *testing.T, s *server) *grpc.ClientConn {
 	if c, ok := proxyConns.Load(s.proxy); ok {
 		return c.(*grpc.ClientConn)
 	}
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testkit.Dial(t, s.proxy)
 	if c, loaded := proxyConns.LoadOrStore(s.proxy, conn); loaded {
 		conn.Close()
 		return c.(*grpc.ClientConn)

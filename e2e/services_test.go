@@ -23,6 +23,7 @@ import (
 
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/internal/testkit"
 	hwpb "micro.dev/micro/testdata/helloworld/proto"
 )
 
@@ -129,7 +130,7 @@ func TestServicesTour(t *testing.T) {
 	websocketStreams(t, s)
 
 	// The caller calls helloworld through its generated client.
-	waitUntil(t, "caller's replies", func() bool { return caller.count("Response:  Hello John") >= 2 })
+	testkit.Eventually(t, 20*time.Second, "caller's replies", func() bool { return caller.count("Response:  Hello John") >= 2 })
 
 	// The network's view.
 	if out := c.ok("network", "services"); !strings.Contains(out, "helloworld\n") {
@@ -414,7 +415,7 @@ func TestNodeExpiry(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "refused the connection") || time.Since(start) > 5*time.Second {
 		t.Fatalf("call to a dead node: %d %s after %v", code, body, time.Since(start))
 	}
-	waitUntil(t, "the dead node to leave the registry", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the dead node to leave the registry", func() bool {
 		return !contains(strings.Fields(c.ok("services")), "helloworld")
 	})
 	if time.Since(start) > 10*time.Second {
@@ -453,7 +454,7 @@ func TestLoadSharing(t *testing.T) {
 			t.Fatalf("call %d: %d %s", i, code, body)
 		}
 	}
-	waitUntil(t, "both nodes to log their calls", func() bool { return a.count(received)+b.count(received) == calls })
+	testkit.Eventually(t, 20*time.Second, "both nodes to log their calls", func() bool { return a.count(received)+b.count(received) == calls })
 	if na, nb := a.count(received), b.count(received); na < calls/3 || nb < calls/3 {
 		t.Fatalf("calls per node: %d and %d, want them shared", na, nb)
 	}
@@ -465,5 +466,5 @@ func TestLoadSharing(t *testing.T) {
 			t.Fatalf("call %d with a node killed: %d %s", i, code, body)
 		}
 	}
-	waitUntil(t, "the survivor to log every call", func() bool { return b.count(received) == before+calls })
+	testkit.Eventually(t, 20*time.Second, "the survivor to log every call", func() bool { return b.count(received) == before+calls })
 }

@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -98,11 +97,7 @@ func TestStoreTour(t *testing.T) {
 func TestProxyServesReflectionAndHealth(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, s.proxy)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -187,11 +182,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	t.Parallel()
 	data := filepath.Join(t.TempDir(), "micro.db")
 	s := startServer(t, data)
-	conn, err := grpc.NewClient(s.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(t, s.proxy)
 	st := pb.NewStoreClient(conn)
 
 	// Writers run until the kill; every acknowledged key is recorded. The
@@ -226,11 +217,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	close(acked)
 
 	s2 := startServer(t, data)
-	conn2, err := grpc.NewClient(s2.proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
+	conn2 := testkit.Dial(t, s2.proxy)
 	st2 := pb.NewStoreClient(conn2)
 	n := 0
 	for key := range acked {

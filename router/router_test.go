@@ -166,8 +166,8 @@ func TestResolve(t *testing.T) {
 	a := startNode(t, "a")
 	reg.set("micro", service("shared", a))
 	reg.set("acme", service("mine", a))
-	now := time.Unix(1_700_000_000, 0)
-	r := New(Config{Registry: reg, Now: func() time.Time { return now }})
+	clock := testkit.NewClock()
+	r := New(Config{Registry: reg, Now: clock.Now})
 	defer r.Close()
 	ctx := context.Background()
 
@@ -207,11 +207,11 @@ func TestResolve(t *testing.T) {
 	}
 
 	// An answer expires with its first node.
-	reg.until = now.Add(time.Second)
+	reg.until = clock.Now().Add(time.Second)
 	reg.set("micro", service("brief", a))
 	r.Resolve(ctx, "micro", "brief", "Echo.Call")
 	before = reg.count()
-	now = now.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	r.Resolve(ctx, "micro", "brief", "Echo.Call")
 	if reg.count() != before+1 {
 		t.Fatal("an expired answer was served from the cache")

@@ -6,9 +6,10 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestLogsAreCappedBySize writes a service's logs well past its size cap:
@@ -59,10 +60,10 @@ func TestLogsAreCappedBySize(t *testing.T) {
 // write; younger ones stay.
 func TestLogsAreCappedByAge(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := testkit.NewClock()
+	now := clock.Now()
 	cfg := testConfig(t)
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cfg.Now = clock.Now
 	db := newEnv(t, cfg).rt.backend
 	k := Key{"micro", "a", "latest"}
 	bg := context.Background()
@@ -81,10 +82,8 @@ func TestLogsAreCappedByAge(t *testing.T) {
 	if len(got) != 2 || got[0].Message != "half an hour old" || got[1].Message != "new" {
 		t.Fatalf("kept %v; want the lines younger than an hour", got)
 	}
-	mu.Lock()
-	now = now.Add(time.Hour)
-	mu.Unlock()
-	write(now, "newer")
+	clock.Advance(time.Hour)
+	write(clock.Now(), "newer")
 	got, _ = db.ReadLogs(bg, k, LogQuery{})
 	if len(got) != 2 || got[0].Message != "new" || got[1].Message != "newer" {
 		t.Fatalf("an hour later kept %v; want new, newer", got)

@@ -165,18 +165,17 @@ func (f *fakeAuth) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.
 // TestTokenRefresh: a token is reused until the last quarter of its life
 // (at most a minute before expiry), then refreshed with the refresh token.
 func TestTokenRefresh(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	clock := func() time.Time { return now }
-	auth := &fakeAuth{now: clock}
+	clock := testkit.NewClock()
+	auth := &fakeAuth{now: clock.Now}
 	ts := newTokenSource(auth, "svc", "secret", "micro", quiet())
-	ts.now = clock
+	ts.now = clock.Now
 	ctx := context.Background()
 
 	for _, step := range []struct {
 		advance time.Duration
 		want    string
 	}{{0, "tok1"}, {8 * time.Minute, "tok1"}, {time.Minute + time.Second, "tok2"}} {
-		now = now.Add(step.advance)
+		clock.Advance(step.advance)
 		if tok, err := ts.Token(ctx); err != nil || tok != step.want {
 			t.Fatalf("after %v: %q %v, want %q", step.advance, tok, err, step.want)
 		}
