@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // jobWait bounds the wait for a line a background job should print. The
@@ -338,21 +340,21 @@ func checkKilledNodeGoes(t *testing.T, tr *tour, logs string) {
 	}
 	pid, _ := strconv.Atoi(m[1])
 	instance := m[2]
-	waitFor(t, 30*time.Second, "helloworld registered by instance "+instance, func() bool {
+	testkit.Eventually(t, 30*time.Second, "helloworld registered by instance "+instance, func() bool {
 		out, _ := tr.micro("get", "service", "helloworld")
 		return strings.Contains(out, "instance="+instance)
 	})
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the killed instance's node to leave the registry", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the killed instance's node to leave the registry", func() bool {
 		out, _ := tr.micro("get", "service", "helloworld")
 		return !strings.Contains(out, "instance="+instance)
 	})
 	if !strings.Contains(tr.s.log(), `"msg":"runtime: removed the nodes of an exited process"`) {
 		t.Errorf("the server did not remove the node itself:\n%s", tr.s.log())
 	}
-	waitFor(t, 60*time.Second, "helloworld restarted", func() bool {
+	testkit.Eventually(t, 60*time.Second, "helloworld restarted", func() bool {
 		st, _ := statusOf(&cli{t: t, env: tr.env}, "helloworld")
 		return st == "running"
 	})
