@@ -172,10 +172,15 @@ func TestDashboardBrowser(t *testing.T) {
 	browse(t, ctx, "new log lines arrive",
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`%s >= %d`, countTicks, before+3), chromedp.WithPollingInterval(50*time.Millisecond)))
 
-	// Create a store record, see it, delete it.
+	// Create a store record, see it, delete it; the table's blobs are
+	// listed under its keys.
+	if _, errOut, code := f.c.runIn("a blob", "blob", "put", "--table", "dashboard", "logo.png", "-"); code != 0 {
+		t.Fatalf("micro blob put: %d %s", code, errOut)
+	}
 	browse(t, ctx, "write a store record",
 		chromedp.Navigate(f.s.dashboard+"/store?database=micro&table=dashboard"),
 		waitText(`main`, "No keys in this table"),
+		waitText(`ul.blob-keys`, "logo.png"),
 		chromedp.SendKeys(chromedp.CSS(`form.write input[name=key]`), "greeting"),
 		chromedp.SendKeys(chromedp.CSS(`form.write textarea[name=value]`), "hello from the browser"),
 		chromedp.Click(chromedp.CSS(`form.write button[type=submit]`)),

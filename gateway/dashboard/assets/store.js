@@ -91,13 +91,33 @@ async function keys(body, ctx, database, table) {
     ' ', h('span', {class: 'muted', text: shown.length ? `keys ${offset + 1}–${offset + shown.length}` : ''}), ' ',
     more ? link(storePath({database, table, prefix, offset: offset + PAGE}), 'Next →') : null);
 
+  const blobs = h('section', {class: 'blobs'});
   replace(body,
     h('h2', {text: `Keys in ${database} / ${table}`}),
     filterForm,
     shown.length ? nameList(shown, (k) => storePath({database, table, key: k})) :
       notice('info', prefix ? 'No keys with this prefix.' : 'No keys in this table.'),
     pager,
-    writeForm(ctx, database, table, {}));
+    writeForm(ctx, database, table, {}),
+    blobs);
+  await blobList(blobs, ctx, database, table, prefix);
+}
+
+// blobList shows the blobs of the table (the blob store, as micro blob ls):
+// their keys, which is all the API lists. A failure shows here only.
+async function blobList(el, ctx, database, table, prefix) {
+  try {
+    const rsp = await call('store/BlobStore/List', {options: {namespace: database, table, prefix}}, {signal: ctx.signal});
+    const names = rsp.keys || [];
+    replace(el,
+      h('h2', {text: `Blobs in ${database} / ${table}`}),
+      names.length ? h('ul', {class: 'names blob-keys'}, names.map((n) => h('li', {}, h('code', {text: n})))) :
+        notice('info', prefix ? 'No blobs with this prefix.' : 'No blobs in this table.'),
+      h('p', {class: 'muted', text: `micro blob get --database ${database} --table ${table} KEY FILE fetches one.`}));
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    replace(el, errorView(err, 'blob store'));
+  }
 }
 
 async function record(body, ctx, database, table, key) {
