@@ -84,8 +84,7 @@ func VerifyNamespace(ns string) VerifyOption {
 
 // Verify decides whether acc (nil: anonymous) may access res under the
 // rules of the service's namespace, as Micro's auth.Verify and as the
-// proxy decides for calls: nil when granted, an error wrapping
-// ErrForbidden when not. The rules are fetched with the service's
+// proxy decides for calls: nil when granted, ErrForbidden when not. The rules are fetched with the service's
 // credentials (Rules.List: a service administers its namespace) and kept
 // for RulesCache.
 func Verify(acc *Account, res *Resource, opts ...VerifyOption) error {
@@ -107,7 +106,12 @@ func Verify(acc *Account, res *Resource, opts ...VerifyOption) error {
 	if err != nil {
 		return err
 	}
-	return VerifyRules(rules, acc, *res, o.Namespace)
+	if err := VerifyRules(rules, acc, *res, o.Namespace); err != nil {
+		// ErrForbidden itself, so Micro's err == auth.ErrForbidden holds;
+		// VerifyRules says which rule decided.
+		return ErrForbidden
+	}
+	return nil
 }
 
 func rulesOf(ctx context.Context, c client.Client, ns string) ([]Rule, error) {

@@ -2,15 +2,13 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	grpcmd "google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/proto"
 
 	"micro.dev/micro/framework/broker"
-	"micro.dev/micro/framework/codec"
+	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/server"
 )
 
@@ -90,24 +88,8 @@ type Event struct{ topic string }
 func NewEvent(topic string) *Event { return &Event{topic: topic} }
 
 // Publish sends msg to the topic's subscribers through the default
-// service's broker: protobuf messages as protobuf, anything else as JSON.
+// service's client: protobuf messages as protobuf, anything else as JSON
+// (client.Publish).
 func (e *Event) Publish(ctx context.Context, msg any) error {
-	if msg == nil {
-		return errors.New("publish: the message is nil")
-	}
-	m := &broker.Message{Header: map[string]string{}}
-	if pm, ok := msg.(proto.Message); ok {
-		b, err := proto.Marshal(pm)
-		if err != nil {
-			return fmt.Errorf("publish to %s: %w", e.topic, err)
-		}
-		m.Header["Content-Type"], m.Body = "application/protobuf", b
-	} else {
-		b, err := codec.MarshalJSON(msg)
-		if err != nil {
-			return fmt.Errorf("publish to %s: %w", e.topic, err)
-		}
-		m.Header["Content-Type"], m.Body = "application/json", b
-	}
-	return broker.Publish(e.topic, m)
+	return client.Publish(ctx, client.NewMessage(e.topic, msg))
 }
