@@ -46,9 +46,9 @@ func CreateImage(img string) CreateOption { return func(o *CreateOptions) { o.Im
 // CreateInstances sets how many instances to run.
 func CreateInstances(n int) CreateOption { return func(o *CreateOptions) { o.Instances = n } }
 
-// WithEnv adds K=V pairs to the service's environment.
+// WithEnv sets the K=V pairs added to the service's environment.
 func WithEnv(env []string) CreateOption {
-	return func(o *CreateOptions) { o.Env = append(o.Env, env...) }
+	return func(o *CreateOptions) { o.Env = env }
 }
 
 // WithForce replaces a service that is already running.
