@@ -31,7 +31,7 @@ const (
 	// while forged key ids cannot make a fetch per call.
 	keysRetry = 10 * time.Second
 	// maxKeyNamespaces bounds the namespaces whose keys are kept; past it
-	// the oldest fetch is dropped.
+	// one not asked about for keysRetry is dropped (see makeRoom).
 	maxKeyNamespaces = 256
 	// maxTokenSize bounds what is parsed at all, as the auth block does.
 	maxTokenSize = 16 << 10
@@ -117,8 +117,12 @@ func (k *KeySet) key(ctx context.Context, ns, kid string) (ed25519.PublicKey, er
 	k.mu.Lock()
 	nk, ok := k.byNS[ns]
 	if !ok {
-		if len(k.byNS) >= maxKeyNamespaces {
-			k.dropOldest()
+		if len(k.byNS) >= maxKeyNamespaces && !k.makeRoom(k.now()) {
+			// Tokens naming ever new namespaces (made up: the server
+			// has none of their keys) cost at most maxKeyNamespaces
+			// fetches per keysRetry.
+			k.mu.Unlock()
+			return nil, ErrInvalidToken
 		}
 		nk = &namespaceKeys{}
 		k.byNS[ns] = nk
@@ -149,22 +153,36 @@ func (k *KeySet) key(ctx context.Context, ns, kid string) (ed25519.PublicKey, er
 	return key, nil
 }
 
-// dropOldest forgets the namespace fetched longest ago; k.mu is held.
-func (k *KeySet) dropOldest() {
+// makeRoom forgets one namespace not asked about within keysRetry,
+// preferring one without keys (a made-up issuer), then the one asked about
+// longest ago; false when every namespace is that recent. k.mu is held.
+func (k *KeySet) makeRoom(now time.Time) bool {
 	var (
-		oldest string
+		victim string
 		when   time.Time
+		empty  bool
+		found  bool
 	)
 	for ns, nk := range k.byNS {
-		if nk.mu.TryLock() {
-			f := nk.fetched
-			nk.mu.Unlock()
-			if oldest == "" || f.Before(when) {
-				oldest, when = ns, f
-			}
+		if !nk.mu.TryLock() { // being fetched: recent
+			continue
+		}
+		last, none := nk.fetched, len(nk.keys) == 0
+		if nk.failed.After(last) {
+			last = nk.failed
+		}
+		nk.mu.Unlock()
+		if now.Sub(last) < keysRetry {
+			continue
+		}
+		if !found || (none && !empty) || (none == empty && last.Before(when)) {
+			victim, when, empty, found = ns, last, none, true
 		}
 	}
-	delete(k.byNS, oldest)
+	if found {
+		delete(k.byNS, victim)
+	}
+	return found
 }
 
 func (k *KeySet) fetch(ctx context.Context, ns string) (map[string]ed25519.PublicKey, error) {

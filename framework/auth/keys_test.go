@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,5 +116,38 @@ func TestKeySet(t *testing.T) {
 	ks.Account(ctx, sign(t, priv, "k1", "acme", now.Add(time.Hour)))
 	if srv.fetches != before+1 {
 		t.Errorf("after KeysRefresh: %d fetches, want 1", srv.fetches-before)
+	}
+}
+
+// Tokens naming ever new namespaces cannot make a fetch per call: past
+// maxKeyNamespaces, a new one waits until an old one is keysRetry old, and
+// the namespaces with keys are kept.
+func TestKeySetBoundsNamespaces(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	srv := &keyServer{keys: map[string]ed25519.PublicKey{"k1": pub}}
+	now := time.Unix(1_800_000_000, 0)
+	ks := NewKeySet(srv)
+	ks.now = func() time.Time { return now }
+	ctx := context.Background()
+	valid := sign(t, priv, "k1", "acme", now.Add(time.Hour))
+	if _, err := ks.Account(ctx, valid); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*maxKeyNamespaces; i++ {
+		ks.Account(ctx, sign(t, priv, "k1", fmt.Sprintf("made-up-%d", i), now.Add(time.Hour)))
+	}
+	if srv.fetches != maxKeyNamespaces {
+		t.Errorf("%d made-up namespaces at once made %d fetches, want %d", 3*maxKeyNamespaces, srv.fetches, maxKeyNamespaces)
+	}
+	now = now.Add(keysRetry)
+	before := srv.fetches
+	for i := 0; i < 3; i++ {
+		ks.Account(ctx, sign(t, priv, "k1", fmt.Sprintf("later-%d", i), now.Add(time.Hour)))
+	}
+	if srv.fetches != before+3 {
+		t.Errorf("after keysRetry, new namespaces made %d fetches, want 3", srv.fetches-before)
+	}
+	if acc, err := ks.Account(ctx, valid); err != nil || acc.Issuer != "acme" {
+		t.Errorf("the namespace with keys was dropped: %v, %v", acc, err)
 	}
 }
