@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
@@ -26,7 +25,7 @@ func (a *admin) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error 
 	ctx := stream.Context()
 	// The whole database holds every namespace's secrets: only an
 	// administrator of the micro namespace may copy it.
-	if err := auth.AuthorizeAdmin(ctx, metadata.DefaultNamespace); err != nil {
+	if err := a.node.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp(filepath.Dir(a.node.db.Path()), ".micro-backup-")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"micro.dev/micro/backup"
-	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
@@ -88,7 +87,7 @@ func (n *Node) backupHealth() map[string]any {
 // Backups reports the schedule, its last results and the snapshots at the
 // destination. Like Backup, it is for administrators of namespace micro.
 func (a *admin) Backups(ctx context.Context, _ *pb.BackupsRequest) (*pb.BackupsResponse, error) {
-	if err := auth.AuthorizeAdmin(ctx, metadata.DefaultNamespace); err != nil {
+	if err := a.node.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
 		return nil, err
 	}
 	b := a.node.backups
