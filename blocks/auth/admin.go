@@ -11,6 +11,7 @@ import (
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/auth"
+	"micro.dev/micro/schema"
 )
 
 // accountsServer serves auth.Accounts. Every method acts on the namespace
@@ -54,7 +55,7 @@ func (s accountsServer) Delete(ctx context.Context, req *pb.DeleteAccountRequest
 	if caller, _ := fauth.AccountFromContext(ctx); caller.Issuer == ns && caller.ID == id {
 		return nil, badRequest("you cannot delete your own account")
 	}
-	switch err := a.backend.DeleteAccount(ctx, ns, id); {
+	switch err := a.backend.DeleteAccount(schema.Freeing(ctx), ns, id); {
 	case errors.Is(err, ErrNotFound):
 		return nil, merrors.NotFound(errID, "account %s not found in namespace %s", id, ns)
 	case err != nil:

@@ -27,6 +27,15 @@ func (b *sqliteBackend) write(ctx context.Context, fn schema.TxFunc) error {
 }
 
 func (b *sqliteBackend) Bootstrap(ctx context.Context, key Key, admin Account) (bool, error) {
+	// Once bootstrapped, a start writes nothing: a server restarted with
+	// its disk full comes up, so that deletes can make room.
+	var v string
+	switch err := b.db.Read().QueryRowContext(ctx, `SELECT value FROM auth_settings WHERE key = ?`, bootstrapKey).Scan(&v); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
 	done := false
 	err := b.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var v string

@@ -15,6 +15,7 @@ import (
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/registry"
+	"micro.dev/micro/schema"
 )
 
 const errID = "registry"
@@ -207,7 +208,7 @@ func (h *handler) Deregister(ctx context.Context, svc *pb.Service) (*pb.EmptyRes
 		}
 		ids = append(ids, n.Id)
 	}
-	change, err := h.r.backend.Deregister(ctx, domain, svc.Name, version, ids)
+	change, err := h.r.backend.Deregister(schema.Freeing(ctx), domain, svc.Name, version, ids)
 	if err != nil {
 		return nil, h.r.failed(ctx, "deregister", err)
 	}

@@ -106,7 +106,7 @@ func (r *Registry) Start(ctx context.Context) error {
 	var err error
 	r.started.Do(func() {
 		var n int64
-		if n, err = r.backend.Forget(ctx); err != nil {
+		if n, err = r.backend.Forget(schema.Freeing(ctx)); err != nil {
 			err = fmt.Errorf("forgetting the nodes of a previous run: %w", err)
 			return
 		}

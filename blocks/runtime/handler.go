@@ -203,7 +203,8 @@ func (r *Runtime) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Delete
 		r.dropUnit(u)
 		os.RemoveAll(u.dir)
 	}
-	err = r.logs.forget(k, func() error { return r.backend.DeleteService(context.WithoutCancel(ctx), k) })
+	// Freeing: the service and its logs go even when the disk is full.
+	err = r.logs.forget(k, func() error { return r.backend.DeleteService(schema.Freeing(context.WithoutCancel(ctx)), k) })
 	if err != nil {
 		return nil, r.failed(ctx, "delete", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/sync"
+	"micro.dev/micro/schema"
 )
 
 const errID = "sync"
@@ -77,7 +78,7 @@ func (s *Sync) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.Release
 	if req.GetId() == "" {
 		return nil, errors.BadRequest(errID, "id is required: the id Acquire returned")
 	}
-	if err := s.backend.Release(ctx, ns, req.GetName(), req.GetId()); err != nil {
+	if err := s.backend.Release(schema.Freeing(ctx), ns, req.GetName(), req.GetId()); err != nil {
 		return nil, failure.Answer(ctx, s.log, errID, "release", err)
 	}
 	return &pb.ReleaseResponse{}, nil
