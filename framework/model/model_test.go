@@ -301,3 +301,50 @@ func TestServiceAccount(t *testing.T) {
 		t.Fatalf("reading acme's database from namespace other: %v", err)
 	}
 }
+
+// TestReindex: records written before an index existed are found by it
+// after Reindex, and the entries of an index since removed are deleted.
+func TestReindex(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(client.Options{Service: "accounts"})
+	opts := []model.Option{model.WithClient(c), model.Table("users")}
+	before := model.New(User{}, append(opts, model.Indexes(model.Unique("email")))...)
+	for i := range 5 {
+		if err := before.Create(User{ID: fmt.Sprint(i), Email: fmt.Sprintf("u%d@x", i), Country: "c" + fmt.Sprint(i%2), Age: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := newUsers(c) // email, country, age
+	var list []User
+	if err := after.List(model.QueryEquals("country", "c1"), &list); err != nil || len(list) != 0 {
+		t.Fatalf("before Reindex the new index is empty: %s %v", ids(list), err)
+	}
+	written, deleted, err := after.Reindex()
+	if err != nil || written != 10 || deleted != 0 {
+		t.Fatalf("reindex: wrote %d, deleted %d, %v; want 10 and 0", written, deleted, err)
+	}
+	if err := after.List(model.QueryEquals("country", "c1"), &list); err != nil || ids(list) != "1,3" {
+		t.Fatalf("after Reindex: %s %v", ids(list), err)
+	}
+	checkConsistent(t, c, false)
+	if w, d, err := after.Reindex(); err != nil || w != 0 || d != 0 {
+		t.Fatalf("a second Reindex: wrote %d, deleted %d, %v", w, d, err)
+	}
+
+	// Dropping the age index: Reindex deletes its entries.
+	fewer := model.New(User{}, append(opts, model.Indexes(model.Unique("email"), model.ByEquality("country")))...)
+	if _, deleted, err := fewer.Reindex(); err != nil || deleted != 5 {
+		t.Fatalf("dropped index: deleted %d, %v", deleted, err)
+	}
+	for k := range rawKeys(t, c) {
+		if strings.Contains(k, "/age/") {
+			t.Fatalf("entry %q of the dropped index is left", k)
+		}
+	}
+
+	// A new unique index two records share is refused, naming the field.
+	byCountry := model.New(User{}, append(opts, model.Indexes(model.Unique("email"), model.Unique("country")))...)
+	if _, _, err := byCountry.Reindex(); errors.Code(err) != 409 || !strings.Contains(err.Error(), "country") {
+		t.Fatalf("a unique index on shared values: %v", err)
+	}
+}
