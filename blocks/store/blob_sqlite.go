@@ -172,20 +172,7 @@ func (b *blobSQLite) List(ctx context.Context, database, table, prefix string) (
 			args = append(args, end)
 		}
 	}
-	rows, err := b.db.Read().QueryContext(ctx, query+` ORDER BY key`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	keys := []string{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return texts(ctx, b.db, query+` ORDER BY key`, args...)
 }
 
 func (b *blobSQLite) Abandon(ctx context.Context) error {
