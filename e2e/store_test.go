@@ -39,13 +39,19 @@ func TestStoreTour(t *testing.T) {
 		t.Fatalf("multi-word value: %q", out)
 	}
 
-	c.ok("store", "write", "session", "abc", "--expiry", "1s")
+	// Long enough that the read right after the write comes before it
+	// even on a loaded machine (1s did not); then polled, not slept.
+	c.ok("store", "write", "session", "abc", "--expiry", "4s")
 	if out := c.ok("store", "read", "session"); out != "abc\n" {
 		t.Fatalf("read before expiry: %q", out)
 	}
-	time.Sleep(2100 * time.Millisecond)
-	out, errOut, exit := c.run("store", "read", "session")
-	if exit == 0 || !strings.Contains(strings.ToLower(errOut), "not found") {
+	var out, errOut string
+	var exit int
+	testkit.Eventually(t, 30*time.Second, "the record to expire", func() bool {
+		out, errOut, exit = c.run("store", "read", "session")
+		return exit != 0
+	})
+	if !strings.Contains(strings.ToLower(errOut), "not found") {
 		t.Fatalf("expired read: exit %d stdout %q stderr %q", exit, out, errOut)
 	}
 
