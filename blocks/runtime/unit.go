@@ -188,7 +188,6 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 		answer(err)
 		return
 	}
-	answer(nil)
 	if u.restart != nil {
 		u.restart.Stop()
 		u.restart = nil
@@ -210,9 +209,13 @@ func (u *unit) deploy(refetch bool, waiters []chan error) {
 		return
 	}
 	if old == nil {
+		// The first start is answered once it counts as running (the
+		// deferred answer), so whoever ran it finds it running, not
+		// starting; a swap is answered once built, as before.
 		u.launch(bin, build, dir)
 		return
 	}
+	answer(nil)
 	p, err := u.spawn(bin, dir)
 	if err != nil {
 		u.setStatus(StatusError, map[string]string{"error": "starting the new version: " + err.Error() + " (the previous version is still running)"})
