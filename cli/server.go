@@ -53,6 +53,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.Var((*sizeFlag)(&cfg.MaxBlobSize), "blob-max-size", "refuse blobs (413) larger than this `size` (micro blob put, store.DefaultBlobStore)")
 	tlsFlags := serverTLSFlags(fs, &cfg) // server_tls.go
 	runtimeFlags(fs, &cfg)               // serverflags.go
+	serverTraceFlags(fs, &cfg)           // trace.go
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

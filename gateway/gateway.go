@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/internal/clientaddr"
 )
@@ -25,6 +27,9 @@ type Config struct {
 	// Router finds the connection for each call; nil answers every call
 	// with ErrServiceNotFound.
 	Router Router
+	// Tracer, when set, records a span of every call (trace.go); nil does
+	// no tracing work.
+	Tracer trace.Tracer
 	// Version is reported by GET /; empty means "latest", as in Micro.
 	Version string
 	// MaxBodyBytes caps request bodies; larger ones get a 413. Zero or
@@ -143,7 +148,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case isEvents(r):
 		g.serveEvents(rec, r) // server-sent events: sse.go
 	default:
-		g.serveCall(rec, r)
+		g.serveTraced(rec, r) // trace.go
 	}
 }
 

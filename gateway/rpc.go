@@ -15,6 +15,7 @@ import (
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/tracing"
 )
 
 // serveCall answers a request naming a service: build the call, route it,
@@ -47,6 +48,9 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 	noteRouted(r, c.Service, c.Namespace)
 
 	ctx = metadata.NewContext(ctx, c.Metadata)
+	if g.cfg.Tracer != nil {
+		ctx = tracing.Outgoing(ctx) // the callee's parent is the gateway's span
+	}
 	if route.ServerStream || route.ClientStream {
 		if isWebsocket(r) {
 			// Same call, the first websocket message being the request.

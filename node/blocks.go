@@ -15,6 +15,7 @@ import (
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
 	syncblock "micro.dev/micro/blocks/sync"
+	traceblock "micro.dev/micro/blocks/trace"
 	"micro.dev/micro/node/tlsserve"
 	"micro.dev/micro/proxy"
 	"micro.dev/micro/router"
@@ -55,6 +56,7 @@ type blockSpec struct {
 // everything they use still serves.
 var blockSpecs = []blockSpec{
 	{"auth", []schema.Migrations{auth.Migrations}, (*Node).newAuth},
+	{"trace", []schema.Migrations{traceblock.Migrations}, (*Node).newTrace}, // trace.go
 	{"store", []schema.Migrations{store.Migrations}, (*Node).newStore},
 	{"config", []schema.Migrations{config.Migrations}, (*Node).newConfig},
 	{"events", []schema.Migrations{events.Migrations}, (*Node).newEvents},
@@ -171,6 +173,7 @@ func (n *Node) newRuntime(cfg Config) (block, error) {
 	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
 		Logger:       n.log,
 		ProxyAddress: n.servicesProxyAddr(), // tls.go: a loopback plaintext door when TLS is on
+		Trace:        n.tracer != nil,
 		MintAccount:  n.auth.MintServiceAccount,
 		WaitReady:    n.waitRegistered,
 		Gone:         n.instanceGone, // ready.go
@@ -195,6 +198,7 @@ func (n *Node) newNetwork(Config) (block, error) {
 		Local:     n.proxy.Methods,
 		LocalConn: n.inproc,
 		Logger:    n.log,
+		Tracer:    n.tracer,
 	})
 	n.proxy.SetRouter(n.router)
 	return network.New(n.router, n.authz, network.Node{ID: n.id, Address: n.proxyLis.Addr().String()}), nil

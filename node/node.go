@@ -41,6 +41,15 @@ type Config struct {
 	// MaxBlobSize caps one blob of the blob store, in bytes (413 above);
 	// zero means store.DefaultMaxBlobSize.
 	MaxBlobSize int64
+	// Trace records spans of the calls through the gateway, proxy and
+	// router, and has services started here record theirs, into the
+	// database (at most TraceSpans of them; zero means 100000). Off, the
+	// node does no tracing work.
+	Trace      bool
+	TraceSpans int
+	// OTLPEndpoint, with Trace, also exports spans to an OpenTelemetry
+	// collector at this host:port (OTLP over gRPC).
+	OTLPEndpoint string
 	// Limits bound the connections clients hold (limits.go).
 	Limits Limits
 	// Logger receives structured logs; nil means slog.Default().

@@ -67,7 +67,8 @@ type Node struct {
 
 	backups *backups // backup.go; nil without Config.BackupTo
 
-	tlsParts // tls.go
+	tlsParts     // tls.go
+	tracingParts // trace.go
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -142,6 +143,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 			Health:       n.health,
 			HealthDetail: n.backupHealth,
 			Observe:      n.metrics.ObserveRequest,
+			Tracer:       n.tracer,
 			ReadTimeout:  n.limits.ReadTimeout,
 			WriteTimeout: n.limits.WriteTimeout,
 

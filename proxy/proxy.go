@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -58,6 +59,7 @@ type Proxy struct {
 	health   *health.Server
 	inproc   *bufconn.Listener
 	router   atomic.Pointer[routerHolder] // forward.go
+	tracer   trace.Tracer                 // trace.go; nil: off
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
@@ -72,10 +74,10 @@ func New(cfg Config) *Proxy {
 		grpc.MaxSendMsgSize(codec.MaxMessageSize),
 		// observe (observe.go) comes first, so that it logs and counts
 		// every call, refused and panicking ones included.
-		grpc.ChainUnaryInterceptor(p.observeUnary, p.recoverUnary, p.authUnary),
+		grpc.ChainUnaryInterceptor(p.observeUnary, p.recoverUnary, p.authUnary, p.traceUnary),
 		// Calls to services not hosted here are forwarded (forward.go); the
 		// stream interceptors, auth among them, run for those too.
-		grpc.ChainStreamInterceptor(p.observeStream, p.recoverStream, p.authStream),
+		grpc.ChainStreamInterceptor(p.observeStream, p.recoverStream, p.authStream, p.traceStream),
 		grpc.UnknownServiceHandler(p.forward),
 	)...)
 	healthpb.RegisterHealthServer(p.server, p.health)

@@ -24,10 +24,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/tracing"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -53,6 +56,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Tracer, when set, records a client span of every call forwarded to
+	// a registered service and sends it as the callee's parent; nil does
+	// no tracing work.
+	Tracer oteltrace.Tracer
 }
 
 // Tuning.
@@ -424,7 +431,12 @@ type nodeConn struct {
 	nodes   []*regpb.Node
 }
 
-func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) (err error) {
+	if c.r.cfg.Tracer != nil {
+		var span oteltrace.Span
+		ctx, span = c.startSpan(ctx, method)
+		defer func() { tracing.End(span, err) }()
+	}
 	var failures []string
 	for i, n := range c.r.order(c.key, c.nodes) {
 		if i == maxAttempts {
@@ -444,7 +456,13 @@ func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, o
 	return c.unavailable(failures)
 }
 
-func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+// NewStream opens a stream; its span, when traced, covers the opening.
+func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (_ grpc.ClientStream, err error) {
+	if c.r.cfg.Tracer != nil {
+		var span oteltrace.Span
+		ctx, span = c.startSpan(ctx, method)
+		defer func() { tracing.End(span, err) }()
+	}
 	var failures []string
 	for i, n := range c.r.order(c.key, c.nodes) {
 		if i == maxAttempts {
@@ -462,6 +480,16 @@ func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 		failures = append(failures, n.Address)
 	}
 	return nil, c.unavailable(failures)
+}
+
+// startSpan starts the forward's client span and makes it the callee's
+// parent in the outgoing metadata.
+func (c *nodeConn) startSpan(ctx context.Context, method string) (context.Context, oteltrace.Span) {
+	ctx, span := c.r.cfg.Tracer.Start(ctx, "forward "+strings.TrimPrefix(method, "/"),
+		oteltrace.WithSpanKind(oteltrace.SpanKindClient),
+		oteltrace.WithAttributes(attribute.String(tracing.Service, "router"),
+			attribute.String(tracing.Namespace, metadata.NamespaceFrom(ctx))))
+	return tracing.Outgoing(ctx), span
 }
 
 func (c *nodeConn) unavailable(addrs []string) error {

@@ -70,6 +70,8 @@ var DefaultBackoff = Backoff{Initial: time.Second, Max: time.Minute, Reset: 30 *
 type Config struct {
 	Logger *slog.Logger
 
+	// Trace has services record spans for the trace block (MICRO_TRACE).
+	Trace bool
 	// ProxyAddress is the gRPC proxy services are given as MICRO_PROXY
 	// (and MICRO_SERVICE_NETWORK). An unspecified host (":8081",
 	// "[::]:8081") becomes 127.0.0.1.

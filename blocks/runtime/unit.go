@@ -459,6 +459,7 @@ func (u *unit) environ(instance string) ([]string, error) {
 		"MICRO_NAMESPACE="+s.Namespace,
 		"MICRO_PROXY="+proxy,
 		"MICRO_SERVICE_NETWORK="+proxy,
+		"MICRO_TRACE="+strconv.FormatBool(u.r.cfg.Trace),
 	)
 	if mint := u.r.cfg.MintAccount; mint != nil {
 		ctx, cancel := context.WithTimeout(u.ctx, 30*time.Second)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpcmd "google.golang.org/grpc/metadata"
@@ -143,6 +144,9 @@ type Options struct {
 	// RequestTimeout is the default bound of unary calls.
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
+	// Tracer, when set, records a span of every call and sends it as the
+	// callee's parent (trace.go); nil does no tracing work.
+	Tracer trace.Tracer
 }
 
 // GRPCClient is the Client services use.
@@ -347,6 +351,10 @@ func (c *GRPCClient) Call(ctx context.Context, req Request, rsp any, opts ...Cal
 	if err != nil {
 		return err
 	}
+	ctx, end := c.startSpan(ctx, req)
+	if end != nil {
+		defer func() { end(err) }()
+	}
 	for attempt := 1; ; attempt++ {
 		err = conn.Invoke(ctx, req.Method(), req.Body(), rsp, grpc.CallContentSubtype(sub))
 		if err == nil || !o.retry(ctx, req, attempt, err) { // retry.go
@@ -379,6 +387,8 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 		cancel()
 		return nil, err
 	}
+	// The span, when traced, covers opening the stream.
+	octx, end := c.startSpan(octx, req)
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 	var cs grpc.ClientStream
 	for attempt := 0; ; attempt++ {
@@ -386,6 +396,9 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 		if err == nil || attempt >= o.Retries || !Refused(err) || ctx.Err() != nil {
 			break
 		}
+	}
+	if end != nil {
+		end(err)
 	}
 	if err != nil {
 		cancel()

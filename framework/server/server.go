@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -55,6 +56,7 @@ type GRPCServer struct {
 	wrappers []HandlerWrapper // wrapper.go
 	grpc     *grpc.Server
 	health   *health.Server
+	tracer   trace.Tracer // trace.go; nil: off
 }
 
 // New returns a server for the service named name; log may be nil
@@ -115,8 +117,8 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
 		grpc.MaxSendMsgSize(codec.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(debug.countUnary, s.recoverUnary),
-		grpc.ChainStreamInterceptor(debug.countStream, s.recoverStream),
+		grpc.ChainUnaryInterceptor(debug.countUnary, s.traceUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(debug.countStream, s.traceStream, s.recoverStream),
 		grpc.UnknownServiceHandler(s.unknown),
 	)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

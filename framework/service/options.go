@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -46,6 +47,10 @@ type Options struct {
 	// ID and Secret are the service's credentials (MICRO_AUTH_ID and
 	// MICRO_AUTH_SECRET, or MICRO_CLIENT_ID and MICRO_CLIENT_SECRET).
 	ID, Secret string
+	// Trace records a span of every call served and made, sent to the
+	// server's trace block (MICRO_TRACE=1, which the server's runtime sets
+	// when it traces). Off, the service does no tracing work.
+	Trace bool
 	// HandleSignal makes Run stop on SIGTERM, SIGINT and SIGQUIT (default).
 	HandleSignal bool
 	// ShutdownGrace is how long calls in flight get to finish at Stop.
@@ -94,6 +99,9 @@ func Credentials(id, secret string) Option {
 	return func(o *Options) { o.ID, o.Secret = id, secret }
 }
 
+// Tracing sets whether the service records spans (Options.Trace).
+func Tracing(on bool) Option { return func(o *Options) { o.Trace = on } }
+
 // HandleSignal sets whether Run stops on SIGTERM, SIGINT and SIGQUIT.
 func HandleSignal(b bool) Option { return func(o *Options) { o.HandleSignal = b } }
 
@@ -140,6 +148,13 @@ func (o *Options) fromEnv(getenv func(string) string) error {
 	set(&o.Proxy, "MICRO_PROXY", "MICRO_SERVICE_NETWORK")
 	set(&o.ID, "MICRO_AUTH_ID", "MICRO_CLIENT_ID")
 	set(&o.Secret, "MICRO_AUTH_SECRET", "MICRO_CLIENT_SECRET")
+	if v := strings.TrimSpace(getenv("MICRO_TRACE")); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("MICRO_TRACE=%q: give true or false", v)
+		}
+		o.Trace = on
+	}
 	for key, dst := range map[string]*time.Duration{"MICRO_REGISTER_TTL": &o.RegisterTTL, "MICRO_REGISTER_INTERVAL": &o.RegisterInterval} {
 		if v := strings.TrimSpace(getenv(key)); v != "" {
 			d, err := parseSeconds(v)

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/client"
@@ -41,17 +43,18 @@ import (
 
 // Service is a micro service: its server, its client and its registration.
 type Service struct {
-	opts    Options
-	given   []Option // as New (and Init) got them
-	optsErr error
-	log     *slog.Logger
-	server  *server.GRPCServer
-	client  *client.GRPCClient
-	caller  client.Client // client through the client and call wrappers
-	nodeID  string
-	handled []handled // what Handle added, for Init to add again
-	subs    subscriptions
-	jobs    jobs // schedule.go
+	opts     Options
+	provider *sdktrace.TracerProvider // trace.go; nil: not tracing
+	given    []Option                 // as New (and Init) got them
+	optsErr  error
+	log      *slog.Logger
+	server   *server.GRPCServer
+	client   *client.GRPCClient
+	caller   client.Client // client through the client and call wrappers
+	nodeID   string
+	handled  []handled // what Handle added, for Init to add again
+	subs     subscriptions
+	jobs     jobs // schedule.go
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -82,11 +85,21 @@ func (s *Service) configure(opts []Option) {
 	s.server = server.New(o.Name, o.Logger)
 	s.nodeID = o.Name + "-" + uuid.NewString()
 	if s.client != nil {
+		s.stopTracing()
 		client.ClearDefault(s.caller)
 		s.client.Close()
 	}
+	var (
+		traced *client.GRPCClient
+		tracer trace.Tracer
+	)
+	if o.Trace {
+		tracer = s.newTracer(o, &traced) // trace.go
+		s.server.SetTracer(tracer)
+	}
 	c, cerr := client.New(client.Options{Proxy: o.Proxy, Namespace: o.Namespace, Service: o.Name,
-		ID: o.ID, Secret: o.Secret, Logger: o.Logger})
+		ID: o.ID, Secret: o.Secret, Logger: o.Logger, Tracer: tracer})
+	traced = c
 	if cerr != nil && s.optsErr == nil {
 		s.optsErr = fmt.Errorf("proxy address %q: %w", o.Proxy, cerr)
 	}
@@ -242,6 +255,7 @@ func (s *Service) Stop() error {
 	}
 	s.server.Stop(s.opts.ShutdownGrace)
 	errs = append(errs, runAll(s.opts.AfterStop))
+	s.stopTracing() // trace.go: while the client can still send
 	if s.client != nil {
 		client.ClearDefault(s.caller)
 		s.client.Close()

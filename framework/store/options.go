@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Order is the order records and keys come back in, by key.
 type Order string
@@ -22,7 +25,14 @@ type Options struct {
 	// Table defaults to the client's service name (MICRO_SERVICE_NAME);
 	// without one the store block's default table, "micro".
 	Table string
+	// Context is what the store's calls are made with: a handler's, so
+	// that they join its trace (as in Micro, store.WithContext).
+	Context context.Context
 }
+
+// WithContext makes the store's calls with ctx, a handler's say, so they
+// are part of its trace and end with it.
+func WithContext(ctx context.Context) Option { return func(o *Options) { o.Context = ctx } }
 
 // Database sets the store's default database.
 func Database(db string) Option { return func(o *Options) { o.Database = db } }

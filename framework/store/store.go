@@ -90,7 +90,11 @@ func (s *rpcStore) scope(database, table string) (string, string) {
 }
 
 func (s *rpcStore) call(endpoint string, req, rsp any) error {
-	return s.c.Call(context.Background(), s.c.NewRequest("store", endpoint, req), rsp)
+	ctx := s.opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return s.c.Call(ctx, s.c.NewRequest("store", endpoint, req), rsp)
 }
 
 func (s *rpcStore) Read(key string, opts ...ReadOption) ([]*Record, error) {

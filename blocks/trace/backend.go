@@ -1,0 +1,20 @@
+package trace
+
+import (
+	"context"
+
+	pb "micro.dev/micro/proto/trace"
+)
+
+// Backend is where spans persist. Limits and namespaces are the block's;
+// the cap is the backend's, applied as spans arrive.
+type Backend interface {
+	// Record keeps spans in namespace ns, then drops the oldest spans of
+	// every namespace beyond the cap.
+	Record(ctx context.Context, ns string, spans []*pb.Span) error
+	// Read returns one trace's spans in ns by start time.
+	Read(ctx context.Context, ns, traceID string) ([]*pb.Span, error)
+	// List summarises the newest limit traces in ns, newest first; with
+	// service set, only those with a span service recorded.
+	List(ctx context.Context, ns, service string, limit int) ([]*pb.Summary, error)
+}

@@ -1,0 +1,108 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	grpcmd "google.golang.org/grpc/metadata"
+
+	"micro.dev/micro/framework/auth"
+	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/framework/metadata"
+	pb "micro.dev/micro/proto/trace"
+	"micro.dev/micro/schema"
+)
+
+func newBlock(t *testing.T, opts ...Option) (*Trace, *schema.DB) {
+	t.Helper()
+	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "micro.db"),
+		schema.Options{Migrations: []schema.Migrations{Migrations}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return New(db, auth.Namespaces, opts...), db
+}
+
+// as is a context of an account of namespace ns: a service account when
+// admin, else a plain user.
+func as(ns string, admin bool) context.Context {
+	acc := &auth.Account{ID: "x", Issuer: ns, Type: auth.TypeUser}
+	if admin {
+		acc.Type, acc.Scopes = auth.TypeService, []string{auth.ScopeService}
+	}
+	return auth.ContextWithAccount(grpcmd.NewIncomingContext(context.Background(), grpcmd.Pairs(metadata.Namespace, ns)), acc)
+}
+
+func span(trace, id, parent string, start int64) *pb.Span {
+	return &pb.Span{TraceId: trace, SpanId: id, ParentId: parent, Service: "svc", Name: "op", Kind: "server", Start: start, End: start + 10}
+}
+
+func tid(i int) string { return fmt.Sprintf("%032x", i) }
+func sid(i int) string { return fmt.Sprintf("%016x", i) }
+
+// TestCapDropsOldest records more spans than the cap: the oldest go, the
+// newest stay, and reads and lists see only what is kept.
+func TestCapDropsOldest(t *testing.T) {
+	tr, db := newBlock(t, WithMaxSpans(5))
+	ctx := as("micro", true)
+	for i := 1; i <= 8; i++ {
+		if _, err := tr.Record(ctx, &pb.RecordRequest{Spans: []*pb.Span{span(tid(i), sid(i), "", int64(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.Read().QueryRow(`SELECT count(*) FROM trace_spans`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d rows kept (%v), want the cap, 5", n, err)
+	}
+	if _, err := tr.Read(ctx, &pb.ReadRequest{TraceId: tid(3)}); errors.Code(err) != 404 {
+		t.Fatalf("an old trace: %v, want 404", err)
+	}
+	r, err := tr.Read(ctx, &pb.ReadRequest{TraceId: tid(8)})
+	if err != nil || len(r.Spans) != 1 || r.Spans[0].SpanId != sid(8) {
+		t.Fatalf("the newest trace: %v %v", r, err)
+	}
+	l, err := tr.List(ctx, &pb.ListRequest{Limit: 3})
+	if err != nil || len(l.Traces) != 3 || l.Traces[0].TraceId != tid(8) || l.Traces[2].TraceId != tid(6) {
+		t.Fatalf("list: %v %v", l, err)
+	}
+}
+
+// TestRecordChecks refuses spans that are not W3C's or are too big, and
+// callers who do not administer the namespace.
+func TestRecordChecks(t *testing.T) {
+	tr, _ := newBlock(t)
+	ctx := as("micro", true)
+	big := span(tid(1), sid(1), "", 1)
+	big.Name = string(make([]byte, maxField+1))
+	tooMany := make([]*pb.Span, MaxRecord+1)
+	for i := range tooMany {
+		tooMany[i] = span(tid(1), sid(i+1), "", 1)
+	}
+	for name, spans := range map[string][]*pb.Span{
+		"short trace id": {span("abc", sid(1), "", 1)},
+		"upper-case id":  {span("4BF92F3577B34DA6A3CE929D0E0E4736", sid(1), "", 1)},
+		"bad parent":     {span(tid(1), sid(1), "zz", 1)},
+		"ends before":    {{TraceId: tid(1), SpanId: sid(1), Start: 10, End: 5}},
+		"name too long":  {big},
+		"too many spans": tooMany,
+	} {
+		if _, err := tr.Record(ctx, &pb.RecordRequest{Spans: spans}); errors.Code(err) != 400 {
+			t.Errorf("%s: %v, want 400", name, err)
+		}
+	}
+	for name, ctx := range map[string]context.Context{
+		"anonymous":       grpcmd.NewIncomingContext(context.Background(), grpcmd.Pairs(metadata.Namespace, "micro")),
+		"non-admin":       as("micro", false),
+		"other namespace": as("other", true),
+	} {
+		if _, err := tr.Record(ctx, &pb.RecordRequest{Namespace: "micro", Spans: []*pb.Span{span(tid(1), sid(1), "", 1)}}); errors.Code(err) != 401 && errors.Code(err) != 403 {
+			t.Errorf("record as %s: %v, want 401 or 403", name, err)
+		}
+		if _, err := tr.List(ctx, &pb.ListRequest{Namespace: "micro"}); errors.Code(err) != 401 && errors.Code(err) != 403 {
+			t.Errorf("list as %s: %v, want 401 or 403", name, err)
+		}
+	}
+}

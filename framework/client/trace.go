@@ -1,0 +1,20 @@
+package client
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"micro.dev/micro/internal/tracing"
+)
+
+// startSpan starts a call's client span, when the client traces and ctx
+// is not the exporter's own, and makes it the callee's parent; end is nil
+// when nothing was started.
+func (c *GRPCClient) startSpan(ctx context.Context, req Request) (context.Context, func(error)) {
+	if c.opts.Tracer == nil || tracing.Suppressed(ctx) {
+		return ctx, nil
+	}
+	ctx, span := c.opts.Tracer.Start(ctx, req.Service()+"/"+req.Endpoint(), trace.WithSpanKind(trace.SpanKindClient))
+	return tracing.Outgoing(ctx), func(err error) { tracing.End(span, err) }
+}
