@@ -2,6 +2,7 @@ package logger_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +20,14 @@ func TestMain(m *testing.M) {
 		logger.Debug("hidden at info")
 		logger.Info("charged", "order", 42)
 		logger.Warn("low balance")
+		// Micro's forms.
+		logger.Infof("paid %d of %s", 7, "9")
+		logger.Error(errors.New("card declined"))
+		logger.Info("odd", "key")
+		logger.Trace("tracing")
+		if os.Getenv("LOGGER_TEST_FATAL") == "1" {
+			logger.Fatal(errors.New("cannot start"))
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -31,6 +40,10 @@ func TestStderr(t *testing.T) {
 		{"", `level=INFO msg=charged service=billing order=42`, "hidden"},
 		{"debug", `level=DEBUG msg="hidden at info" service=billing`, ""},
 		{"warn", `level=WARN msg="low balance" service=billing`, "charged"},
+		{"", `level=INFO msg="paid 7 of 9" service=billing`, "TRACE"},
+		{"", `level=ERROR msg="card declined" service=billing`, "BADKEY"},
+		{"", `level=INFO msg=oddkey service=billing`, ""},
+		{"trace", `level=TRACE msg=tracing service=billing`, ""},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "LOGGER_TEST_CHILD=1", "MICRO_SERVICE_NAME=billing", "MICRO_LOG_LEVEL="+tc.level)
@@ -43,6 +56,19 @@ func TestStderr(t *testing.T) {
 		if !strings.Contains(stderr.String(), tc.want) || (tc.not != "" && strings.Contains(stderr.String(), tc.not)) {
 			t.Errorf("MICRO_LOG_LEVEL=%q: %s", tc.level, stderr.String())
 		}
+	}
+}
+
+// TestFatal: Micro's logger.Fatal(err) logs the error and exits 1.
+func TestFatal(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOGGER_TEST_CHILD=1", "LOGGER_TEST_FATAL=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), `level=ERROR msg="cannot start"`) {
+		t.Fatalf("Fatal: %v, stderr %s", err, stderr.String())
 	}
 }
 
