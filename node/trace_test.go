@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/service"
 	"micro.dev/micro/framework/store"
@@ -146,4 +149,57 @@ func adminTraceClient(t *testing.T, n *Node) tracepb.TraceClient {
 	}
 	t.Cleanup(func() { c.Close() })
 	return tracepb.NewTraceClient(c.Conn())
+}
+
+// collector is an OpenTelemetry collector's trace service that keeps the
+// names of the spans it is sent.
+type collector struct {
+	coltrace.UnimplementedTraceServiceServer
+	names chan string
+}
+
+func (c *collector) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				select {
+				case c.names <- s.GetName():
+				default:
+				}
+			}
+		}
+	}
+	return &coltrace.ExportTraceServiceResponse{}, nil
+}
+
+// TestOTLPExport has the node export to a collector on loopback as well as
+// to its file: a call through the gateway arrives there.
+func TestOTLPExport(t *testing.T) {
+	col := &collector{names: make(chan string, 100)}
+	gs := grpc.NewServer()
+	coltrace.RegisterTraceServiceServer(gs, col)
+	addr := testkit.Serve(t, gs)
+
+	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
+		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		Trace: true, OTLPEndpoint: "http://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp, err := http.Post("http://"+n.GatewayAddr()+"/nosuch/Nosuch/Call", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	n.Close() // flushes the batch
+	for {
+		select {
+		case name := <-col.names:
+			if name == "POST /nosuch/Nosuch/Call" {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the gateway's span never reached the collector")
+		}
+	}
 }

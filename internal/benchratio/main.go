@@ -31,6 +31,7 @@ var pairs = []struct{ pkg, bench, base, what string }{
 	{"backup", "Write/during-backup", "Write/idle", "a write while backups run back to back vs none"},
 	{"node", "StoreWriteGateway/https", "StoreWriteGateway/http", "store write through the gateway over HTTPS vs plain HTTP"},
 	{"proxy", "AuthOverhead/auth-admin-token", "AuthOverhead/baseline-no-auth", "proxy call with a token checked vs no auth"},
+	{"proxy", "Tracing/on", "Tracing/off", "proxy call with tracing on (a span per call) vs off"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
