@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/framework/service"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/testdata/helloworld/handler"
 	pb "micro.dev/micro/testdata/helloworld/proto"
 )
@@ -50,10 +50,7 @@ func BenchmarkHelloworld(b *testing.B) {
 	defer srv.Stop()
 
 	dial := func(addr string) *grpc.ClientConn {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
+		conn := testkit.Dial(b, addr)
 		return conn
 	}
 	direct, viaProxy := dial(srv.Address()), dial(n.ProxyAddr())

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
 )
@@ -41,11 +40,7 @@ func serveOn(t *testing.T, e *env, host string) (pb.AuthClient, pb.AccountsClien
 	e.auth.Register(p.Server())
 	go p.Serve(lis)
 	t.Cleanup(func() { p.Stop(time.Second) })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testkit.Dial(t, lis.Addr().String())
 	return pb.NewAuthClient(conn), pb.NewAccountsClient(conn)
 }
 

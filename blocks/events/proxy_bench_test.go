@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/node/nodetest"
 	authpb "micro.dev/micro/proto/auth"
 	pb "micro.dev/micro/proto/events"
@@ -22,11 +20,7 @@ import (
 // BenchmarkRawSQLiteRead of this package, run beside it.
 func BenchmarkViaProxy(b *testing.B) {
 	s := nodetest.Start(b)
-	conn, err := grpc.NewClient(s.Proxy(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(b, s.Proxy())
 	tok, err := authpb.NewAuthClient(conn).Token(context.Background(), &authpb.TokenRequest{Id: "admin", Secret: "micro"})
 	if err != nil {
 		b.Fatal(err)

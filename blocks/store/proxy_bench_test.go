@@ -9,10 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/testkit"
 	"micro.dev/micro/node"
 	authpb "micro.dev/micro/proto/auth"
 	pb "micro.dev/micro/proto/store"
@@ -33,11 +31,7 @@ func BenchmarkWriteViaProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer n.Close()
-	conn, err := grpc.NewClient(n.ProxyAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testkit.Dial(b, n.ProxyAddr())
 	tok, err := authpb.NewAuthClient(conn).Token(context.Background(), &authpb.TokenRequest{Id: "admin", Secret: "micro"})
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/server"
+	"micro.dev/micro/internal/testkit"
 )
 
 // Flaky answers 503 until it has been called fails times, then 200; a
@@ -46,10 +47,7 @@ func noWait(context.Context, Request, int) (time.Duration, error) { return time.
 // with WithRetries(2) and succeeds; with the default (1 retry) the call
 // fails after two; a 500 is never retried.
 func TestRetries503(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	f := &Flaky{fails: 2}
 	serveFlaky(t, lis, f)
 	c, err := New(Options{Proxy: lis.Addr().String(), Logger: quiet()})
@@ -91,10 +89,7 @@ func TestRetries503(t *testing.T) {
 // TestRetriesRefused: the first attempt finds nothing listening; the
 // server starts during the backoff and the retry reaches it.
 func TestRetriesRefused(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testkit.Listen(t)
 	addr := lis.Addr().String()
 	lis.Close()
 	c, err := New(Options{Proxy: addr, Logger: quiet()})
