@@ -29,9 +29,18 @@ const ZeroVersion = "v0.0.0-00010101000000-000000000000"
 // step with `go list -deps`.
 var frameworkModules = []string{
 	"github.com/bufbuild/protocompile",
+	"github.com/cespare/xxhash/v2",
+	"github.com/go-logr/logr",
+	"github.com/go-logr/stdr",
 	"github.com/golang-jwt/jwt/v5",
 	"github.com/google/uuid",
 	"github.com/robfig/cron/v3",
+	"go.opentelemetry.io/auto/sdk",
+	"go.opentelemetry.io/otel",
+	"go.opentelemetry.io/otel/log",
+	"go.opentelemetry.io/otel/metric",
+	"go.opentelemetry.io/otel/sdk",
+	"go.opentelemetry.io/otel/trace",
 	"golang.org/x/net",
 	"golang.org/x/sync",
 	"golang.org/x/sys",
