@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	fauth "micro.dev/micro/framework/auth"
 )
 
 // Tokens are JWTs signed with Ed25519 (JWS "EdDSA"), one key per namespace.
@@ -28,21 +30,10 @@ import (
 // a token whose account was deleted, or whose secret changed, no longer
 // matches) and use ("credential" marks a long-lived service secret that
 // Auth.Token accepts in place of a password; access tokens have none).
-type claims struct {
-	Type     string            `json:"type"`
-	Scopes   []string          `json:"scopes"`
-	Metadata map[string]string `json:"metadata"`
-	Name     string            `json:"name"`
-	UID      string            `json:"uid"`
-	Use      string            `json:"use,omitempty"`
-	jwt.RegisteredClaims
-}
+type claims = fauth.Claims
 
 // useCredential marks a JWT that serves as an account's secret.
 const useCredential = "credential"
-
-// maxTokenSize bounds what is parsed at all.
-const maxTokenSize = 16 << 10
 
 // Why a token was refused; the caller turns them into 401s.
 var (
@@ -203,7 +194,7 @@ func (k *keyring) sign(ctx context.Context, acc Account, ttl time.Duration, use 
 // change. It does not check that the account still exists;
 // Auth.checkLive does.
 func (k *keyring) parse(ctx context.Context, token string) (*claims, error) {
-	if len(token) > maxTokenSize {
+	if len(token) > fauth.MaxTokenSize {
 		return nil, errTokenInvalid
 	}
 	k.vmu.Lock()
@@ -230,36 +221,17 @@ func (k *keyring) parse(ctx context.Context, token string) (*claims, error) {
 
 // verify is parse without the cache.
 func (k *keyring) verify(ctx context.Context, token string) (*claims, error) {
-	var keyErr error
-	c := new(claims)
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(k.now),
-		// Only the canonical base64url we write: a lenient decoder
-		// accepts several spellings of one signature.
-		jwt.WithStrictDecoding(),
-	)
-	_, err := p.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		iss, _ := t.Claims.GetIssuer()
-		if kid == "" || iss == "" {
-			return nil, errTokenInvalid
-		}
-		pub, err := k.verifier(ctx, iss, kid)
-		if err != nil && !errors.Is(err, errTokenInvalid) {
-			keyErr = err // the backend failed: not the caller's fault
-		}
-		return pub, err
+	c, err := fauth.ParseToken(token, k.now, func(iss, kid string) (ed25519.PublicKey, error) {
+		return k.verifier(ctx, iss, kid)
 	})
 	switch {
-	case keyErr != nil:
-		return nil, keyErr
-	case errors.Is(err, jwt.ErrTokenExpired):
+	case errors.Is(err, fauth.ErrTokenExpired):
 		return nil, errTokenExpired
-	case err != nil:
+	case errors.Is(err, fauth.ErrInvalidToken), errors.Is(err, errTokenInvalid):
 		return nil, errTokenInvalid
-	case c.Subject == "" || c.UID == "":
+	case err != nil:
+		return nil, err // the backend failed: not the caller's fault
+	case c.UID == "":
 		return nil, errTokenInvalid
 	}
 	return c, nil

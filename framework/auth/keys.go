@@ -33,8 +33,6 @@ const (
 	// maxKeyNamespaces bounds the namespaces whose keys are kept; past it
 	// one not asked about for keysRetry is dropped (see makeRoom).
 	maxKeyNamespaces = 256
-	// maxTokenSize bounds what is parsed at all, as the auth block does.
-	maxTokenSize = 16 << 10
 	// fetchTimeout bounds one fetch of a namespace's keys.
 	fetchTimeout = 5 * time.Second
 )
@@ -65,47 +63,18 @@ func NewKeySet(c client.Client) *KeySet {
 	return &KeySet{c: c, now: time.Now, byNS: map[string]*namespaceKeys{}}
 }
 
-// tokenClaims are the auth block's claims: Micro's.
-type tokenClaims struct {
-	Type     string            `json:"type"`
-	Scopes   []string          `json:"scopes"`
-	Metadata map[string]string `json:"metadata"`
-	Name     string            `json:"name"`
-	jwt.RegisteredClaims
-}
-
 // Account returns the account of token, verified with its namespace's
 // public keys: ErrInvalidToken for a token that is malformed, forged or
 // expired, another error when the keys could not be fetched.
 func (k *KeySet) Account(ctx context.Context, token string) (*Account, error) {
-	if token == "" || len(token) > maxTokenSize {
-		return nil, ErrInvalidToken
-	}
-	var keyErr error
-	c := new(tokenClaims)
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(k.now),
-		jwt.WithStrictDecoding(),
-	)
-	_, err := p.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		iss, _ := t.Claims.GetIssuer()
-		if kid == "" || iss == "" {
-			return nil, ErrInvalidToken
-		}
-		key, err := k.key(ctx, iss, kid)
-		if err != nil {
-			keyErr = err
-		}
-		return key, err
+	c, err := ParseToken(token, k.now, func(iss, kid string) (ed25519.PublicKey, error) {
+		return k.key(ctx, iss, kid)
 	})
-	if keyErr != nil && !errors.Is(keyErr, ErrInvalidToken) {
-		return nil, keyErr
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTokenExpired):
 		return nil, ErrInvalidToken
+	case err != nil:
+		return nil, err
 	}
 	return &Account{ID: c.Subject, Type: c.Type, Issuer: c.Issuer, Name: c.Name,
 		Scopes: c.Scopes, Metadata: c.Metadata}, nil
