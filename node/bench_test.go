@@ -33,21 +33,7 @@ func BenchmarkHelloworld(b *testing.B) {
 	defer slog.SetDefault(prev)
 
 	ctx := context.Background()
-	n, err := Start(ctx, Config{Data: filepath.Join(b.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
-	srv := service.New(service.Name("helloworld"), service.Proxy(n.ProxyAddr()), service.Logger(quiet), service.HandleSignal(false),
-		service.Credentials("admin", "micro"))
-	if err := pb.RegisterHelloworldHandler(srv.Server(), new(handler.Helloworld)); err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop()
+	n, srv := startHelloworld(b, quiet, false)
 
 	dial := func(addr string) *grpc.ClientConn {
 		conn := testkit.Dial(b, addr)
@@ -56,9 +42,6 @@ func BenchmarkHelloworld(b *testing.B) {
 	direct, viaProxy := dial(srv.Address()), dial(n.ProxyAddr())
 	defer direct.Close()
 	defer viaProxy.Close()
-	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	url := "http://" + n.GatewayAddr() + "/helloworld/Helloworld/Call"
-	body := []byte(`{"name":"John"}`)
 
 	grpcCall := func(conn *grpc.ClientConn) func() error {
 		return func() error {
@@ -72,18 +55,7 @@ func BenchmarkHelloworld(b *testing.B) {
 			return nil
 		}
 	}
-	gatewayCall := func() error {
-		rsp, err := httpc.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		got, _ := io.ReadAll(rsp.Body)
-		rsp.Body.Close()
-		if rsp.StatusCode != 200 || string(got) != `{"msg":"Hello John"}` {
-			return fmt.Errorf("got %d %s", rsp.StatusCode, got)
-		}
-		return nil
-	}
+	gatewayCall := helloworldViaGateway(n)
 
 	var mu sync.Mutex
 	perOp := map[string]time.Duration{}
@@ -135,5 +107,71 @@ func BenchmarkHelloworld(b *testing.B) {
 			continue
 		}
 		fmt.Printf("  %-36s %8.0f   %.2fx the time\n", name, float64(time.Second)/float64(d), float64(d)/float64(base))
+	}
+}
+
+// startHelloworld starts a node on a database in b.TempDir() and the
+// helloworld service on it, both tracing or neither; both stop with b.
+func startHelloworld(b *testing.B, log *slog.Logger, trace bool) (*Node, *service.Service) {
+	n, err := Start(context.Background(), Config{Data: filepath.Join(b.TempDir(), "micro.db"),
+		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: log, Trace: trace})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	srv := service.New(service.Name("helloworld"), service.Proxy(n.ProxyAddr()), service.Logger(log), service.HandleSignal(false),
+		service.Credentials("admin", "micro"), service.Tracing(trace))
+	if err := pb.RegisterHelloworldHandler(srv.Server(), new(handler.Helloworld)); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Stop() })
+	return n, srv
+}
+
+// helloworldViaGateway returns one Helloworld.Call through n's gateway,
+// checking the answer.
+func helloworldViaGateway(n *Node) func() error {
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url := "http://" + n.GatewayAddr() + "/helloworld/Helloworld/Call"
+	body := []byte(`{"name":"John"}`)
+	return func() error {
+		rsp, err := httpc.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		got, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if rsp.StatusCode != 200 || string(got) != `{"msg":"Hello John"}` {
+			return fmt.Errorf("got %d %s", rsp.StatusCode, got)
+		}
+		return nil
+	}
+}
+
+// BenchmarkGatewayTracing calls helloworld through the gateway of a node
+// and service that do not trace (the baseline), then of a node and service
+// that do, as micro server does by default: spans from the gateway, proxy,
+// router and service, kept in the database by the trace block.
+func BenchmarkGatewayTracing(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prev := slog.Default()
+	slog.SetDefault(quiet) // the handler logs every call
+	defer slog.SetDefault(prev)
+	for _, tc := range []struct {
+		name  string
+		trace bool
+	}{{"off", false}, {"on", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			n, _ := startHelloworld(b, quiet, tc.trace)
+			call := helloworldViaGateway(n)
+			for b.Loop() {
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -32,6 +32,7 @@ var pairs = []struct{ pkg, bench, base, what string }{
 	{"node", "StoreWriteGateway/https", "StoreWriteGateway/http", "store write through the gateway over HTTPS vs plain HTTP"},
 	{"proxy", "AuthOverhead/auth-admin-token", "AuthOverhead/baseline-no-auth", "proxy call with a token checked vs no auth"},
 	{"proxy", "Tracing/on", "Tracing/off", "proxy call with tracing on (a span per call) vs off"},
+	{"node", "GatewayTracing/on", "GatewayTracing/off", "helloworld through the gateway, node and service tracing vs not"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
