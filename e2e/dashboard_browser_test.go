@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // chromium finds the browser the dashboard tests drive. Without one the
@@ -108,7 +110,7 @@ func newDashboardFixture(t *testing.T) *dashboardFixture {
 	t.Helper()
 	ctx := newBrowser(t)
 	s := startServer(t, "", "--dashboard-address", "127.0.0.1:0")
-	startService(t, s, helloBinPath(t))
+	startService(t, s, helloBinPath(t), "MICRO_TRACE=true") // its spans join the gateway's
 	c := newAdminCLI(t, s)
 	ticker := copyTestdata(t, "ticker")
 	c.ok("run", ticker)
@@ -152,6 +154,34 @@ func TestDashboardBrowser(t *testing.T) {
 		waitText(`.curl`, `-d '{"name":"Alice"}'`),
 		waitText(`.cli`, `micro call helloworld Helloworld.Call '{"name":"Alice"}'`),
 		waitText(`.history`, "Helloworld.Call"),
+	)
+
+	// The call just made is a trace: listed under helloworld, and shown as
+	// a waterfall with the service's span nested under the gateway's.
+	testkit.Eventually(t, 20*time.Second, "helloworld's trace to be recorded", func() bool {
+		out, _, code := f.c.run("traces", "--service", "helloworld")
+		return code == 0 && strings.Contains(out, "helloworld")
+	})
+	browse(t, ctx, "list traces, filter, open one as a waterfall",
+		chromedp.Navigate(f.s.dashboard+"/traces"),
+		chromedp.WaitVisible(chromedp.CSS(`form.traces-filter input[name=service]`)),
+		chromedp.SendKeys(chromedp.CSS(`form.traces-filter input[name=service]`), "no-such-service\n"),
+		waitPath("/traces?service=no-such-service"),
+		waitText(`main`, `No traces with a span of "no-such-service"`),
+		chromedp.Navigate(f.s.dashboard+"/traces?service=helloworld"),
+		waitText(`table.traces`, "gateway"),
+		chromedp.Click(chromedp.CSS(`table.traces a.trace-id`)),
+		waitText(`table.waterfall`, "helloworld"),
+		// The helloworld server span sits under the gateway's, deeper, and
+		// starts no earlier on the timeline; every bar has a width.
+		chromedp.Poll[chromedp.Void](`(() => {
+			const rows = [...document.querySelectorAll('table.waterfall tbody tr')];
+			const gw = rows.findIndex((r) => r.cells[1].textContent === 'gateway');
+			const hw = rows.findIndex((r) => r.cells[1].textContent === 'helloworld' && /Helloworld/.test(r.cells[0].textContent));
+			return gw === 0 && hw > gw && Number(rows[hw].dataset.depth) > 0 &&
+				rows.every((r) => r.querySelector('.bar').style.width.endsWith('%')) &&
+				rows.every((r) => r.cells[2].textContent.startsWith('ok'));
+		})()`, chromedp.WithPollingInterval(50*time.Millisecond)),
 	)
 
 	// Follow a service's logs: new lines appear while the page is open.

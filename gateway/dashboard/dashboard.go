@@ -15,6 +15,7 @@
 //	/service/{name}[/{endpoint}]    a service's endpoints, each with a call form
 //	/store, /runtime, /events       store browser, runtime status and logs, events
 //	/config, /auth                  config tree, accounts and rules
+//	/traces, /trace/{id}            recent traces, one trace as a waterfall
 //
 // Every other path answers 404 with the app (which shows "not found").
 // Without a non-empty micro-token cookie, any page but /login, /logout and
@@ -28,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -78,12 +80,18 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg, log: log, page: pageTemplate, assets: embeddedAssets}
 }
 
+// traceID is a W3C trace id, as the app's /trace/{id} route takes it.
+var traceID = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+
 // isAppRoute reports a path the app has a page for (the same routes as
 // app.js); other paths still get the app, with a 404.
 func isAppRoute(path string) bool {
 	switch path {
-	case "/", "/services", "/store", "/runtime", "/events", "/config", "/auth", "/login":
+	case "/", "/services", "/store", "/runtime", "/events", "/config", "/auth", "/traces", "/login":
 		return true
+	}
+	if id, ok := strings.CutPrefix(path, "/trace/"); ok {
+		return traceID.MatchString(id)
 	}
 	rest, ok := strings.CutPrefix(path, "/service/")
 	if !ok {

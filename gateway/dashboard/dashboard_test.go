@@ -84,7 +84,7 @@ func checkSecurityHeaders(t *testing.T, what string, rsp *http.Response) {
 func TestRedirectsToLoginWithoutCookie(t *testing.T) {
 	srv := serve(t, Config{APIAddress: apiAt("127.0.0.1:8080")})
 	for _, path := range []string{"/", "/services", "/service/helloworld", "/service/helloworld/Helloworld.Call?name=Alice",
-		"/store?database=micro&table=t", "/runtime", "/events", "/no/such/page"} {
+		"/store?database=micro&table=t", "/runtime", "/events", "/traces", "/trace/4bf92f3577b34da6a3ce929d0e0e4736", "/no/such/page"} {
 		for _, token := range []string{"", " "} {
 			rsp, _ := request(t, http.MethodGet, srv.URL+path, strings.TrimSpace(token), nil)
 			if rsp.StatusCode != http.StatusFound {
@@ -166,11 +166,15 @@ func TestDeepLinksServeTheApp(t *testing.T) {
 		"/service/helloworld": http.StatusOK,
 		"/service/helloworld/Helloworld.Call?name=Alice": http.StatusOK,
 		"/store?database=micro&table=t&key=a%2Fb":        http.StatusOK,
-		"/runtime":             http.StatusOK,
-		"/events?topic=orders": http.StatusOK,
-		"/login?next=%2Fstore": http.StatusOK,
-		"/no/such/page":        http.StatusNotFound,
-		"/servicesx":           http.StatusNotFound,
+		"/runtime":                                  http.StatusOK,
+		"/events?topic=orders":                      http.StatusOK,
+		"/traces?service=helloworld":                http.StatusOK,
+		"/trace/4bf92f3577b34da6a3ce929d0e0e4736":   http.StatusOK,
+		"/trace/not-a-trace-id":                     http.StatusNotFound,
+		"/trace/4bf92f3577b34da6a3ce929d0e0e4736/x": http.StatusNotFound,
+		"/login?next=%2Fstore":                      http.StatusOK,
+		"/no/such/page":                             http.StatusNotFound,
+		"/servicesx":                                http.StatusNotFound,
 	} {
 		rsp, body := request(t, http.MethodGet, srv.URL+path, "tok", nil)
 		if rsp.StatusCode != status || !strings.Contains(body, `src="/assets/app.js"`) {

@@ -12,6 +12,7 @@ import * as runtime from './runtime.js';
 import * as events from './events.js';
 import * as config from './config.js';
 import * as auth from './auth.js';
+import * as traces from './traces.js';
 
 // routes: the first match wins; groups become ctx.params (decoded).
 const routes = [
@@ -23,6 +24,8 @@ const routes = [
   {re: /^\/events$/, page: events.render, title: 'Events', nav: 'events'},
   {re: /^\/config$/, page: config.render, title: 'Config', nav: 'config'},
   {re: /^\/auth$/, page: auth.render, title: 'Auth', nav: 'auth'},
+  {re: /^\/traces$/, page: traces.renderList, title: 'Traces', nav: 'traces'},
+  {re: /^\/trace\/([0-9A-Fa-f]{32})$/, page: traces.renderTrace, title: 'Trace', nav: 'traces'},
 ];
 
 let current = null;
