@@ -61,6 +61,7 @@ func BenchmarkHelloworld(b *testing.B) {
 	perOp := map[string]time.Duration{}
 	run := func(name string, parallel bool, call func() error) {
 		b.Run(name, func(b *testing.B) {
+			defer testkit.CPUPerOp(b)()
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -167,6 +168,7 @@ func BenchmarkGatewayTracing(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			n, _ := startHelloworld(b, quiet, tc.trace)
 			call := helloworldViaGateway(n)
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if err := call(); err != nil {
 					b.Fatal(err)

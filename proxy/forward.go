@@ -60,7 +60,7 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	// the endpoint and lists those it has, as for any service; for health
 	// and reflection, grpc-go's own answer.
 	svcHandler, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	if _, hosted := p.server.GetServiceInfo()[svcHandler]; hosted {
+	if p.isHosted(svcHandler) {
 		if h != nil {
 			if _, err := h.r.Resolve(ctx, metadata.NamespaceFrom(ctx), service, endpoint); errors.Code(err) == 404 {
 				return err

@@ -60,6 +60,10 @@ type Proxy struct {
 	inproc   *bufconn.Listener
 	router   atomic.Pointer[routerHolder] // forward.go
 	tracer   trace.Tracer                 // trace.go; nil: off
+	// hosted names the services registered here, fixed once Serve starts
+	// (grpc-go refuses registrations after that); forward asks it on every
+	// call, and GetServiceInfo builds a fresh map of every method each time.
+	hosted atomic.Pointer[map[string]bool]
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
@@ -95,11 +99,23 @@ func (p *Proxy) Methods() map[string]grpc.ServiceInfo { return p.server.GetServi
 // Serve serves gRPC on lis and, in-process, on the listener behind Dial. It
 // marks every hosted service as serving in the health service.
 func (p *Proxy) Serve(lis net.Listener) error {
+	hosted := map[string]bool{}
 	for name := range p.server.GetServiceInfo() {
+		hosted[name] = true
 		p.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	p.hosted.Store(&hosted)
 	go p.server.Serve(p.inproc)
 	return p.server.Serve(lis)
+}
+
+// isHosted reports whether service (a gRPC service name) is registered here.
+func (p *Proxy) isHosted(service string) bool {
+	if h := p.hosted.Load(); h != nil {
+		return (*h)[service]
+	}
+	_, ok := p.server.GetServiceInfo()[service]
+	return ok
 }
 
 // Dial returns an in-process client connection to the proxy.

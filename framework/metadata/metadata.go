@@ -40,8 +40,9 @@ func FromContext(ctx context.Context) Metadata {
 
 // Get returns the value of key in the incoming metadata of ctx.
 func Get(ctx context.Context, key string) (string, bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get(key)
+	// Not FromIncomingContext: that copies every key of the call's
+	// metadata, and this runs several times per call.
+	v := metadata.ValueFromIncomingContext(ctx, key)
 	if len(v) == 0 {
 		return "", false
 	}

@@ -71,8 +71,7 @@ func (s *stream) Recv(msg any) error {
 // subtypeOf returns the content subtype of the incoming call in ctx:
 // "proto" for application/grpc and +proto, "json", "bytes".
 func subtypeOf(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, ct := range md.Get("content-type") {
+	for _, ct := range metadata.ValueFromIncomingContext(ctx, "content-type") {
 		return contentSubtype(ct)
 	}
 	return codec.Proto
