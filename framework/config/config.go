@@ -70,10 +70,16 @@ func Namespace(ns string) ClientOption { return func(c *rpcConfig) { c.ns = ns }
 // Logger sets where watchers report reconnections; default slog.Default().
 func Logger(l *slog.Logger) ClientOption { return func(c *rpcConfig) { c.log = l } }
 
+// WithContext makes Get, Set and Delete call with ctx, a handler's say, so
+// they are part of its trace and end with it (as store.WithContext does).
+// Watch is not bound to it: a watcher lives until Stop.
+func WithContext(ctx context.Context) ClientOption { return func(c *rpcConfig) { c.ctx = ctx } }
+
 type rpcConfig struct {
 	c   client.Client
 	ns  string
 	log *slog.Logger
+	ctx context.Context
 }
 
 // NewConfig returns a Config calling the config block through c, in c's
@@ -86,11 +92,14 @@ func NewConfig(c client.Client, opts ...ClientOption) Config {
 	if rc.log == nil {
 		rc.log = slog.Default()
 	}
+	if rc.ctx == nil {
+		rc.ctx = context.Background()
+	}
 	return rc
 }
 
 func (c *rpcConfig) call(endpoint string, req, rsp any) error {
-	return c.c.Call(context.Background(), c.c.NewRequest("config", endpoint, req), rsp)
+	return c.c.Call(c.ctx, c.c.NewRequest("config", endpoint, req), rsp)
 }
 
 func (c *rpcConfig) Get(path string, opts ...Option) (Value, error) {

@@ -105,16 +105,25 @@ type ClientOption func(*rpcEvents)
 // Logger sets where consumers report reconnections; default slog.Default().
 func Logger(l *slog.Logger) ClientOption { return func(e *rpcEvents) { e.log = l } }
 
+// WithContext makes Publish and Read call with ctx, a handler's say, so
+// they are part of its trace and end with it (as store.WithContext does).
+// Consume is not bound to it: a consumer lives until its own Context ends.
+func WithContext(ctx context.Context) ClientOption { return func(e *rpcEvents) { e.ctx = ctx } }
+
 // rpcEvents calls the events block; it is both a Stream and a Store.
 type rpcEvents struct {
 	c   client.Client
 	log *slog.Logger
+	ctx context.Context
 }
 
 func newRPC(c client.Client, opts []ClientOption) *rpcEvents {
-	e := &rpcEvents{c: c, log: slog.Default()}
+	e := &rpcEvents{c: c, log: slog.Default(), ctx: context.Background()}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.ctx == nil {
+		e.ctx = context.Background()
 	}
 	return e
 }
@@ -164,7 +173,7 @@ func (e *rpcEvents) Publish(topic string, msg any, opts ...PublishOption) error 
 	if !o.Timestamp.IsZero() {
 		req.Timestamp = o.Timestamp.Unix()
 	}
-	return e.c.Call(context.Background(), e.c.NewRequest("events", "Stream.Publish", req), new(pb.PublishResponse))
+	return e.c.Call(e.ctx, e.c.NewRequest("events", "Stream.Publish", req), new(pb.PublishResponse))
 }
 
 // ReadOptions are the settings of one Read.
@@ -191,7 +200,7 @@ func (e *rpcEvents) Read(topic string, opts ...ReadOption) ([]*Event, error) {
 	}
 	rsp := new(pb.ReadResponse)
 	req := &pb.ReadRequest{Topic: topic, Limit: uint64(o.Limit), Offset: uint64(o.Offset)}
-	if err := e.c.Call(context.Background(), e.c.NewRequest("events", "Store.Read", req), rsp); err != nil {
+	if err := e.c.Call(e.ctx, e.c.NewRequest("events", "Store.Read", req), rsp); err != nil {
 		return nil, err
 	}
 	out := make([]*Event, len(rsp.GetEvents()))
