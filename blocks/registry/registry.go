@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -52,6 +53,11 @@ type Registry struct {
 	log      *slog.Logger
 	local    func() []*pb.Service
 	authz    auth.Authorizer
+	// js, with replicas, selects the JetStream backend; node names this
+	// cluster node to it.
+	js       jetstream.JetStream
+	replicas int
+	node     string
 
 	subMu  sync.RWMutex
 	subs   map[int]func(*pb.Result)
@@ -79,6 +85,20 @@ func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } 
 // domain shows and no one may register.
 func WithLocal(fn func() []*pb.Service) Option { return func(r *Registry) { r.local = fn } }
 
+// WithJetStream keeps registrations in a JetStream KV bucket
+// (micro_registry) with the given replicas instead of the SQLite file, so
+// every node of a cluster serves the same registrations and every node's
+// watchers hear every change. It needs WithClusterNode.
+func WithJetStream(js jetstream.JetStream, replicas int) Option {
+	return func(r *Registry) { r.js, r.replicas = js, replicas }
+}
+
+// WithClusterNode names the cluster node this registry runs on (unique in
+// the cluster, the same across its restarts). Each registration records
+// the node it came through, and Start forgets only those of this node:
+// another node's services are alive as far as this one knows.
+func WithClusterNode(name string) Option { return func(r *Registry) { r.node = name } }
+
 // New returns the registry block on db, which must have been opened with
 // Migrations. Every call passes Access with authz; nil refuses every call.
 // Call Start to run the sweeper.
@@ -90,8 +110,12 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Registry {
 	if r.interval <= 0 {
 		r.interval = DefaultSweepInterval
 	}
-	r.backend = newSQLite(db, r.now)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if r.js != nil {
+		r.backend = newJetStream(r.js, r.replicas, r.now, r.node, r.publish)
+	} else {
+		r.backend = newSQLite(db, r.now)
+	}
 	return r
 }
 
@@ -101,10 +125,21 @@ func (r *Registry) Register(gs grpc.ServiceRegistrar) { pb.RegisterRegistryServe
 // Start forgets every node registered before it (the file may come from a
 // crash, a backup or a copy: only what registers again is running; the
 // runtime's services do so by themselves) and runs the sweeper until
-// Close. Call it before serving. Calling it again does nothing.
+// Close. On JetStream it first binds the bucket and loads it, and forgets
+// only the nodes registered through this cluster node (WithClusterNode):
+// the others' services are still running. Call it before serving. Calling
+// it again does nothing.
 func (r *Registry) Start(ctx context.Context) error {
 	var err error
 	r.started.Do(func() {
+		if b, ok := r.backend.(*jsBackend); ok {
+			var watch func()
+			if watch, err = b.start(ctx, r.ctx); err != nil {
+				err = fmt.Errorf("registry: %w", err)
+				return
+			}
+			r.wg.Go(watch)
+		}
 		var n int64
 		if n, err = r.backend.Forget(schema.Freeing(ctx)); err != nil {
 			err = fmt.Errorf("forgetting the nodes of a previous run: %w", err)
