@@ -456,12 +456,19 @@ func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, o
 	return c.unavailable(failures)
 }
 
-// NewStream opens a stream; its span, when traced, covers the opening.
-func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (_ grpc.ClientStream, err error) {
+// NewStream opens a stream; its span, when traced, lasts as long as the
+// stream (tracing.ClientStream), or ends with the failure to open it.
+func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (cs grpc.ClientStream, err error) {
 	if c.r.cfg.Tracer != nil {
 		var span oteltrace.Span
 		ctx, span = c.startSpan(ctx, method)
-		defer func() { tracing.End(span, err) }()
+		defer func() {
+			if err != nil {
+				tracing.End(span, err)
+			} else {
+				cs = tracing.ClientStream(ctx, cs, span)
+			}
+		}()
 	}
 	var failures []string
 	for i, n := range c.r.order(c.key, c.nodes) {

@@ -32,6 +32,7 @@ import (
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/tracing"
 )
 
 // Defaults, as in Micro.
@@ -387,8 +388,8 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 		cancel()
 		return nil, err
 	}
-	// The span, when traced, covers opening the stream.
-	octx, end := c.startSpan(octx, req)
+	// The span, when traced, lasts as long as the stream.
+	octx, span := c.startStreamSpan(octx, req)
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 	var cs grpc.ClientStream
 	for attempt := 0; ; attempt++ {
@@ -397,8 +398,12 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 			break
 		}
 	}
-	if end != nil {
-		end(err)
+	if span != nil {
+		if err != nil {
+			tracing.End(span, err)
+		} else {
+			cs = tracing.ClientStream(octx, cs, span)
+		}
 	}
 	if err != nil {
 		cancel()

@@ -18,3 +18,14 @@ func (c *GRPCClient) startSpan(ctx context.Context, req Request) (context.Contex
 	ctx, span := c.opts.Tracer.Start(ctx, req.Service()+"/"+req.Endpoint(), trace.WithSpanKind(trace.SpanKindClient))
 	return tracing.Outgoing(ctx), func(err error) { tracing.End(span, err) }
 }
+
+// startStreamSpan starts a stream's client span like startSpan; span is
+// nil when nothing was started. The caller ends it if opening fails, else
+// hands it to tracing.ClientStream to end with the stream.
+func (c *GRPCClient) startStreamSpan(ctx context.Context, req Request) (context.Context, trace.Span) {
+	if c.opts.Tracer == nil || tracing.Suppressed(ctx) {
+		return ctx, nil
+	}
+	ctx, span := c.opts.Tracer.Start(ctx, req.Service()+"/"+req.Endpoint(), trace.WithSpanKind(trace.SpanKindClient))
+	return tracing.Outgoing(ctx), span
+}
