@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -58,6 +59,17 @@ type Config struct {
 	authz   auth.Authorizer
 	key     []byte // from WithSecretKey; nil means the stored key
 	retain  int    // changes logged per namespace, see WithChangeRetention
+
+	// js and replicas are WithJetStream's: the config lives in a
+	// JetStream bucket shared by the nodes of a cluster.
+	js       jetstream.JetStream
+	replicas int
+	// follow is set when the backend reports every change, from any node
+	// (the JetStream one): watchers are fed from that report, not by the
+	// write that made the change, and seen is the newest revision of each
+	// namespace it has reported.
+	follow bool
+	seen   map[string]uint64
 
 	sealMu sync.Mutex
 	sealer *sealer
@@ -105,6 +117,12 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Config {
 	for _, o := range opts {
 		o(c)
 	}
+	if c.js != nil {
+		b := newJetStream(c.js, c.replicas, c.now, c.retain, c.log)
+		b.changed, b.broken = c.changed, c.endWatches
+		c.backend, c.follow, c.seen = b, true, map[string]uint64{}
+		return c
+	}
 	c.backend = newSQLite(db, c.now, c.retain)
 	return c
 }
@@ -114,8 +132,15 @@ func (c *Config) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterConfigServer(gs, c)
 }
 
-// Start does nothing: the block has no background work.
-func (c *Config) Start(context.Context) error { return nil }
+// Start binds the JetStream bucket when the block has one (so a cluster
+// that cannot be reached is reported at start); on SQLite it does nothing.
+func (c *Config) Start(ctx context.Context) error {
+	if b, ok := c.backend.(*jsBackend); ok {
+		_, err := b.bucket(ctx)
+		return err
+	}
+	return nil
+}
 
 // EndStreams ends every watch stream (with a 503) and refuses new ones. Get,
 // Set and Delete keep working until the database closes, so end the streams
@@ -124,16 +149,31 @@ func (c *Config) EndStreams() {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.closed = true
+	c.endLocked(errShuttingDown)
+}
+
+// endWatches ends every watch stream with err (they can no longer promise
+// every change); new ones may start.
+func (c *Config) endWatches(err error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.endLocked(err)
+}
+
+func (c *Config) endLocked(err error) {
 	for w := range c.watchers {
-		w.end(errShuttingDown)
+		w.end(err)
 		delete(c.watchers, w)
 	}
 }
 
-// Close ends the streams (EndStreams); the block holds nothing else. The
-// error is always nil: Close is an io.Closer.
+// Close ends the streams (EndStreams) and stops following a JetStream
+// bucket; the block holds nothing else.
 func (c *Config) Close() error {
 	c.EndStreams()
+	if b, ok := c.backend.(*jsBackend); ok {
+		return b.Close()
+	}
 	return nil
 }
 

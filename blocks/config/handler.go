@@ -88,7 +88,9 @@ func (c *Config) Set(ctx context.Context, req *pb.SetRequest) (*pb.SetResponse, 
 		}
 		return nil, c.failed(ctx, "set", err)
 	}
-	c.notify(ns, path, rev)
+	if !c.follow {
+		c.notify(ns, path, rev)
+	}
 	return &pb.SetResponse{}, nil
 }
 
@@ -117,7 +119,9 @@ func (c *Config) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 		}
 		return &pb.DeleteResponse{}, nil
 	}
-	c.notify(ns, path, rev)
+	if !c.follow {
+		c.notify(ns, path, rev)
+	}
 	return &pb.DeleteResponse{}, nil
 }
 

@@ -2,15 +2,19 @@ package config
 
 import (
 	"context"
+	"database/sql"
+	stderrors "errors"
 	"path/filepath"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/config"
 	"micro.dev/micro/schema"
@@ -18,6 +22,7 @@ import (
 
 // env is a config block on a fresh database file, served over loopback gRPC.
 type env struct {
+	with   []Option // the backend's options, to open it again
 	path   string
 	db     *schema.DB
 	config *Config
@@ -50,7 +55,7 @@ func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
 // newEnvWith is newEnvAt with authz deciding every call.
 func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Option) *env {
 	tb.Helper()
-	e := &env{path: path, db: openDB(tb, path)}
+	e := &env{with: opts, path: path, db: openDB(tb, path)}
 	e.config = New(e.db, authz, opts...)
 
 	gs := grpc.NewServer(blocktest.As(blocktest.Admin)...)
@@ -102,4 +107,63 @@ func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
 		tb.Fatalf("%s: %v, want code %d", what, err, code)
 	}
 	return me
+}
+
+// forEachBackend runs test over each backend: SQLite (no options) and
+// JetStream on a fresh single server.
+func forEachBackend(t *testing.T, test func(t *testing.T, with ...Option)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t)
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		t.Parallel()
+		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
+	})
+}
+
+// storedSecretKey is the secret key the backend keeps, nil when none.
+func (e *env) storedSecretKey(tb testing.TB) []byte {
+	tb.Helper()
+	if e.config.js != nil {
+		kv, err := e.config.js.KeyValue(tb.Context(), Bucket)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		v, err := kv.Get(tb.Context(), secretKeyKey)
+		if stderrors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return v.Value()
+	}
+	var key []byte
+	err := e.db.Read().QueryRow(`SELECT key FROM config_keys`).Scan(&key)
+	if stderrors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
+}
+
+// storedNamespace is what the JetStream backend stores for ns (nil on
+// SQLite, whose file the tests read themselves).
+func (e *env) storedNamespace(tb testing.TB, ns string) []byte {
+	tb.Helper()
+	if e.config.js == nil {
+		return nil
+	}
+	kv, err := e.config.js.KeyValue(tb.Context(), Bucket)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := kv.Get(tb.Context(), nsKey(ns))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v.Value()
 }

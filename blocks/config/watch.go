@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ const watchReadTimeout = 10 * time.Second
 // ended when the hub ended it.
 type watcher struct {
 	ns, path string
-	reveal   bool // send secrets in clear
+	reveal   bool   // send secrets in clear
+	rev      uint64 // the namespace revision it has been sent up to (followed backends)
 	ch       chan *pb.WatchResponse
 	done     chan struct{}
 	once     sync.Once
@@ -66,12 +68,31 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 		return errShuttingDown
 	}
 	var first []*pb.WatchResponse
-	if req.FromRevision != nil {
-		first, err = c.resume(ctx, w, req.GetFromRevision())
-	} else {
-		var m *pb.WatchResponse
-		m, err = c.watchNow(ctx, w)
-		first = []*pb.WatchResponse{m}
+	for attempt := 0; ; attempt++ {
+		if req.FromRevision != nil {
+			first, w.rev, err = c.resume(ctx, w, req.GetFromRevision())
+		} else {
+			var m *pb.WatchResponse
+			m, err = c.watchNow(ctx, w)
+			first, w.rev = []*pb.WatchResponse{m}, m.GetRevision()
+		}
+		// A followed backend may be read from a replica behind the change
+		// feed; the first values must not be older than what the feed has
+		// already passed on, or the watcher would miss the changes between.
+		if err != nil || !c.follow || w.rev >= c.seen[ns] {
+			break
+		}
+		if attempt == 50 {
+			err = errors.ServiceUnavailable(errID, "config of namespace %s is still catching up on this node; watch again", ns)
+			break
+		}
+		c.writeMu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		c.writeMu.Lock()
+		if c.closed {
+			c.writeMu.Unlock()
+			return errShuttingDown
+		}
 	}
 	if err != nil {
 		c.writeMu.Unlock()
@@ -107,22 +128,35 @@ func (c *Config) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[p
 // resume renders what a watcher that has seen ns up to revision from
 // missed: the value after each later logged change that concerns its path.
 // The caller holds writeMu.
-func (c *Config) resume(ctx context.Context, w *watcher, from uint64) ([]*pb.WatchResponse, error) {
-	// Revisions are SQLite integers: a larger one is ahead of any there
-	// can be, and would not bind as a query parameter.
-	changes, oldest, current, err := c.backend.Changes(ctx, w.ns, min(from, math.MaxInt64))
+func (c *Config) resume(ctx context.Context, w *watcher, from uint64) ([]*pb.WatchResponse, uint64, error) {
+	var (
+		changes         []Change
+		oldest, current uint64
+		now             []Leaf
+		err             error
+	)
+	if b, ok := c.backend.(*jsBackend); ok {
+		// One read of the namespace's value: its log and its leaves agree.
+		changes, oldest, current, now, err = b.history(ctx, w.ns, w.path, from)
+	} else {
+		// Revisions are SQLite integers: a larger one is ahead of any
+		// there can be, and would not bind as a query parameter.
+		changes, oldest, current, err = c.backend.Changes(ctx, w.ns, min(from, math.MaxInt64))
+	}
 	if err != nil {
-		return nil, c.failed(ctx, "watch", err)
+		return nil, 0, c.failed(ctx, "watch", err)
 	}
 	if from > current {
-		return nil, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: namespace %s is at revision %d; read the value again and watch from its revision", w.path, from, w.ns, current)
+		return nil, 0, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: namespace %s is at revision %d; read the value again and watch from its revision", w.path, from, w.ns, current)
 	}
 	if from < current && from+1 < oldest {
-		return nil, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: the change log of namespace %s starts at revision %d; read the value again and watch from its revision", w.path, from, w.ns, oldest)
+		return nil, 0, errors.PreconditionFailed(errID, "cannot resume the watch of %s from revision %d: the change log of namespace %s starts at revision %d; read the value again and watch from its revision", w.path, from, w.ns, oldest)
 	}
-	now, err := c.backend.Leaves(ctx, w.ns, w.path)
-	if err != nil {
-		return nil, c.failed(ctx, "watch", err)
+	if now == nil {
+		// SQLite: no change can commit while the caller holds writeMu.
+		if now, err = c.backend.Leaves(ctx, w.ns, w.path); err != nil {
+			return nil, 0, c.failed(ctx, "watch", err)
+		}
 	}
 	var out []*pb.WatchResponse
 	err = replay(w.path, now, changes, func(ch Change, leaves []Leaf) error {
@@ -130,7 +164,56 @@ func (c *Config) resume(ctx context.Context, w *watcher, from uint64) ([]*pb.Wat
 		out = append(out, m)
 		return err
 	})
-	return out, err
+	return out, current, err
+}
+
+// changed passes what the backend reports of namespace ns, now at doc's
+// revision (written through this node or another), to its watchers: each
+// gets the value after every change since the revision it was last sent,
+// replayed from the value's change log, in order.
+func (c *Config) changed(ns string, d *nsDoc) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if d.Rev > c.seen[ns] {
+		c.seen[ns] = d.Rev
+	}
+	var all []Change
+	ctx, cancel := context.WithTimeout(context.Background(), watchReadTimeout)
+	defer cancel()
+	for w := range c.watchers {
+		if w.ns != ns || w.rev >= d.Rev {
+			continue
+		}
+		if all == nil {
+			all = d.changes()
+		}
+		i := sort.Search(len(all), func(i int) bool { return all[i].Revision > w.rev })
+		missed := all[i:]
+		if len(missed) == 0 || missed[0].Revision != w.rev+1 {
+			// The log was trimmed past what this watcher has seen.
+			w.end(errors.TooManyRequests(errID, "watch of %s fell behind the changes of namespace %s and was ended; watch again", w.path, ns))
+			delete(c.watchers, w)
+			continue
+		}
+		err := replay(w.path, d.under(w.path), missed, func(ch Change, leaves []Leaf) error {
+			m, err := c.watchValue(ctx, w, leaves, ch.Revision)
+			if err != nil {
+				return err
+			}
+			select {
+			case w.ch <- m:
+				return nil
+			default:
+				return errors.TooManyRequests(errID, "watch of %s fell %d changes behind and was ended; watch again", w.path, WatchBuffer)
+			}
+		})
+		if err != nil {
+			w.end(err)
+			delete(c.watchers, w)
+			continue
+		}
+		w.rev = d.Rev
+	}
 }
 
 // watchNow renders the value at w's path now, at the current revision.
