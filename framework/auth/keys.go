@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"micro.dev/micro/framework/client"
+	"micro.dev/micro/internal/tracing"
 	pb "micro.dev/micro/proto/auth"
 )
 
@@ -157,7 +158,8 @@ func (k *KeySet) makeRoom(now time.Time) bool {
 func (k *KeySet) fetch(ctx context.Context, ns string) (map[string]ed25519.PublicKey, error) {
 	// With the service's own credentials, not the caller's, and not bound
 	// to the caller's call: one fetch serves every call that waits on it.
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	// Nor is it traced: it is the framework's, not the caller's, work.
+	ctx, cancel := context.WithTimeout(tracing.Unsampled(context.Background()), fetchTimeout)
 	defer cancel()
 	rsp := new(pb.PublicKeysResponse)
 	req := k.c.NewRequest("auth", "Auth.PublicKeys", &pb.PublicKeysRequest{Options: &pb.Options{Namespace: ns}})

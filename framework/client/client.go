@@ -508,14 +508,14 @@ func outgoingValue(ctx context.Context, key string) (string, bool) {
 }
 
 // authConn adds the client's metadata to calls made with generated gRPC
-// clients.
+// clients, and ctx's span as the callee's parent when it has one.
 type authConn struct {
 	c    *GRPCClient
 	conn *grpc.ClientConn
 }
 
 func (a *authConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	ctx, err := a.c.outgoing(ctx, 0)
+	ctx, err := a.c.outgoing(tracing.Outgoing(ctx), 0)
 	if err != nil {
 		return err
 	}
@@ -523,7 +523,7 @@ func (a *authConn) Invoke(ctx context.Context, method string, args, reply any, o
 }
 
 func (a *authConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	ctx, err := a.c.outgoing(ctx, 0)
+	ctx, err := a.c.outgoing(tracing.Outgoing(ctx), 0)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/tracing"
 	authpb "micro.dev/micro/proto/auth"
 )
 
@@ -112,6 +113,7 @@ func (t *tokenSource) due(now time.Time) bool {
 func (t *tokenSource) exchange(ctx context.Context, req *authpb.TokenRequest) (*authpb.Token, error) {
 	req.Options = &authpb.Options{Namespace: t.namespace}
 	ctx = grpcmd.NewOutgoingContext(ctx, grpcmd.Pairs(metadata.Namespace, t.namespace))
+	ctx = tracing.Outgoing(tracing.Unsampled(ctx)) // plumbing: no trace of its own
 	rsp := new(authpb.TokenResponse)
 	if err := t.conn.Invoke(ctx, "/auth.Auth/Token", req, rsp); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"micro.dev/micro/framework/sync"
+	"micro.dev/micro/internal/tracing"
 )
 
 // SchedulerTTL is the lease of a service's scheduler: when the instance
@@ -90,7 +91,9 @@ func (j *jobs) start(s *Service) {
 		return
 	}
 	list := append([]job(nil), j.list...)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The campaign and its lease renewals are the framework's: unsampled.
+	// Each job run starts a trace of its own (Detach in run).
+	ctx, cancel := context.WithCancel(tracing.Unsampled(context.Background()))
 	j.cancel, j.done = cancel, make(chan struct{})
 	name := s.opts.Name + "/scheduler"
 	go func() {
@@ -139,7 +142,7 @@ func (jb job) run(ctx context.Context, s *Service) {
 			return
 		case <-t.C:
 		}
-		if err := jb.fn(ctx); err != nil && ctx.Err() == nil {
+		if err := jb.fn(tracing.Detach(ctx)); err != nil && ctx.Err() == nil {
 			s.log.Error("Scheduler [service] job failed", "service", s.opts.Name, "job", jb.name, "err", err)
 		}
 	}

@@ -38,6 +38,7 @@ import (
 
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/server"
+	"micro.dev/micro/internal/tracing"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -324,15 +325,17 @@ func (s *Service) namespace() string {
 
 func (s *Service) registry() regpb.RegistryClient { return regpb.NewRegistryClient(s.client.Conn()) }
 
+// register and deregister are the framework's own calls: unsampled, so a
+// heartbeat every 30s makes no trace (tracing.Unsampled).
 func (s *Service) register(ctx context.Context) error {
-	_, err := s.registry().Register(ctx, s.registration())
+	_, err := s.registry().Register(tracing.Unsampled(ctx), s.registration())
 	return err
 }
 
 func (s *Service) deregister(ctx context.Context) error {
 	reg := s.registration()
 	reg.Endpoints = nil
-	_, err := s.registry().Deregister(ctx, reg)
+	_, err := s.registry().Deregister(tracing.Unsampled(ctx), reg)
 	return err
 }
 

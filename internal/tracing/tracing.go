@@ -11,6 +11,7 @@ package tracing
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"time"
 
@@ -195,4 +196,25 @@ func ToProto(s sdktrace.ReadOnlySpan, service string) (*pb.Span, string) {
 		}
 	}
 	return p, ns
+}
+
+// Unsampled returns ctx carrying a new trace whose sampled flag is off, so
+// that a call made with it is recorded nowhere: every sampler here is
+// parent-based, and the callee reads the flag from the traceparent the
+// caller sends. The framework's own background calls (registry heartbeats,
+// token exchanges, key fetches, lease renewals) use it, which would
+// otherwise each start a trace of their own at the proxy and bury the
+// users' calls in `micro traces`.
+func Unsampled(ctx context.Context) context.Context {
+	var sc trace.SpanContextConfig
+	rand.Read(sc.TraceID[:])
+	rand.Read(sc.SpanID[:])
+	sc.Remote = true
+	return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(sc))
+}
+
+// Detach returns ctx without its span: calls made with it start a trace
+// of their own (a scheduled job's run, under an unsampled campaign).
+func Detach(ctx context.Context) context.Context {
+	return trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 }
