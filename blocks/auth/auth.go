@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	fauth "micro.dev/micro/framework/auth"
@@ -78,6 +79,11 @@ type Auth struct {
 	adminPassword string
 	interval      time.Duration
 
+	// js and replicas are WithJetStream's: the state lives in a JetStream
+	// bucket shared by the nodes of a cluster.
+	js       jetstream.JetStream
+	replicas int
+
 	accounts liveCache
 	rules    rulesCache
 
@@ -119,16 +125,33 @@ func WithSweepInterval(d time.Duration) Option { return func(a *Auth) { a.interv
 // Migrations. authz decides who may manage a namespace's accounts and
 // rules; nil refuses every call, logins included. Call Start before
 // serving.
+// With WithJetStream the state lives in the cluster's JetStream instead
+// of db.
 func New(db *schema.DB, authz fauth.Authorizer, opts ...Option) *Auth {
-	return NewWithBackend(newSQLite(db), authz, opts...)
+	a := configure(authz, opts)
+	if a.js != nil {
+		b := newJetStream(a.js, a.replicas, a.log)
+		b.changed = a.changedElsewhere
+		return a.init(b)
+	}
+	return a.init(newSQLite(db))
 }
 
 // NewWithBackend returns the auth block on backend b.
 func NewWithBackend(b Backend, authz fauth.Authorizer, opts ...Option) *Auth {
-	a := &Auth{backend: b, authz: authz, now: time.Now, log: slog.Default(), interval: DefaultSweepInterval}
+	return configure(authz, opts).init(b)
+}
+
+func configure(authz fauth.Authorizer, opts []Option) *Auth {
+	a := &Auth{authz: authz, now: time.Now, log: slog.Default(), interval: DefaultSweepInterval}
 	for _, o := range opts {
 		o(a)
 	}
+	return a
+}
+
+func (a *Auth) init(b Backend) *Auth {
+	a.backend = b
 	clock := func() time.Time { return a.now() }
 	if a.limits == nil {
 		a.limits = newLoginLimiter(
@@ -220,7 +243,34 @@ func (a *Auth) EndStreams() {}
 func (a *Auth) Close() error {
 	a.cancel()
 	a.wg.Wait()
+	if b, ok := a.backend.(*jsBackend); ok {
+		return b.Close()
+	}
 	return nil
+}
+
+// changedElsewhere makes the caches forget what a write through any node
+// of a cluster changed: the accounts ("acc") or rules ("rules") of ns, or
+// everything (kind "") when changes may have been missed. Entries are
+// forgotten as the change reaches this node, which is also when a read
+// here would first see it.
+func (a *Auth) changedElsewhere(kind, ns string) {
+	if kind == "" || kind == "acc" {
+		a.accounts.mu.Lock()
+		a.accounts.epoch++
+		clear(a.accounts.uids)
+		a.accounts.mu.Unlock()
+	}
+	if kind == "" || kind == "rules" {
+		a.rules.mu.Lock()
+		a.rules.epoch++
+		if kind == "" {
+			clear(a.rules.byNS)
+		} else {
+			delete(a.rules.byNS, ns)
+		}
+		a.rules.mu.Unlock()
+	}
 }
 
 func (a *Auth) sweepLoop() {

@@ -13,6 +13,7 @@ import (
 	fauth "micro.dev/micro/framework/auth"
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/auth"
 	"micro.dev/micro/proxy"
@@ -25,6 +26,7 @@ var quiet = WithLogger(slog.New(slog.DiscardHandler))
 // env is the auth block on a fresh database file, served by a real proxy
 // (so every call meets Authenticate) over loopback gRPC.
 type env struct {
+	with     []Option // the backend's options, to open it again
 	path     string
 	db       *schema.DB
 	auth     *Auth
@@ -46,7 +48,7 @@ func openDB(tb testing.TB, path string) *schema.DB {
 
 func newEnv(tb testing.TB, opts ...Option) *env {
 	tb.Helper()
-	e := &env{path: filepath.Join(tb.TempDir(), "micro.db"), clock: testkit.NewClock()}
+	e := &env{with: opts, path: filepath.Join(tb.TempDir(), "micro.db"), clock: testkit.NewClock()}
 	e.db = openDB(tb, e.path)
 	tb.Cleanup(func() {
 		if err := e.db.Close(); err != nil {
@@ -122,4 +124,17 @@ func wantCode(tb testing.TB, what string, err error, code int32, detail string) 
 	if me != nil && detail != "" && !strings.Contains(me.Detail, detail) {
 		tb.Fatalf("%s: detail %q, want it to contain %q", what, me.Detail, detail)
 	}
+}
+
+// forEachBackend runs test over each backend: SQLite, and JetStream where
+// fresh starts a new single server each call (a node of its own cluster).
+func forEachBackend(t *testing.T, test func(t *testing.T, fresh func() []Option)) {
+	t.Run("sqlite", func(t *testing.T) {
+		test(t, func() []Option { return nil })
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		test(t, func() []Option {
+			return []Option{WithJetStream(natstest.Connect(t, natstest.Server(t)), 1)}
+		})
+	})
 }

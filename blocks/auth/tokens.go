@@ -122,14 +122,24 @@ func (k *keyring) signer(ctx context.Context, ns string) (signingKey, error) {
 	}
 	if len(keys) == 0 {
 		stored := generateKey(ns, k.now())
-		if err := k.backend.CreateKey(ctx, stored); err != nil {
+		switch err := k.backend.CreateKey(ctx, stored); {
+		case errors.Is(err, ErrExists):
+			// Another node of a cluster made ns's first key: sign with it.
+			if keys, err = k.load(ctx, ns); err != nil {
+				return signingKey{}, err
+			}
+			if len(keys) == 0 {
+				return signingKey{}, fmt.Errorf("namespace %s has a signing key that cannot be read yet", ns)
+			}
+		case err != nil:
 			return signingKey{}, err
+		default:
+			sk, err := newSigningKey(stored)
+			if err != nil {
+				return signingKey{}, err
+			}
+			keys = []signingKey{sk}
 		}
-		sk, err := newSigningKey(stored)
-		if err != nil {
-			return signingKey{}, err
-		}
-		keys = []signingKey{sk}
 	}
 	k.byNS[ns] = keys
 	return keys[0], nil

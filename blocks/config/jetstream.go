@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"micro.dev/micro/blocks/internal/natsjs"
 	"micro.dev/micro/framework/errors"
 )
 
@@ -167,7 +168,7 @@ func (b *jsBackend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if b.kv != nil {
 		return b.kv, nil
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := natsjs.KeyValue(ctx, b.js, jetstream.KeyValueConfig{
 		Bucket:       Bucket,
 		Description:  "micro config: one value per namespace (leaves, revision, change log) and the secret key",
 		MaxValueSize: int32(b.maxDoc()),

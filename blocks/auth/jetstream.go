@@ -1,0 +1,711 @@
+package auth
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"micro.dev/micro/blocks/internal/natsjs"
+	merrors "micro.dev/micro/framework/errors"
+)
+
+// Bucket is the JetStream key-value bucket a cluster's auth state lives in.
+const Bucket = "micro_auth"
+
+// bucketMaxBytes bounds the bucket, so a caller's mistake (account after
+// account, login after login) cannot fill every node's disk.
+const bucketMaxBytes = 1 << 30
+
+// casAttempts bounds the read-modify-write retries of one change racing
+// writers on other nodes.
+const casAttempts = 100
+
+// WithJetStream keeps accounts, refresh tokens, rules and signing keys in
+// the JetStream key-value bucket micro_auth, replicated on replicas
+// servers, instead of the SQLite file: the auth of every node of a cluster.
+func WithJetStream(js jetstream.JetStream, replicas int) Option {
+	return func(a *Auth) { a.js, a.replicas = js, max(replicas, 1) }
+}
+
+// jsBackend keeps the auth state in one bucket, in values each changed with
+// compare-and-set (the KV revision) and a retry loop, so every change the
+// Backend promises atomic is one value written once:
+//
+//	boot                       the first start: {key, admin, done}
+//	acc.<ns>                   the accounts of ns (ids and names unique in one value)
+//	rules.<ns>                 the rules of ns, present once ns has rules of its own
+//	keys.<ns>                  the signing keys of ns
+//	fam.<ns>.<account>.<family> a session: its refresh tokens (hashes), used or not
+//	rt.<hash>                  which fam key holds the refresh token with that hash
+//
+// Every name is lowercase hex behind a letter: KV keys allow only
+// [-/_=.A-Za-z0-9], and namespaces and ids are any string.
+type jsBackend struct {
+	js       jetstream.JetStream
+	replicas int
+	log      *slog.Logger
+	// changed is told which namespace's accounts or rules another write
+	// (on any node) changed, so the block's caches forget them.
+	changed func(kind, ns string)
+
+	mu      sync.Mutex
+	kv      jetstream.KeyValue
+	watcher jetstream.KeyWatcher
+	closed  bool
+}
+
+func token(s string) string { return "x" + hex.EncodeToString([]byte(s)) }
+
+func untoken(t string) (string, bool) {
+	if !strings.HasPrefix(t, "x") {
+		return "", false
+	}
+	b, err := hex.DecodeString(t[1:])
+	return string(b), err == nil
+}
+
+func accKey(ns string) string   { return "acc." + token(ns) }
+func rulesKey(ns string) string { return "rules." + token(ns) }
+func keysKey(ns string) string  { return "keys." + token(ns) }
+func famPrefix(ns, account string) string {
+	return "fam." + token(ns) + "." + token(account)
+}
+func famKey(ns, account, family string) string {
+	return famPrefix(ns, account) + "." + token(family)
+}
+func rtKey(hash []byte) string { return "rt." + hex.EncodeToString(hash) }
+
+const bootKey = "boot"
+
+func newJetStream(js jetstream.JetStream, replicas int, log *slog.Logger) *jsBackend {
+	return &jsBackend{js: js, replicas: replicas, log: log}
+}
+
+// bucket binds (creating or updating) the bucket and starts following it
+// on first use; a failure is returned and tried again on the next call.
+func (b *jsBackend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, merrors.ServiceUnavailable(errID, "auth is shutting down")
+	}
+	if b.kv != nil {
+		return b.kv, nil
+	}
+	kv, err := natsjs.KeyValue(ctx, b.js, jetstream.KeyValueConfig{
+		Bucket:      Bucket,
+		Description: "micro auth: accounts, refresh tokens, rules and signing keys per namespace",
+		History:     1,
+		MaxBytes:    bucketMaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.replicas,
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	w, err := kv.WatchFiltered(context.Background(), []string{"acc.*", "rules.*"}, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	b.kv, b.watcher = kv, w
+	go b.follow(w)
+	return kv, nil
+}
+
+// follow tells the block of every account or rules change, whichever node
+// made it. Until it runs again after a failure, every change is assumed.
+func (b *jsBackend) follow(w jetstream.KeyWatcher) {
+	for e := range w.Updates() {
+		if e == nil || b.changed == nil {
+			continue
+		}
+		kind, rest, _ := strings.Cut(e.Key(), ".")
+		if ns, ok := untoken(rest); ok {
+			b.changed(kind, ns)
+		}
+	}
+	b.mu.Lock()
+	if b.watcher == w {
+		b.kv, b.watcher = nil, nil
+	}
+	b.mu.Unlock()
+	if b.changed != nil {
+		b.changed("", "") // forget everything: changes may have been missed
+	}
+}
+
+// Close stops following the bucket.
+func (b *jsBackend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.watcher != nil {
+		return b.watcher.Stop()
+	}
+	return nil
+}
+
+// get reads key into v and returns its revision; 0 when absent (v is left
+// as it is).
+func (b *jsBackend) get(ctx context.Context, key string, v any) (uint64, error) {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("auth bucket %s: %w", key, err)
+	}
+	return e.Revision(), nil
+}
+
+// errConflict is a compare-and-set that lost to another writer.
+var errConflict = errors.New("changed meanwhile")
+
+// put writes v at key if key is still at revision at (0: absent); with
+// v nil it deletes key instead.
+func (b *jsBackend) put(ctx context.Context, key string, v any, at uint64) error {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v == nil && at == 0:
+		return nil
+	case v == nil:
+		err = kv.Delete(ctx, key, jetstream.LastRevision(at))
+	default:
+		data, jerr := json.Marshal(v)
+		if jerr != nil {
+			return jerr
+		}
+		if max := int(b.js.Conn().MaxPayload()) - 4096; len(data) > max {
+			return merrors.TooLarge(errID, "%s would hold %d bytes; a cluster keeps at most %d in one value: delete what is no longer needed", key, len(data), max)
+		}
+		if at == 0 {
+			_, err = kv.Create(ctx, key, data)
+		} else {
+			_, err = kv.Update(ctx, key, data, at)
+		}
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return errConflict
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// update applies fn to the value at key (a fresh T when absent; fn reports
+// whether it was present) and writes what fn returns (nil deletes, keep
+// leaves it) with compare-and-set, again on a fresh read after a conflict.
+func update[T any](ctx context.Context, b *jsBackend, key string, fn func(v *T, present bool) (*T, error)) error {
+	for attempt := 0; attempt < casAttempts; attempt++ {
+		v := new(T)
+		at, err := b.get(ctx, key, v)
+		if err != nil {
+			return err
+		}
+		next, err := fn(v, at != 0)
+		if errors.Is(err, errKeep) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch err := b.put(ctx, key, next, at); {
+		case err == nil:
+			return nil
+		case !errors.Is(err, errConflict):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		}
+	}
+	return merrors.Conflict(errID, "%s is being changed by too many writers at once; try again", key)
+}
+
+// errKeep, from an update's fn, leaves the value as it is.
+var errKeep = errors.New("keep")
+
+// accounts is the value of acc.<ns>: its accounts by id.
+type accounts map[string]Account
+
+// bootValue is the value of boot: the first start's key and admin, kept
+// until every part of the first start is written (done).
+type bootValue struct {
+	Key   *Key     `json:"key,omitempty"`
+	Admin *Account `json:"admin,omitempty"`
+	Done  bool     `json:"done"`
+}
+
+// Bootstrap does the first start once for the whole cluster: the node that
+// creates the boot value first stores its key and admin; any node that
+// finds the boot value not yet done (a first start under way, or one that
+// stopped half way) writes that same key and admin, so however many nodes
+// start together there is one first key and one admin.
+func (b *jsBackend) Bootstrap(ctx context.Context, key Key, admin Account) (bool, error) {
+	var boot bootValue
+	at, err := b.get(ctx, bootKey, &boot)
+	if err != nil || boot.Done {
+		return false, err
+	}
+	first := false
+	if at == 0 {
+		boot = bootValue{Key: &key, Admin: &admin}
+		switch err := b.put(ctx, bootKey, boot, 0); {
+		case err == nil:
+			first = true
+		case errors.Is(err, errConflict):
+			if _, err := b.get(ctx, bootKey, &boot); err != nil {
+				return false, err
+			}
+		default:
+			return false, err
+		}
+	}
+	if boot.Key == nil || boot.Admin == nil {
+		return false, nil // done meanwhile
+	}
+	if err := b.CreateKey(ctx, *boot.Key); err != nil && !errors.Is(err, ErrExists) {
+		return false, err
+	}
+	if err := b.CreateAccount(ctx, *boot.Admin); err != nil && !errors.Is(err, ErrExists) {
+		return false, err
+	}
+	err = update(ctx, b, bootKey, func(v *bootValue, _ bool) (*bootValue, error) {
+		if v.Done {
+			return nil, errKeep
+		}
+		return &bootValue{Done: true}, nil
+	})
+	return first, err
+}
+
+func (b *jsBackend) CreateAccount(ctx context.Context, acc Account) error {
+	acc.Scopes, acc.Metadata = nonNil(acc.Scopes), nonNilMap(acc.Metadata)
+	return update(ctx, b, accKey(acc.Namespace), func(v *accounts, _ bool) (*accounts, error) {
+		if *v == nil {
+			*v = accounts{}
+		}
+		// An id or a name already taken, either way round, as on SQLite.
+		for _, a := range *v {
+			if a.ID == acc.ID || a.Name == acc.ID || a.ID == acc.Name || a.Name == acc.Name {
+				return nil, ErrExists
+			}
+		}
+		(*v)[acc.ID] = acc
+		return v, nil
+	})
+}
+
+func (b *jsBackend) accounts(ctx context.Context, ns string) (accounts, error) {
+	var v accounts
+	_, err := b.get(ctx, accKey(ns), &v)
+	return v, err
+}
+
+func (b *jsBackend) Account(ctx context.Context, ns, id string) (Account, error) {
+	v, err := b.accounts(ctx, ns)
+	if err != nil {
+		return Account{}, err
+	}
+	a, ok := v[id]
+	if !ok {
+		return Account{}, ErrNotFound
+	}
+	return a, nil
+}
+
+func (b *jsBackend) AccountByName(ctx context.Context, ns, name string) (Account, error) {
+	v, err := b.accounts(ctx, ns)
+	if err != nil {
+		return Account{}, err
+	}
+	for _, a := range v {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return Account{}, ErrNotFound
+}
+
+func (b *jsBackend) Accounts(ctx context.Context, ns string) ([]Account, error) {
+	v, err := b.accounts(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Account, 0, len(v))
+	for _, a := range v {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (b *jsBackend) DeleteAccount(ctx context.Context, ns, id string) error {
+	err := update(ctx, b, accKey(ns), func(v *accounts, _ bool) (*accounts, error) {
+		if _, ok := (*v)[id]; !ok {
+			return nil, ErrNotFound
+		}
+		delete(*v, id)
+		return v, nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.dropSessions(ctx, ns, id)
+}
+
+func (b *jsBackend) SetSecret(ctx context.Context, ns, id, secretHash, uid string, now time.Time) error {
+	err := update(ctx, b, accKey(ns), func(v *accounts, _ bool) (*accounts, error) {
+		a, ok := (*v)[id]
+		if !ok {
+			return nil, ErrNotFound
+		}
+		a.SecretHash, a.UID, a.Updated = secretHash, uid, now
+		(*v)[id] = a
+		return v, nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.dropSessions(ctx, ns, id)
+}
+
+// dropSessions deletes every refresh token of an account, after the change
+// of the account that revokes them committed: a token left by a failure
+// here is refused anyway (its account is gone, or its uid changed) and
+// swept when it expires.
+func (b *jsBackend) dropSessions(ctx context.Context, ns, id string) error {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := listKeys(ctx, kv, famPrefix(ns, id)+".*")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.dropFamily(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropFamily deletes a session and the lookups of its tokens.
+func (b *jsBackend) dropFamily(ctx context.Context, key string) error {
+	var tokens []familyToken
+	err := update(ctx, b, key, func(v *family, present bool) (*family, error) {
+		if !present {
+			return nil, errKeep
+		}
+		tokens = v.Tokens
+		return nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.dropLookups(ctx, tokens)
+}
+
+func (b *jsBackend) dropLookups(ctx context.Context, tokens []familyToken) error {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if err := kv.Purge(ctx, rtKey(t.Hash)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
+
+func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
+	l, err := kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var out []string
+	for k := range l.Keys() {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// family is the value of a fam key: one session's refresh tokens.
+type family struct {
+	Namespace string        `json:"ns"`
+	AccountID string        `json:"account"`
+	Family    string        `json:"family"`
+	Tokens    []familyToken `json:"tokens"`
+}
+
+type familyToken struct {
+	Hash    []byte    `json:"h"`
+	Created time.Time `json:"c"`
+	Expires time.Time `json:"e"`
+	Used    time.Time `json:"u,omitzero"`
+}
+
+func (b *jsBackend) CreateRefresh(ctx context.Context, rt Refresh) error {
+	if _, err := b.Account(ctx, rt.Namespace, rt.AccountID); err != nil {
+		return err // ErrNotFound: the account was deleted meanwhile
+	}
+	key := famKey(rt.Namespace, rt.AccountID, rt.Family)
+	// The lookup first: a token without one cannot be used; a lookup
+	// without a token is dropped by the sweep.
+	if err := b.put(ctx, rtKey(rt.Hash), key, 0); err != nil {
+		return err
+	}
+	return update(ctx, b, key, func(v *family, _ bool) (*family, error) {
+		v.Namespace, v.AccountID, v.Family = rt.Namespace, rt.AccountID, rt.Family
+		v.Tokens = append(v.Tokens, familyToken{Hash: rt.Hash, Created: rt.Created, Expires: rt.Expires})
+		return v, nil
+	})
+}
+
+// UseRefresh marks the token used with compare-and-set on its session, so
+// of two nodes presented the same token at once exactly one succeeds and
+// the other sees it used, and revokes the session, as on SQLite.
+func (b *jsBackend) UseRefresh(ctx context.Context, hash []byte, now time.Time) (Refresh, error) {
+	var key string
+	if at, err := b.get(ctx, rtKey(hash), &key); err != nil || at == 0 {
+		if err == nil {
+			err = ErrNotFound
+		}
+		return Refresh{}, err
+	}
+	var (
+		rt     Refresh
+		reused bool
+		gone   []familyToken
+	)
+	err := update(ctx, b, key, func(v *family, present bool) (*family, error) {
+		reused, gone = false, nil
+		if !present {
+			return nil, ErrNotFound
+		}
+		for i, t := range v.Tokens {
+			if string(t.Hash) != string(hash) {
+				continue
+			}
+			rt = Refresh{Hash: hash, Namespace: v.Namespace, AccountID: v.AccountID, Family: v.Family, Created: t.Created, Expires: t.Expires}
+			if !t.Used.IsZero() {
+				// Someone holds a copy of a token already exchanged:
+				// end the whole session.
+				reused, gone = true, v.Tokens
+				return nil, nil
+			}
+			if !now.Before(t.Expires) {
+				return nil, ErrNotFound
+			}
+			v.Tokens[i].Used = now
+			return v, nil
+		}
+		return nil, ErrNotFound
+	})
+	if err != nil {
+		return rt, err
+	}
+	if reused {
+		if err := b.dropLookups(ctx, gone); err != nil {
+			return rt, err
+		}
+		return rt, ErrReused
+	}
+	return rt, nil
+}
+
+// rulesValue is the value of rules.<ns>.
+type rulesValue struct {
+	Rules []Rule `json:"rules"`
+}
+
+func (b *jsBackend) Rules(ctx context.Context, ns string) ([]Rule, bool, error) {
+	var v rulesValue
+	at, err := b.get(ctx, rulesKey(ns), &v)
+	if err != nil || at == 0 {
+		return nil, false, err
+	}
+	rules := append([]Rule{}, v.Rules...)
+	sort.SliceStable(rules, func(i, j int) bool {
+		if rules[i].Priority != rules[j].Priority {
+			return rules[i].Priority > rules[j].Priority
+		}
+		return rules[i].ID < rules[j].ID
+	})
+	return rules, true, nil
+}
+
+// defaultsIfNone makes the rules of ns to change: its own, else defaults, which the
+// change then writes with it in one value.
+func defaultsIfNone(v *rulesValue, present bool, defaults []Rule) {
+	if !present {
+		v.Rules = append([]Rule{}, defaults...)
+	}
+}
+
+func (b *jsBackend) CreateRule(ctx context.Context, ns string, r Rule, defaults []Rule, now time.Time) error {
+	return update(ctx, b, rulesKey(ns), func(v *rulesValue, present bool) (*rulesValue, error) {
+		defaultsIfNone(v, present, defaults)
+		for _, x := range v.Rules {
+			if x.ID == r.ID {
+				return nil, ErrExists
+			}
+		}
+		v.Rules = append(v.Rules, r)
+		return v, nil
+	})
+}
+
+func (b *jsBackend) DeleteRule(ctx context.Context, ns, id string, defaults []Rule, now time.Time) error {
+	return update(ctx, b, rulesKey(ns), func(v *rulesValue, present bool) (*rulesValue, error) {
+		defaultsIfNone(v, present, defaults)
+		for i, x := range v.Rules {
+			if x.ID == id {
+				v.Rules = append(v.Rules[:i], v.Rules[i+1:]...)
+				return v, nil
+			}
+		}
+		return nil, ErrNotFound // nothing written, as SQLite rolls back
+	})
+}
+
+func (b *jsBackend) Keys(ctx context.Context, ns string) ([]Key, error) {
+	var keys []Key
+	if _, err := b.get(ctx, keysKey(ns), &keys); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if !keys[i].Created.Equal(keys[j].Created) {
+			return keys[i].Created.After(keys[j].Created)
+		}
+		return keys[i].ID < keys[j].ID
+	})
+	return keys, nil
+}
+
+// CreateKey stores the first signing key of a namespace: ErrExists when
+// another node stored one first, which the keyring then loads, so a
+// namespace gets one first key however many nodes sign at once.
+func (b *jsBackend) CreateKey(ctx context.Context, k Key) error {
+	err := b.put(ctx, keysKey(k.Namespace), []Key{k}, 0)
+	if errors.Is(err, errConflict) {
+		return ErrExists
+	}
+	return err
+}
+
+// Sweep drops refresh tokens that expired by now or were used by
+// usedBefore, session by session, and sessions left with none.
+func (b *jsBackend) Sweep(ctx context.Context, now, usedBefore time.Time) (int, error) {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := listKeys(ctx, kv, "fam.>")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, key := range keys {
+		var gone []familyToken
+		err := update(ctx, b, key, func(v *family, present bool) (*family, error) {
+			gone = nil
+			if !present {
+				return nil, errKeep
+			}
+			kept := v.Tokens[:0:0]
+			for _, t := range v.Tokens {
+				if !t.Expires.After(now) || (!t.Used.IsZero() && !t.Used.After(usedBefore)) {
+					gone = append(gone, t)
+				} else {
+					kept = append(kept, t)
+				}
+			}
+			if len(gone) == 0 {
+				return nil, errKeep
+			}
+			if len(kept) == 0 {
+				return nil, nil
+			}
+			v.Tokens = kept
+			return v, nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if err := b.dropLookups(ctx, gone); err != nil {
+			return total, err
+		}
+		total += len(gone)
+	}
+	// Lookups whose token never made it into a session (a failure
+	// between the two writes), and delete markers, go too.
+	lookups, err := listKeys(ctx, kv, "rt.*")
+	if err != nil {
+		return total, err
+	}
+	for _, k := range lookups {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return total, unavailable(err)
+		}
+		if e.Created().After(now.Add(-time.Minute)) {
+			continue // its session may be being written now
+		}
+		var fam string
+		if err := json.Unmarshal(e.Value(), &fam); err != nil {
+			return total, err
+		}
+		var v family
+		at, err := b.get(ctx, fam, &v)
+		if err != nil {
+			return total, err
+		}
+		if at == 0 {
+			if err := kv.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return total, unavailable(err)
+			}
+		}
+	}
+	if err := kv.PurgeDeletes(ctx); err != nil {
+		return total, unavailable(err)
+	}
+	return total, nil
+}
+
+// unavailable turns a failure to reach JetStream into a 503 the caller can
+// retry; an answer from JetStream itself is returned as it is.
+func unavailable(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return merrors.ServiceUnavailable(errID, "auth cannot reach the cluster's JetStream: %v", err)
+}
