@@ -89,9 +89,12 @@ type Stream interface {
 // RequestOption configures NewRequest.
 type RequestOption func(*request)
 
-// WithContentType sets the request's encoding: application/json or
-// application/grpc+json for JSON, application/grpc, +proto or
-// application/protobuf for protobuf.
+// WithContentType sets the request's encoding, as Micro named them:
+// application/json (or application/grpc+json) for JSON; application/protobuf
+// (application/grpc, +proto, application/proto, application/octet-stream)
+// for protobuf; application/grpc+bytes for raw bytes; text/plain for a
+// string or []byte as it is; application/json-rpc and application/proto-rpc
+// for JSON and protobuf inside JSON-RPC 1.0 and net/rpc envelopes.
 func WithContentType(ct string) RequestOption {
 	return func(r *request) { r.contentType = ct }
 }
@@ -257,18 +260,16 @@ func (c *GRPCClient) NewRequest(service, endpoint string, body any, opts ...Requ
 }
 
 // subtype decides the encoding of a call: the request's content type when
-// given, else protobuf when both messages are protobuf, else JSON.
+// given (codec.Subtype: Micro's names), else protobuf when both messages
+// are protobuf, else JSON.
 func subtype(r Request, rsp any) (string, error) {
-	switch ct := strings.ToLower(r.ContentType()); ct {
-	case "":
-	case "application/json", "application/grpc+json":
-		return codec.JSON, nil
-	case "application/grpc", "application/grpc+proto", "application/proto", "application/protobuf", "application/octet-stream":
-		return codec.Proto, nil
-	case "application/grpc+bytes":
-		return codec.Bytes, nil
-	default:
-		return "", errors.BadRequest(clientID, "unsupported content type %q", ct)
+	if ct := r.ContentType(); ct != "" {
+		sub, ok := codec.Subtype(ct)
+		if !ok {
+			return "", errors.BadRequest(clientID, "unsupported content type %q: micro speaks application/json, application/protobuf, "+
+				"text/plain, application/json-rpc, application/proto-rpc and application/grpc+json, +proto, +bytes", ct)
+		}
+		return sub, nil
 	}
 	_, reqProto := r.Body().(proto.Message)
 	_, rspProto := rsp.(proto.Message)
@@ -356,11 +357,18 @@ func (c *GRPCClient) Call(ctx context.Context, req Request, rsp any, opts ...Cal
 	if end != nil {
 		defer func() { end(err) }()
 	}
+	send, recv, err := wrapRequest(sub, req.Endpoint(), seq.Add(1), req.Body(), rsp) // envelope.go
+	if err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
-		err = conn.Invoke(ctx, req.Method(), req.Body(), rsp, grpc.CallContentSubtype(sub))
+		err = conn.Invoke(ctx, req.Method(), send, recv, grpc.CallContentSubtype(sub))
 		if err == nil || !o.retry(ctx, req, attempt, err) { // retry.go
 			break
 		}
+	}
+	if err == nil && codec.Enveloped(sub) {
+		err = unwrapResponse(sub, req.Endpoint(), recv.(*codec.Frame), rsp)
 	}
 	return callError(err)
 }
@@ -409,7 +417,7 @@ func (c *GRPCClient) Stream(ctx context.Context, req Request, opts ...CallOption
 		cancel()
 		return nil, callError(err)
 	}
-	return &clientStream{ctx: ctx, cancel: cancel, cs: cs, req: req}, nil
+	return &clientStream{ctx: ctx, cancel: cancel, cs: cs, req: req, sub: sub, seq: seq.Add(1)}, nil
 }
 
 type clientStream struct {
@@ -417,6 +425,8 @@ type clientStream struct {
 	cancel context.CancelFunc
 	cs     grpc.ClientStream
 	req    Request
+	sub    string // the codec; jsonrpc and protorpc are wrapped here
+	seq    uint64 // the stream's envelope number
 }
 
 func (s *clientStream) Context() context.Context { return s.ctx }
@@ -450,7 +460,11 @@ func (s *clientStream) Close() error {
 }
 
 func (s *clientStream) Send(msg any) error {
-	if err := s.cs.SendMsg(msg); err != nil {
+	send, _, err := wrapRequest(s.sub, s.req.Endpoint(), s.seq, msg, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.cs.SendMsg(send); err != nil {
 		if err == io.EOF {
 			return err // the server ended the stream; Recv says how
 		}
@@ -460,6 +474,17 @@ func (s *clientStream) Send(msg any) error {
 }
 
 func (s *clientStream) Recv(msg any) error {
+	if codec.Enveloped(s.sub) {
+		var f codec.Frame
+		if err := s.recv(&f); err != nil {
+			return err
+		}
+		return unwrapResponse(s.sub, s.req.Endpoint(), &f, msg)
+	}
+	return s.recv(msg)
+}
+
+func (s *clientStream) recv(msg any) error {
 	if err := s.cs.RecvMsg(msg); err != nil {
 		if err == io.EOF {
 			s.cancel()

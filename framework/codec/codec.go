@@ -1,7 +1,8 @@
 // Package codec registers micro's gRPC codecs, chosen by content subtype as
 // in Micro: application/grpc and +proto carry protobuf, +json carries JSON
 // (protojson with proto field names and every field emitted), +bytes carries
-// raw bytes.
+// raw bytes, and (rpc.go) +text a string as it is and +jsonrpc, +protorpc
+// JSON and protobuf in Micro's RPC envelopes.
 //
 // Each codec passes a *Frame through untouched, so the proxy and the gateway
 // forward messages without decoding them, whatever their encoding.

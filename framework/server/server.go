@@ -193,7 +193,8 @@ func (s *GRPCServer) unaryHandler(service string, ep *endpoint) func(any, contex
 		sub := subtypeOf(ctx)
 		call := func(ctx context.Context, _ any) (any, error) {
 			req := reflect.New(ep.req.Elem())
-			if err := decode(s.name, ep.name, sub, in.Data, req.Interface()); err != nil {
+			env, err := decode(s.name, ep.name, sub, in.Data, req.Interface())
+			if err != nil {
 				return nil, err
 			}
 			rsp := reflect.New(ep.rsp.Elem())
@@ -204,7 +205,7 @@ func (s *GRPCServer) unaryHandler(service string, ep *endpoint) func(any, contex
 			if err := fn(ctx, r, rsp.Interface()); err != nil {
 				return nil, handlerError(s.name, err)
 			}
-			data, err := encode(s.name, ep.name, sub, rsp.Interface())
+			data, err := encode(s.name, ep.name, sub, env, rsp.Interface())
 			if err != nil {
 				return nil, err
 			}
