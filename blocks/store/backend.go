@@ -53,9 +53,16 @@ type Backend interface {
 type RevisionMismatch struct {
 	// Current is the record's revision; 0 when it does not exist.
 	Current int64
+	// Batched is a condition on a record an earlier operation of the same
+	// batch wrote: on JetStream its revision is not known until the batch
+	// commits, so only "absent" after a delete can hold.
+	Batched bool
 }
 
 func (e *RevisionMismatch) Error() string {
+	if e.Batched {
+		return "an earlier operation of the batch writes this record, and its new revision is not known before the batch commits"
+	}
 	if e.Current == 0 {
 		return "record does not exist"
 	}
@@ -114,8 +121,12 @@ type Record struct {
 	Metadata map[string]Field
 	// ExpiresAt is when the record disappears; zero means never.
 	ExpiresAt time.Time
-	// Revision counts writes since the record was created (1 on create).
-	// It is set by the backend and ignored on Write.
+	// Revision counts writes since the record was created (1 on create)
+	// on SQLite. On JetStream it is the bucket's sequence number of the
+	// record's last write: it grows with every write of the record, but by
+	// more than one, and a record created afresh does not start at 1.
+	// Either way a compare-and-set takes it from a read. It is set by the
+	// backend and ignored on Write.
 	Revision int64
 	// Created and Updated are set by the backend and ignored on Write.
 	Created, Updated time.Time

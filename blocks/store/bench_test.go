@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"micro.dev/micro/internal/natstest"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -85,4 +86,53 @@ func rawInsert(db *sql.DB, key string) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// BenchmarkBackend compares the two backends through the whole block
+// (loopback gRPC, the block's checks): concurrent writes of new keys, and
+// reads of one key. JetStream is one embedded server with the bucket at
+// R1, on file storage; in a cluster each write also waits for a quorum of
+// replicas.
+func BenchmarkBackend(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		opts func(b *testing.B) []Option
+	}{
+		{"sqlite", func(*testing.B) []Option { return nil }},
+		{"jetstream", func(b *testing.B) []Option {
+			return []Option{WithJetStream(natstest.Connect(b, natstest.Server(b)), 1)}
+		}},
+	} {
+		b.Run(be.name+"-write", func(b *testing.B) {
+			e := newEnv(b, be.opts(b)...)
+			var seq atomic.Int64
+			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			b.RunParallel(func(p *testing.PB) {
+				for p.Next() {
+					key := "bench/" + strconv.FormatInt(seq.Add(1), 10)
+					if _, err := e.client.Write(b.Context(), &pb.WriteRequest{Record: &pb.Record{Key: key, Value: benchValue}}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+		})
+		b.Run(be.name+"-read", func(b *testing.B) {
+			e := newEnv(b, be.opts(b)...)
+			e.write(b, b.Context(), "bench/read", string(benchValue), 0, nil)
+			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			b.RunParallel(func(p *testing.PB) {
+				for p.Next() {
+					if _, err := e.client.Read(b.Context(), &pb.ReadRequest{Key: "bench/read"}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		})
+	}
 }

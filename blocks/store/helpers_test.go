@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
@@ -55,6 +56,12 @@ func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
 	e := &env{db: db, clock: testkit.NewClock()}
 	e.store = New(e.db, auth.Namespaces, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	tb.Cleanup(func() { e.store.Close() })
+	if e.store.js != nil {
+		// The bucket and the watchers' feed start with the block.
+		if err := e.store.Start(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(callerUnary), grpc.ChainStreamInterceptor(callerStream))
 	e.store.Register(gs)
@@ -64,12 +71,34 @@ func newEnvOn(tb testing.TB, db *schema.DB, opts ...Option) *env {
 	return e
 }
 
+// sqlite reports whether the env's store is on the SQLite backend.
+func (e *env) sqlite() bool { return e.store.js == nil }
+
+// eachBackend runs test over the SQLite backend and over the JetStream
+// one (one embedded server), with be the options selecting it.
+func eachBackend(t *testing.T, test func(t *testing.T, be ...Option)) {
+	t.Run("sqlite", func(t *testing.T) { test(t) })
+	t.Run("jetstream", func(t *testing.T) {
+		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
+	})
+}
+
 func (e *env) write(tb testing.TB, ctx context.Context, key, value string, expiry int64, o *pb.WriteOptions) {
 	tb.Helper()
 	_, err := e.client.Write(ctx, &pb.WriteRequest{Record: &pb.Record{Key: key, Value: []byte(value), Expiry: expiry}, Options: o})
 	if err != nil {
 		tb.Fatalf("write %q: %v", key, err)
 	}
+}
+
+// revision reads key's revision (default database and table).
+func (e *env) revision(tb testing.TB, key string) uint64 {
+	tb.Helper()
+	rsp, err := e.client.Read(tb.Context(), &pb.ReadRequest{Key: key})
+	if err != nil {
+		tb.Fatalf("read %q: %v", key, err)
+	}
+	return rsp.Records[0].Revision
 }
 
 // readKeys returns the keys of the records a read returns.

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -52,6 +53,9 @@ type Store struct {
 	log         *slog.Logger
 	maxBlobSize int64
 	expiries    expiries
+	// js, with replicas, selects the JetStream backend.
+	js       jetstream.JetStream
+	replicas int
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -85,6 +89,14 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
+// WithJetStream keeps records in a JetStream KV bucket (micro_store) with
+// the given replicas instead of the SQLite file, so every node of a
+// cluster serves the same records and every node's watchers hear every
+// change. Revisions are then the bucket's sequence numbers (see Record).
+func WithJetStream(js jetstream.JetStream, replicas int) Option {
+	return func(s *Store) { s.js, s.replicas = js, replicas }
+}
+
 // New returns the store block on db, which must have been opened with
 // Migrations; authz decides who may use a database (nil refuses every
 // call). Call Start to run the sweeper.
@@ -104,7 +116,11 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Store {
 	}
 	s.hub = newHub()
 	s.expiries.wake = make(chan struct{}, 1)
-	s.backend = newSQLite(db, s.now, s.hub)
+	if s.js != nil {
+		s.backend = newJetStream(s.js, s.replicas, s.now, s.hub)
+	} else {
+		s.backend = newSQLite(db, s.now, s.hub)
+	}
 	s.blobs = &Blobs{s: s, backend: newBlobSQLite(db, s.now), maxSize: s.maxBlobSize}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -124,6 +140,13 @@ func (s *Store) Blobs() *Blobs { return s.blobs }
 func (s *Store) Start(ctx context.Context) error {
 	var err error
 	s.started.Do(func() {
+		if b, ok := s.backend.(*jsBackend); ok {
+			var feed func()
+			if feed, err = b.start(ctx, s.ctx); err != nil {
+				return
+			}
+			s.wg.Go(feed)
+		}
 		// Before any call is served: no upload can be in progress.
 		if err = s.blobs.backend.Abandon(ctx); err != nil {
 			return

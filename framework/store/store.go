@@ -45,7 +45,9 @@ type Record struct {
 	// time left.
 	Expiry time.Duration `json:"expiry,omitempty"`
 	// Revision is set by Read: 1 when the record was created, one more on
-	// every write. WriteIfRevision and DeleteIfRevision compare against it.
+	// every write (on a cluster's JetStream store: a sequence number that
+	// grows with every write, by more than one). WriteIfRevision and
+	// DeleteIfRevision compare against it: take it from a read.
 	Revision uint64 `json:"revision,omitempty"`
 }
 

@@ -20,6 +20,8 @@ import (
 var pairs = []struct{ pkg, bench, base, what string }{
 	{"blocks/store", "WriteViaProxy", "RawSQLiteInsert", "store write through a node's proxy vs raw SQLite insert"},
 	{"blocks/store", "WriteConcurrent", "RawSQLiteInsert", "store write over gRPC to the block vs raw SQLite insert"},
+	{"blocks/store", "Backend/jetstream-write", "Backend/sqlite-write", "store write, JetStream R1 backend vs SQLite backend"},
+	{"blocks/store", "Backend/jetstream-read", "Backend/sqlite-read", "store read of one key, JetStream R1 backend vs SQLite backend"},
 	{"blocks/events", "PublishConcurrent", "RawSQLiteInsert", "event publish over gRPC vs raw SQLite insert"},
 	{"blocks/events", "Consume", "RawSQLiteRead", "event consume (auto-ack) vs raw SQLite batched read"},
 	{"blocks/events", "ConsumeGroupAck", "RawSQLiteRead", "event consume, durable group, acked vs raw SQLite read"},
