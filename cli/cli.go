@@ -99,6 +99,7 @@ func (a *app) rootCommand() *ffcli.Command {
 		a.healthCommand(), a.statsCommand(), // debug.go
 		a.streamCommand(),
 		a.networkCommand(),
+		a.clusterCommand(),                  // cluster.go
 		a.traceCommand(), a.tracesCommand(), // trace.go
 		a.newCommand(), // new.go
 	}

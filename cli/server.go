@@ -54,6 +54,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	tlsFlags := serverTLSFlags(fs, &cfg) // server_tls.go
 	runtimeFlags(fs, &cfg)               // serverflags.go
 	serverTraceFlags(fs, &cfg)           // trace.go
+	serverClusterFlags(fs, &cfg)         // cluster.go
 	fs.String("config", "", "read flags from `file`, one \"name value\" per line")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -82,6 +83,12 @@ func (a *app) serverCommand() *ffcli.Command {
 			}
 			if err := tlsFlags.apply(fs, &cfg); err != nil {
 				return usageErrorf(path, "%v", err)
+			}
+			if cfg.Cluster.Listen != "" {
+				cfg.Cluster.Data = cfg.Data
+				if err := cfg.Cluster.Validate(); err != nil {
+					return usageErrorf(path, "%v", err)
+				}
 			}
 			cfg.Version = Version
 			cfg.Logger = logger

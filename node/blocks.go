@@ -157,13 +157,14 @@ func (n *Node) newEvents(cfg Config) (block, error) {
 }
 
 func (n *Node) newBroker(Config) (block, error) {
-	return broker.New(n.authz, broker.WithLogger(n.log)), nil
+	return broker.New(n.authz, append([]broker.Option{broker.WithLogger(n.log)}, n.brokerOptions()...)...), nil
 }
 
 // newRegistry builds the registry, which lists the blocks hosted here in
 // every domain.
 func (n *Node) newRegistry(Config) (block, error) {
-	n.registry = registry.New(n.db, n.authz, registry.WithLogger(n.log), registry.WithLocal(n.localServices))
+	n.registry = registry.New(n.db, n.authz, append([]registry.Option{registry.WithLogger(n.log), registry.WithLocal(n.localServices)},
+		n.registryOptions()...)...)
 	return n.registry, nil
 }
 
@@ -193,13 +194,15 @@ func (n *Node) newNetwork(Config) (block, error) {
 	if n.inproc, err = n.proxy.Dial(); err != nil {
 		return nil, err
 	}
-	n.router = router.New(router.Config{
+	rc := router.Config{
 		Registry:  n.registry,
 		Local:     n.proxy.Methods,
 		LocalConn: n.inproc,
 		Logger:    n.log,
 		Tracer:    n.tracer,
-	})
+	}
+	n.routeVia(&rc) // cluster.go
+	n.router = router.New(rc)
 	n.proxy.SetRouter(n.router)
 	return network.New(n.router, n.authz, network.Node{ID: n.id, Address: n.proxyLis.Addr().String()}), nil
 }

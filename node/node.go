@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"micro.dev/micro/cluster"
 )
 
 // Config is what `micro server` is started with.
@@ -96,6 +98,15 @@ type Config struct {
 	// the database (oldest lines dropped); zero means 4 MiB and 7 days.
 	RuntimeLogBytes int64
 	RuntimeLogAge   time.Duration
+
+	// Cluster, with Cluster.Listen set (--cluster), makes this node one
+	// of a cluster on an embedded NATS JetStream (node/cluster.go); its
+	// Data and Logger are the node's own. Empty, no NATS runs.
+	Cluster cluster.Config
+	// ClusterAdvertise is the host or IP other nodes reach this node's
+	// proxy at; empty means the proxy's or --cluster's host, else the
+	// local address facing the first peer.
+	ClusterAdvertise string
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.

@@ -69,6 +69,7 @@ type Node struct {
 
 	tlsParts     // tls.go
 	tracingParts // trace.go
+	clusterParts // cluster.go
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -120,6 +121,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if n.gatewayLn, err = n.listen("gateway", cfg.GatewayAddress); err != nil {
 		return err
 	}
+	if err := n.startCluster(ctx, cfg); err != nil { // cluster.go; nothing without --cluster
+		return err
+	}
 	if err := n.buildBlocks(cfg); err != nil { // blocks.go
 		return err
 	}
@@ -140,8 +144,8 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 			Logger:       log,
 			Identify:     n.gatewayNamespace,
 			Info:         n.info,
-			Health:       n.health,
-			HealthDetail: n.backupHealth,
+			Health:       n.nodeHealth,   // cluster.go
+			HealthDetail: n.healthDetail, // cluster.go
 			Observe:      n.metrics.ObserveRequest,
 			Tracer:       n.tracer,
 			ReadTimeout:  n.limits.ReadTimeout,
@@ -167,6 +171,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		"metrics", n.scheme() + n.gatewayLn.Addr().String() + "/metrics",
 	}
 	started = append(started, n.startRedirect()...)
+	started = append(started, n.clusterStarted()...)
 	if n.dashboard != nil {
 		go n.serve("dashboard", func() error { return n.serveHTTP(n.dashboard, n.dashboardLn) })
 		started = append(started, "dashboard", n.scheme()+n.dashboardLn.Addr().String())
@@ -280,6 +285,8 @@ func (n *Node) Close() error {
 		n.inproc.Close()
 	}
 	errs := n.closeBlocks()
+	// The blocks are closed: the cluster's connection is no longer used.
+	errs = append(errs, n.closeCluster()...) // cluster.go
 	if n.db != nil {
 		if err := n.db.Close(); errors.Is(err, schema.ErrDiskFull) {
 			// Nothing is lost: the WAL holds it and the next start replays it.

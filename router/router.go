@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -60,7 +61,31 @@ type Config struct {
 	// a registered service and sends it as the callee's parent; nil does
 	// no tracing work.
 	Tracer oteltrace.Tracer
+	// Self and Via route across the micro nodes of a cluster (see
+	// OwnerKey): Self is this node's id, Via gives another node's proxy
+	// address while that node is up. Without Via every registered node is
+	// dialled at its address.
+	Self string
+	Via  func(node string) (proxyAddr string, ok bool)
 }
+
+// OwnerKey is the metadata key of a registered service node naming the
+// micro node it registered through (the node that runs it, for services
+// started by micro run). In a cluster, a call to a service node owned by
+// another micro node goes to that node's proxy, which dials the service
+// where it listens: services listen on their machine's loopback by
+// default, which only their own node reaches.
+const OwnerKey = "micro_node"
+
+// ForwardedHeader marks a call one node's router forwarded to another's
+// proxy: that proxy routes it to service nodes of its own only, so a call
+// never bounces between nodes. A client setting it only narrows its own
+// call to the nodes of the node it calls.
+const ForwardedHeader = "micro-forwarded-by"
+
+// viaKey marks, on the router's own copy of a node, a hop through another
+// micro node's proxy.
+const viaKey = "micro_via"
 
 // Tuning.
 const (
@@ -307,7 +332,13 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 	if check && !found && len(names) > 0 && !strings.HasPrefix(endpoint, "Debug.") {
 		return nil, unknownEndpoint(service, endpoint, names)
 	}
-	route.Conn = &nodeConn{r: r, key: cacheKey(domain, service), service: service, nodes: nodesOf(svcs)}
+	nodes := nodesOf(svcs)
+	if r.cfg.Via != nil {
+		if nodes = r.owners(ctx, nodes); len(nodes) == 0 {
+			return nil, errors.ServiceUnavailable(errID, "service %s has no node on micro node %s, which the call was forwarded to", service, r.cfg.Self)
+		}
+	}
+	route.Conn = &nodeConn{r: r, key: cacheKey(domain, service), service: service, nodes: nodes}
 	return route, nil
 }
 
@@ -322,6 +353,38 @@ func compact(s []string) []string {
 	for i, v := range s {
 		if i == 0 || v != s[i-1] {
 			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// owners replaces the nodes other micro nodes own with a hop to those
+// nodes' proxies (one per micro node), keeps this node's own and those
+// without an owner, and, for a call forwarded here, drops the others'. A
+// node whose owner is not up is dialled directly: it may listen where this
+// node reaches it.
+func (r *Router) owners(ctx context.Context, nodes []*regpb.Node) []*regpb.Node {
+	in, _ := grpcmd.FromIncomingContext(ctx)
+	forwarded := len(in.Get(ForwardedHeader)) > 0
+	var out []*regpb.Node
+	hops := map[string]bool{}
+	for _, n := range nodes {
+		owner := n.GetMetadata()[OwnerKey]
+		if owner == "" || owner == r.cfg.Self {
+			out = append(out, n)
+			continue
+		}
+		if forwarded {
+			continue
+		}
+		addr, ok := r.cfg.Via(owner)
+		if !ok {
+			out = append(out, n)
+			continue
+		}
+		if !hops[addr] {
+			hops[addr] = true
+			out = append(out, &regpb.Node{Id: "node:" + owner, Address: addr, Metadata: map[string]string{viaKey: owner}})
 		}
 	}
 	return out
@@ -409,6 +472,14 @@ func (r *Router) markDown(addr string) {
 	r.pool.drop(addr)
 }
 
+// hop marks a call to another micro node's proxy as forwarded.
+func (r *Router) hop(ctx context.Context, n *regpb.Node) context.Context {
+	if n.GetMetadata()[viaKey] == "" {
+		return ctx
+	}
+	return grpcmd.AppendToOutgoingContext(ctx, ForwardedHeader, r.cfg.Self)
+}
+
 func cutLast(s, sep string) (before, after string, found bool) {
 	if i := strings.LastIndex(s, sep); i >= 0 {
 		return s[:i], s[i+len(sep):], true
@@ -446,7 +517,7 @@ func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, o
 		if err != nil {
 			return errors.InternalServerError(errID, "connecting to %s: %v", n.Address, err)
 		}
-		err = conn.Invoke(ctx, method, args, reply, opts...)
+		err = conn.Invoke(c.r.hop(ctx, n), method, args, reply, opts...)
 		if err == nil || ctx.Err() != nil || !(Refused(err) || (lostConnection(err) && gone(n.Address))) {
 			return err
 		}
@@ -479,7 +550,7 @@ func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 		if err != nil {
 			return nil, errors.InternalServerError(errID, "connecting to %s: %v", n.Address, err)
 		}
-		cs, err := conn.NewStream(ctx, desc, method, opts...)
+		cs, err := conn.NewStream(c.r.hop(ctx, n), desc, method, opts...)
 		if err == nil || !Refused(err) || ctx.Err() != nil {
 			return cs, err
 		}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -46,6 +47,8 @@ type Broker struct {
 	buffer int
 	log    *slog.Logger
 	authz  auth.Authorizer
+
+	nc *nats.Conn // nats.go: set in a cluster
 
 	mu     sync.Mutex
 	topics map[topicKey]*topic
@@ -174,6 +177,12 @@ func (b *Broker) Publish(ctx context.Context, req *pb.PublishRequest) (*pb.Empty
 	if _, set := msg.Header["Micro-Topic"]; !set {
 		msg.Header["Micro-Topic"] = req.GetTopic()
 	}
+	if b.nc != nil {
+		if err := b.publishNATS(topicKey{ns, req.GetTopic()}, msg); err != nil {
+			return nil, err
+		}
+		return &pb.Empty{}, nil
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -237,6 +246,14 @@ func (b *Broker) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreaming
 		return err
 	}
 	defer b.remove(k, req.GetQueue(), s)
+	if b.nc != nil {
+		// The members are kept above too, for EndStreams; NATS delivers.
+		stop, err := b.subscribeNATS(k, req.GetQueue(), s)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	// Headers now tell the client the subscription is in place, before any
 	// message: a publish after that reaches it (framework/broker waits).
 	if err := stream.SendHeader(nil); err != nil {

@@ -175,7 +175,7 @@ func (h *handler) Register(ctx context.Context, svc *pb.Service) (*pb.EmptyRespo
 	expires := h.r.now().Add(ttl)
 	s := Service{Domain: domain, Name: svc.Name, Version: version, Metadata: svc.Metadata, Endpoints: svc.Endpoints}
 	for _, n := range svc.Nodes {
-		s.Nodes = append(s.Nodes, Node{ID: n.Id, Address: n.Address, Metadata: n.Metadata, Expires: expires})
+		s.Nodes = append(s.Nodes, Node{ID: n.Id, Address: n.Address, Metadata: h.r.stamped(n.Metadata), Expires: expires})
 	}
 	change, err := h.r.backend.Register(ctx, s)
 	if err != nil {

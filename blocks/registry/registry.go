@@ -58,6 +58,7 @@ type Registry struct {
 	js       jetstream.JetStream
 	replicas int
 	node     string
+	stamp    map[string]string // owner.go
 
 	subMu  sync.RWMutex
 	subs   map[int]func(*pb.Result)

@@ -365,6 +365,383 @@ func (x *Snapshot) GetIntegrity() string {
 	return ""
 }
 
+type ClusterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterRequest) Reset() {
+	*x = ClusterRequest{}
+	mi := &file_admin_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterRequest) ProtoMessage() {}
+
+func (x *ClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterRequest.ProtoReflect.Descriptor instead.
+func (*ClusterRequest) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{5}
+}
+
+type ClusterResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Clustered bool                   `protobuf:"varint,1,opt,name=clustered,proto3" json:"clustered,omitempty"`
+	// name is the cluster's; node is this node's server name (its id).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Node string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	// meta_leader is the server leading JetStream's meta group; empty
+	// while none is elected (no writes can be made then).
+	MetaLeader string `protobuf:"bytes,4,opt,name=meta_leader,json=metaLeader,proto3" json:"meta_leader,omitempty"`
+	// size is the number of nodes configured; replicas the copies each
+	// stream keeps.
+	Size          int32            `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Replicas      int32            `protobuf:"varint,6,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Peers         []*ClusterPeer   `protobuf:"bytes,7,rep,name=peers,proto3" json:"peers,omitempty"`
+	Streams       []*ClusterStream `protobuf:"bytes,8,rep,name=streams,proto3" json:"streams,omitempty"`
+	Blocks        []*ClusterBlock  `protobuf:"bytes,9,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterResponse) Reset() {
+	*x = ClusterResponse{}
+	mi := &file_admin_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterResponse) ProtoMessage() {}
+
+func (x *ClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterResponse.ProtoReflect.Descriptor instead.
+func (*ClusterResponse) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ClusterResponse) GetClustered() bool {
+	if x != nil {
+		return x.Clustered
+	}
+	return false
+}
+
+func (x *ClusterResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ClusterResponse) GetMetaLeader() string {
+	if x != nil {
+		return x.MetaLeader
+	}
+	return ""
+}
+
+func (x *ClusterResponse) GetSize() int32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ClusterResponse) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *ClusterResponse) GetPeers() []*ClusterPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *ClusterResponse) GetStreams() []*ClusterStream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *ClusterResponse) GetBlocks() []*ClusterBlock {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+type ClusterPeer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// online: this node, or one it has a route to.
+	Online bool `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	// current and lag: JetStream's view of the peer's copies.
+	Current bool   `protobuf:"varint,3,opt,name=current,proto3" json:"current,omitempty"`
+	Lag     uint64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	// proxy and gateway are where the node serves.
+	Proxy   string `protobuf:"bytes,5,opt,name=proxy,proto3" json:"proxy,omitempty"`
+	Gateway string `protobuf:"bytes,6,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// rtt of this node's route to it.
+	Rtt           string `protobuf:"bytes,7,opt,name=rtt,proto3" json:"rtt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterPeer) Reset() {
+	*x = ClusterPeer{}
+	mi := &file_admin_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterPeer) ProtoMessage() {}
+
+func (x *ClusterPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterPeer.ProtoReflect.Descriptor instead.
+func (*ClusterPeer) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ClusterPeer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterPeer) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *ClusterPeer) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+func (x *ClusterPeer) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *ClusterPeer) GetProxy() string {
+	if x != nil {
+		return x.Proxy
+	}
+	return ""
+}
+
+func (x *ClusterPeer) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *ClusterPeer) GetRtt() string {
+	if x != nil {
+		return x.Rtt
+	}
+	return ""
+}
+
+type ClusterStream struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Leader string                 `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// replicas are the copies other than the leader's.
+	Replicas      []*ClusterPeer `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Messages      uint64         `protobuf:"varint,4,opt,name=messages,proto3" json:"messages,omitempty"`
+	Bytes         uint64         `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterStream) Reset() {
+	*x = ClusterStream{}
+	mi := &file_admin_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterStream) ProtoMessage() {}
+
+func (x *ClusterStream) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterStream.ProtoReflect.Descriptor instead.
+func (*ClusterStream) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClusterStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterStream) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *ClusterStream) GetReplicas() []*ClusterPeer {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *ClusterStream) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *ClusterStream) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+type ClusterBlock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// backend is where the block keeps its state: "jetstream"
+	// (replicated), "nats" (the broker: pub/sub across nodes), or this
+	// node's SQLite file (not replicated).
+	Backend       string `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterBlock) Reset() {
+	*x = ClusterBlock{}
+	mi := &file_admin_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterBlock) ProtoMessage() {}
+
+func (x *ClusterBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterBlock.ProtoReflect.Descriptor instead.
+func (*ClusterBlock) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterBlock) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterBlock) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
 var File_admin_admin_proto protoreflect.FileDescriptor
 
 const file_admin_admin_proto_rawDesc = "" +
@@ -396,10 +773,40 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x14\n" +
 	"\x05taken\x18\x03 \x01(\x03R\x05taken\x12\x1c\n" +
-	"\tintegrity\x18\x04 \x01(\tR\tintegrity2\x93\x01\n" +
+	"\tintegrity\x18\x04 \x01(\tR\tintegrity\"\x10\n" +
+	"\x0eClusterRequest\"\xc1\x02\n" +
+	"\x0fClusterResponse\x12\x1c\n" +
+	"\tclustered\x18\x01 \x01(\bR\tclustered\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x1f\n" +
+	"\vmeta_leader\x18\x04 \x01(\tR\n" +
+	"metaLeader\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x05R\x04size\x12\x1a\n" +
+	"\breplicas\x18\x06 \x01(\x05R\breplicas\x12.\n" +
+	"\x05peers\x18\a \x03(\v2\x18.micro.admin.ClusterPeerR\x05peers\x124\n" +
+	"\astreams\x18\b \x03(\v2\x1a.micro.admin.ClusterStreamR\astreams\x121\n" +
+	"\x06blocks\x18\t \x03(\v2\x19.micro.admin.ClusterBlockR\x06blocks\"\xa7\x01\n" +
+	"\vClusterPeer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12\x18\n" +
+	"\acurrent\x18\x03 \x01(\bR\acurrent\x12\x10\n" +
+	"\x03lag\x18\x04 \x01(\x04R\x03lag\x12\x14\n" +
+	"\x05proxy\x18\x05 \x01(\tR\x05proxy\x12\x18\n" +
+	"\agateway\x18\x06 \x01(\tR\agateway\x12\x10\n" +
+	"\x03rtt\x18\a \x01(\tR\x03rtt\"\xa3\x01\n" +
+	"\rClusterStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\x124\n" +
+	"\breplicas\x18\x03 \x03(\v2\x18.micro.admin.ClusterPeerR\breplicas\x12\x1a\n" +
+	"\bmessages\x18\x04 \x01(\x04R\bmessages\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\"<\n" +
+	"\fClusterBlock\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend2\xdb\x01\n" +
 	"\x05Admin\x12B\n" +
 	"\x06Backup\x12\x1a.micro.admin.BackupRequest\x1a\x18.micro.admin.BackupChunk\"\x000\x01\x12F\n" +
-	"\aBackups\x12\x1b.micro.admin.BackupsRequest\x1a\x1c.micro.admin.BackupsResponse\"\x00B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
+	"\aBackups\x12\x1b.micro.admin.BackupsRequest\x1a\x1c.micro.admin.BackupsResponse\"\x00\x12F\n" +
+	"\aCluster\x12\x1b.micro.admin.ClusterRequest\x1a\x1c.micro.admin.ClusterResponse\"\x00B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
 
 var (
 	file_admin_admin_proto_rawDescOnce sync.Once
@@ -413,25 +820,36 @@ func file_admin_admin_proto_rawDescGZIP() []byte {
 	return file_admin_admin_proto_rawDescData
 }
 
-var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_admin_admin_proto_goTypes = []any{
 	(*BackupRequest)(nil),   // 0: micro.admin.BackupRequest
 	(*BackupChunk)(nil),     // 1: micro.admin.BackupChunk
 	(*BackupsRequest)(nil),  // 2: micro.admin.BackupsRequest
 	(*BackupsResponse)(nil), // 3: micro.admin.BackupsResponse
 	(*Snapshot)(nil),        // 4: micro.admin.Snapshot
+	(*ClusterRequest)(nil),  // 5: micro.admin.ClusterRequest
+	(*ClusterResponse)(nil), // 6: micro.admin.ClusterResponse
+	(*ClusterPeer)(nil),     // 7: micro.admin.ClusterPeer
+	(*ClusterStream)(nil),   // 8: micro.admin.ClusterStream
+	(*ClusterBlock)(nil),    // 9: micro.admin.ClusterBlock
 }
 var file_admin_admin_proto_depIdxs = []int32{
 	4, // 0: micro.admin.BackupsResponse.snapshots:type_name -> micro.admin.Snapshot
-	0, // 1: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
-	2, // 2: micro.admin.Admin.Backups:input_type -> micro.admin.BackupsRequest
-	1, // 3: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
-	3, // 4: micro.admin.Admin.Backups:output_type -> micro.admin.BackupsResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	7, // 1: micro.admin.ClusterResponse.peers:type_name -> micro.admin.ClusterPeer
+	8, // 2: micro.admin.ClusterResponse.streams:type_name -> micro.admin.ClusterStream
+	9, // 3: micro.admin.ClusterResponse.blocks:type_name -> micro.admin.ClusterBlock
+	7, // 4: micro.admin.ClusterStream.replicas:type_name -> micro.admin.ClusterPeer
+	0, // 5: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
+	2, // 6: micro.admin.Admin.Backups:input_type -> micro.admin.BackupsRequest
+	5, // 7: micro.admin.Admin.Cluster:input_type -> micro.admin.ClusterRequest
+	1, // 8: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
+	3, // 9: micro.admin.Admin.Backups:output_type -> micro.admin.BackupsResponse
+	6, // 10: micro.admin.Admin.Cluster:output_type -> micro.admin.ClusterResponse
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_admin_admin_proto_init() }
@@ -445,7 +863,7 @@ func file_admin_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_admin_proto_rawDesc), len(file_admin_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

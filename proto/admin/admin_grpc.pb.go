@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Admin_Backup_FullMethodName  = "/micro.admin.Admin/Backup"
 	Admin_Backups_FullMethodName = "/micro.admin.Admin/Backups"
+	Admin_Cluster_FullMethodName = "/micro.admin.Admin/Cluster"
 )
 
 // AdminClient is the client API for Admin service.
@@ -37,6 +38,11 @@ type AdminClient interface {
 	// Backups reports the scheduled backups (--backup-to): how the last
 	// attempts went, and the snapshots at the destination.
 	Backups(ctx context.Context, in *BackupsRequest, opts ...grpc.CallOption) (*BackupsResponse, error)
+	// Cluster reports the cluster this node is part of (micro server
+	// --cluster): its peers, the JetStream meta leader, the leader and
+	// replicas of every micro_ stream, and where each block keeps its
+	// state. A node not clustered answers clustered=false.
+	Cluster(ctx context.Context, in *ClusterRequest, opts ...grpc.CallOption) (*ClusterResponse, error)
 }
 
 type adminClient struct {
@@ -76,6 +82,16 @@ func (c *adminClient) Backups(ctx context.Context, in *BackupsRequest, opts ...g
 	return out, nil
 }
 
+func (c *adminClient) Cluster(ctx context.Context, in *ClusterRequest, opts ...grpc.CallOption) (*ClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterResponse)
+	err := c.cc.Invoke(ctx, Admin_Cluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -90,6 +106,11 @@ type AdminServer interface {
 	// Backups reports the scheduled backups (--backup-to): how the last
 	// attempts went, and the snapshots at the destination.
 	Backups(context.Context, *BackupsRequest) (*BackupsResponse, error)
+	// Cluster reports the cluster this node is part of (micro server
+	// --cluster): its peers, the JetStream meta leader, the leader and
+	// replicas of every micro_ stream, and where each block keeps its
+	// state. A node not clustered answers clustered=false.
+	Cluster(context.Context, *ClusterRequest) (*ClusterResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -105,6 +126,9 @@ func (UnimplementedAdminServer) Backup(*BackupRequest, grpc.ServerStreamingServe
 }
 func (UnimplementedAdminServer) Backups(context.Context, *BackupsRequest) (*BackupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Backups not implemented")
+}
+func (UnimplementedAdminServer) Cluster(context.Context, *ClusterRequest) (*ClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Cluster not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -156,6 +180,24 @@ func _Admin_Backups_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Cluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Cluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Cluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Cluster(ctx, req.(*ClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -166,6 +208,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Backups",
 			Handler:    _Admin_Backups_Handler,
+		},
+		{
+			MethodName: "Cluster",
+			Handler:    _Admin_Cluster_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
