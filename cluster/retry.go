@@ -45,7 +45,9 @@ func retry[T any](ctx context.Context, call func(context.Context) (T, error)) (T
 }
 
 func (r retryingJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg) })
+	return retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	})
 }
 
 func (r retryingJS) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
@@ -67,7 +69,9 @@ func (r retryingJS) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream
 }
 
 func (r retryingJS) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	return retry(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) { return r.JetStream.CreateObjectStore(ctx, cfg) })
+	return retry(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.CreateObjectStore(ctx, cfg)
+	})
 }
 
 func (r retryingJS) CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {

@@ -130,7 +130,8 @@ func (n *Node) closeBlocks() []error {
 // newAuth builds auth, and the proxy that puts it in front of every call
 // and hosts every block.
 func (n *Node) newAuth(cfg Config) (block, error) {
-	n.auth = auth.New(n.db, n.authz, auth.WithLogger(n.log), auth.WithAdminPassword(cfg.AdminPassword))
+	n.auth = auth.New(n.db, n.authz, append([]auth.Option{auth.WithLogger(n.log), auth.WithAdminPassword(cfg.AdminPassword)},
+		n.authOptions()...)...)
 	n.proxy = proxy.New(proxy.Config{Logger: n.log, Auth: n.auth, Observer: n.metrics,
 		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout, TrustedProxies: n.trusted})
 	return n.auth, nil
@@ -141,7 +142,7 @@ func (n *Node) newStore(cfg Config) (block, error) {
 }
 
 func (n *Node) newConfig(cfg Config) (block, error) {
-	opts := []config.Option{config.WithLogger(n.log)}
+	opts := append([]config.Option{config.WithLogger(n.log)}, n.configOptions()...)
 	if cfg.ConfigSecretKey != "" {
 		key, err := config.ParseSecretKey(cfg.ConfigSecretKey)
 		if err != nil {

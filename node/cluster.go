@@ -7,7 +7,9 @@ import (
 	"net"
 	"sort"
 
+	"micro.dev/micro/blocks/auth"
 	"micro.dev/micro/blocks/broker"
+	"micro.dev/micro/blocks/config"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/cluster"
 	"micro.dev/micro/framework/metadata"
@@ -122,13 +124,37 @@ func (n *Node) brokerOptions() []broker.Option {
 	return []broker.Option{broker.WithNATS(n.cluster.Conn())}
 }
 
-// registryOptions stamp every registration made through this node with
-// its id: the node that reaches the service.
+// registryOptions put the registry on JetStream and stamp every
+// registration made through this node with its id: the node that reaches
+// the service.
 func (n *Node) registryOptions() []registry.Option {
 	if n.cluster == nil {
 		return nil
 	}
-	return []registry.Option{registry.WithNodeMetadata(map[string]string{router.OwnerKey: n.id})}
+	n.backends["registry"] = "jetstream"
+	return []registry.Option{
+		registry.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas()),
+		registry.WithClusterNode(n.id),
+		registry.WithNodeMetadata(map[string]string{router.OwnerKey: n.id}),
+	}
+}
+
+// authOptions put accounts, rules and signing keys on JetStream: a token
+// one node issued is good on every node.
+func (n *Node) authOptions() []auth.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	n.backends["auth"] = "jetstream"
+	return []auth.Option{auth.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+func (n *Node) configOptions() []config.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	n.backends["config"] = "jetstream"
+	return []config.Option{config.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
 }
 
 // routeVia lets the router reach services other nodes own through their
