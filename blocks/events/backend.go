@@ -31,8 +31,10 @@ type Backend interface {
 	LoadGroup(ctx context.Context, ns, topic, group string) (g GroupState, found bool, err error)
 	// SaveGroup applies c to a durable group (creating it) atomically with
 	// appending c.Dead to the topic c.DeadTopic, and returns the appended
-	// dead letters.
-	SaveGroup(ctx context.Context, ns, topic, group string, c GroupChange) ([]Event, error)
+	// dead letters and the group's new version. A backend shared by
+	// several nodes (Shared) refuses, with errGroupChanged, a change to a
+	// group whose version is no longer c.Version.
+	SaveGroup(ctx context.Context, ns, topic, group string, c GroupChange) ([]Event, uint64, error)
 
 	// Topics lists a namespace's topics in name order.
 	Topics(ctx context.Context, ns string) ([]TopicInfo, error)
@@ -74,6 +76,9 @@ type GroupState struct {
 	// Next is the first sequence number not yet delivered to the group.
 	Next    uint64
 	Pending []Pending
+	// Version identifies this state for SaveGroup's check on a shared
+	// backend; 0 on SQLite, where one node owns every group.
+	Version uint64
 }
 
 // Pending is an event a group was sent and has not acked.
@@ -82,6 +87,9 @@ type Pending struct {
 	ID         string
 	Deliveries int64
 	Due        time.Time
+	// Node is the node whose member holds it, on a shared backend (which
+	// keeps it); "" on SQLite.
+	Node string
 }
 
 // GroupChange is what one step of a group's delivery changed.
@@ -94,6 +102,9 @@ type GroupChange struct {
 	// Dead are appended to DeadTopic in the same transaction.
 	DeadTopic string
 	Dead      []Event
+	// Version is the version of the state the change was made to (0: a
+	// group never saved); a shared backend checks it.
+	Version uint64
 }
 
 // TopicInfo describes a topic.

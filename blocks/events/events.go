@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -60,6 +62,15 @@ type Events struct {
 	authz       auth.Authorizer
 
 	hub *hub
+
+	// js and replicas are WithJetStream's: events live in a JetStream
+	// stream shared by the nodes of a cluster. shared is then set: other
+	// nodes deliver the same durable groups, so a group's loop reloads
+	// its state each step and saves with a version check.
+	js       jetstream.JetStream
+	replicas int
+	shared   bool
+	node     string // this node's name among the cluster's, when shared
 
 	retMu      sync.Mutex
 	retentions map[topicKey]time.Duration // topics' own settings, cached
@@ -130,7 +141,16 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Events {
 	if e.maxInflight <= 0 {
 		e.maxInflight = DefaultMaxInflight
 	}
-	e.backend = newSQLite(db, e.now)
+	if e.js != nil {
+		b := newJetStream(e.js, e.replicas, e.now, e.log)
+		e.backend, e.shared, e.node = b, true, e.js.Conn().ConnectedServerName()
+		if e.node == "" {
+			e.node = uuid.NewString()
+		}
+		b.wake = func(k topicKey) { e.hub.notify(k) }
+	} else {
+		e.backend = newSQLite(db, e.now)
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.stopped, e.stop = context.WithCancel(context.Background())
 	e.hub = newHub(e)
@@ -144,9 +164,15 @@ func (e *Events) Register(gs grpc.ServiceRegistrar) {
 	pb.RegisterTopicsServer(gs, topicsServer{e: e})
 }
 
-// Start runs the sweeper until Close. Calling it again does nothing; the
-// error is always nil.
-func (e *Events) Start(context.Context) error {
+// Start runs the sweeper until Close; on JetStream it first binds the
+// stream, so a cluster that cannot be reached is reported at start.
+// Calling it again does nothing.
+func (e *Events) Start(ctx context.Context) error {
+	if b, ok := e.backend.(*jsBackend); ok {
+		if _, err := b.bind(ctx); err != nil {
+			return err
+		}
+	}
 	e.started.Do(func() { e.wg.Go(e.sweepLoop) })
 	return nil
 }
@@ -185,6 +211,9 @@ func (e *Events) Close() error {
 		<-done
 	}
 	e.stop()
+	if b, ok := e.backend.(*jsBackend); ok {
+		return b.Close()
+	}
 	return nil
 }
 

@@ -52,6 +52,13 @@ type group struct {
 	recentRing  []string
 	rr          int
 	retryLimit  int64 // of the last member to join that acks by hand
+
+	// On a shared backend (Events.shared): the version of the state last
+	// loaded or saved, and the acks of a step whose save lost to another
+	// node, applied again after reloading.
+	version   uint64
+	retryAcks []ackReq
+	stepAcks  []ackReq
 }
 
 // pending is an event sent and not acked; member is nil once it is due for
@@ -118,7 +125,7 @@ func (g *group) run() {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for {
+	for loaded := true; ; loaded = false {
 		changed := g.e.hub.changed(g.key)
 		members, joined, left, requeued := g.snapshot()
 		now := g.e.now()
@@ -126,6 +133,14 @@ func (g *group) run() {
 		for _, m := range joined {
 			if !m.autoAck {
 				g.retryLimit = m.retryLimit
+			}
+		}
+		if g.shared() && !loaded {
+			// Other nodes deliver this group too: start from its state
+			// as saved.
+			if err := g.reload(members, left); err != nil {
+				g.abort(err)
+				return
 			}
 		}
 		g.applyAcks(now)
@@ -141,6 +156,14 @@ func (g *group) run() {
 		if err == nil {
 			err = g.save(&c)
 		}
+		if stderrors.Is(err, errGroupChanged) {
+			// Another node saved first: nothing planned here was sent;
+			// reload, and apply this step's acks and departures again.
+			g.retryAcks = append(g.retryAcks, g.stepAcks...)
+			g.unsnapshot(left, requeued)
+			continue
+		}
+		g.stepAcks = g.stepAcks[:0]
 		if err != nil {
 			g.abort(err)
 			return
@@ -157,7 +180,13 @@ func (g *group) run() {
 
 		// Sleep until something can change what to do: new events,
 		// a member with room again, an ack, a join or leave, a due event.
-		timer.Reset(g.untilDue(now))
+		// Shared, look again every sharedPoll too: other nodes ack and
+		// redeliver, and a wake-up from another node can be lost.
+		wait := g.untilDue(now)
+		if g.shared() {
+			wait = min(wait, sharedPoll)
+		}
+		timer.Reset(wait)
 		select {
 		case <-g.wake:
 		case <-changed:
@@ -181,18 +210,23 @@ func (g *group) load() error {
 		return err
 	}
 	if !found {
-		if _, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, GroupChange{Next: g.next}); err != nil {
+		_, ver, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, GroupChange{Next: g.next})
+		if stderrors.Is(err, errGroupChanged) {
+			return g.load() // another node made it first
+		}
+		if err != nil {
 			return err
 		}
-		g.saved = g.next
+		g.saved, g.version = g.next, ver
 		return nil
 	}
-	g.next, g.saved = st.Next, st.Next
+	g.next, g.saved, g.version = st.Next, st.Next, st.Version
 	// Whoever held these went away with the last member (or the last
-	// server): they are due now.
+	// server): they are due now. Shared, only those this node held: other
+	// nodes' members may hold the rest.
 	now := g.e.now()
 	for _, p := range st.Pending {
-		if p.Due.After(now) {
+		if p.Due.After(now) && (!g.shared() || p.Node == g.e.node || p.Node == "") {
 			p.Due = now
 			g.dirty[p.Seq] = struct{}{}
 		}
@@ -200,6 +234,49 @@ func (g *group) load() error {
 		g.byID[p.ID] = p.Seq
 	}
 	return nil
+}
+
+// sharedPoll is how often a group on a shared backend looks at its state
+// with nothing else to wake it.
+const sharedPoll = time.Second
+
+func (g *group) shared() bool { return g.durable && g.e.shared }
+
+// reload replaces the group's state with what is saved, keeping this
+// node's members on the events they hold unless another node has sent
+// them again since.
+func (g *group) reload(members, left []*member) error {
+	st, found, err := g.e.backend.LoadGroup(context.Background(), g.key.ns, g.key.topic, g.name)
+	if err != nil || !found {
+		return err
+	}
+	old := g.pending
+	g.pending, g.byID = make(map[uint64]*pending, len(st.Pending)), make(map[string]uint64, len(st.Pending))
+	for _, m := range members {
+		m.inflight = 0
+	}
+	for _, p := range st.Pending {
+		np := &pending{Pending: p}
+		if o := old[p.Seq]; o != nil && o.member != nil && o.Deliveries == p.Deliveries && p.Node == g.e.node &&
+			(slices.Contains(members, o.member) || slices.Contains(left, o.member)) {
+			np.member = o.member
+			np.member.inflight++
+		}
+		g.pending[p.Seq] = np
+		g.byID[p.ID] = p.Seq
+	}
+	g.next, g.saved, g.version = st.Next, st.Next, st.Version
+	clear(g.dirty)
+	return nil
+}
+
+// unsnapshot gives back what snapshot took, for the next step.
+func (g *group) unsnapshot(left []*member, requeued []*Event) {
+	h := g.e.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g.left = append(left, g.left...)
+	g.requeued = append(requeued, g.requeued...)
 }
 
 // snapshot takes what members changed since the loop last looked.
@@ -265,19 +342,30 @@ func (g *group) abort(err error) {
 // nack makes it due now. An ack of an id the group is not waiting for ends
 // that member's stream with a 400, unless the group acked it recently.
 func (g *group) applyAcks(now time.Time) {
+	retry := g.retryAcks
+	g.retryAcks = nil
 	for {
 		var a ackReq
-		select {
-		case a = <-g.acks:
-		default:
-			return
+		if len(retry) > 0 {
+			a, retry = retry[0], retry[1:]
+		} else {
+			select {
+			case a = <-g.acks:
+			default:
+				return
+			}
 		}
 		if a.m.autoAck {
 			continue // nothing waits for an ack
 		}
+		if g.shared() {
+			g.stepAcks = append(g.stepAcks, a)
+		}
 		seq, ok := g.byID[a.id]
 		if !ok {
-			if _, recent := g.recent[a.id]; !recent {
+			// Shared, another node may have sent it again and had it
+			// acked: not the client's mistake.
+			if _, recent := g.recent[a.id]; !recent && !g.shared() {
 				a.m.fail(errors.BadRequest(errID, "ack of %s: no event with that id awaits an ack in this group", a.id))
 			}
 			continue
@@ -397,7 +485,7 @@ func (g *group) assign(m *member, ev *Event, p *pending, now time.Time) delivery
 	}
 	p.Deliveries++
 	p.Due = now.Add(m.ackWait)
-	p.member = m
+	p.member, p.Node = m, g.e.node
 	m.inflight++
 	g.dirty[p.Seq] = struct{}{}
 	return delivery{m: m, ev: ev}
@@ -529,7 +617,7 @@ func (g *group) save(c *GroupChange) error {
 	deadTopic := g.key.topic + DeadSuffix
 	switch {
 	case g.durable && (g.next != g.saved || len(g.dirty) > 0 || len(c.Dead) > 0):
-		c.Next, c.DeadTopic = g.next, deadTopic
+		c.Next, c.DeadTopic, c.Version = g.next, deadTopic, g.version
 		for seq := range g.dirty {
 			if p := g.pending[seq]; p != nil {
 				c.Put = append(c.Put, p.Pending)
@@ -537,10 +625,11 @@ func (g *group) save(c *GroupChange) error {
 				c.Remove = append(c.Remove, seq)
 			}
 		}
-		if _, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, *c); err != nil {
+		_, ver, err := g.e.backend.SaveGroup(ctx, g.key.ns, g.key.topic, g.name, *c)
+		if err != nil {
 			return err
 		}
-		g.saved = g.next
+		g.saved, g.version = g.next, ver
 		clear(g.dirty)
 	case !g.durable && len(c.Dead) > 0:
 		if _, err := g.e.backend.Append(ctx, g.key.ns, deadTopic, c.Dead); err != nil {

@@ -14,6 +14,7 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 	"micro.dev/micro/schema"
@@ -21,6 +22,7 @@ import (
 
 // env is an events block on a database file, served over loopback gRPC.
 type env struct {
+	with   []Option // the backend's options, to open it again
 	path   string
 	db     *schema.DB
 	events *Events
@@ -51,7 +53,7 @@ func newEnvWith(tb testing.TB, path string, authz auth.Authorizer, opts ...Optio
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{path: path, db: db, events: New(db, authz, opts...)}
+	e := &env{with: opts, path: path, db: db, events: New(db, authz, opts...)}
 	e.events.Start(context.Background())
 
 	e.gs = grpc.NewServer(blocktest.As(blocktest.Admin)...)
@@ -232,4 +234,44 @@ func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
 		tb.Fatalf("%s: %v, want code %d", what, err, code)
 	}
 	return me
+}
+
+// forEachBackend runs test over each backend: SQLite (no options) and
+// JetStream on a fresh single server.
+func forEachBackend(t *testing.T, test func(t *testing.T, with ...Option)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t)
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		t.Parallel()
+		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
+	})
+}
+
+// storedEvents counts the events the backend holds, hidden ones included.
+func (e *env) storedEvents(tb testing.TB) int {
+	tb.Helper()
+	if b, ok := e.events.backend.(*jsBackend); ok {
+		subjects, err := b.subjects(tb.Context(), subjEvent+">")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return len(subjects)
+	}
+	var n int
+	if err := e.db.Read().QueryRow(`SELECT count(*) FROM events_events`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// group is a durable group of namespace micro as saved.
+func (e *env) group(tb testing.TB, topic, group string) GroupState {
+	tb.Helper()
+	g, _, err := e.events.backend.LoadGroup(tb.Context(), "micro", topic, group)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }

@@ -225,7 +225,7 @@ func (b *sqliteBackend) LoadGroup(ctx context.Context, ns, topic, group string) 
 	return g, true, rows.Err()
 }
 
-func (b *sqliteBackend) SaveGroup(ctx context.Context, ns, topic, group string, c GroupChange) ([]Event, error) {
+func (b *sqliteBackend) SaveGroup(ctx context.Context, ns, topic, group string, c GroupChange) ([]Event, uint64, error) {
 	dead := make([]Event, len(c.Dead))
 	now := b.now().UnixNano()
 	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -258,9 +258,9 @@ func (b *sqliteBackend) SaveGroup(ctx context.Context, ns, topic, group string, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return dead, nil
+	return dead, 0, nil
 }
 
 // ensureTopic returns the id of a topic, creating it empty if needed.
