@@ -112,6 +112,10 @@ const (
 type Notifier interface {
 	Reserve() uint64
 	Commit(seq uint64, changes []Change)
+	// Lost tells of changes that committed but cannot be reported (a
+	// backend whose feed comes over the network lost some): every watcher
+	// is ended as one that fell behind, to read again and watch again.
+	Lost()
 }
 
 // Record is one stored value.

@@ -53,6 +53,10 @@ const (
 
 const changeNone, changeExpireCreate = "none", "expire+create"
 
+// republish is where the bucket's leader republishes every write, for
+// every node's watchers.
+const republish = "micro.store.changes"
+
 // jsBackend keeps records in a JetStream KV bucket, one entry per record
 // (key: database.table.key, each an encoded token; value: the record's
 // bytes; the rest in headers), so every node of a cluster reads and writes
@@ -88,37 +92,47 @@ func newJetStream(js jetstream.JetStream, replicas int, now func() time.Time, no
 func (b *jsBackend) start(ctx, run context.Context) (func(), error) {
 	_, stream, err := jskv.Bucket(ctx, b.js, jskv.Config{Bucket: Bucket, Description: "micro store: records",
 		Replicas: b.replicas, MaxBytes: maxBucketBytes, MaxValueSize: MaxValueSize + 64<<10,
-		AtomicPublish: true, MarkerTTL: deletedTTL})
+		AtomicPublish: true, MarkerTTL: deletedTTL, Republish: republish})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
-	}
-	// Changes from now on, every node's and this one's, in the stream's
-	// order: the one commit order every node's watchers see.
-	feed, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{jskv.Subject(Bucket, ">")}, DeliverPolicy: jetstream.DeliverNewPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: watching bucket %s: %w", Bucket, err)
 	}
 	b.mu.Lock()
 	b.stream = stream
 	b.mu.Unlock()
-	msgs, err := feed.Messages()
+	// Changes from now on, every node's and this one's, in the stream's
+	// order: the one commit order every node's watchers see. The bucket
+	// keeps one message per key, so a consumer reading it would miss a
+	// value overwritten before it got there; the leader republishes every
+	// message as it stores it instead.
+	msgs := make(chan *nats.Msg, 4096)
+	sub, err := b.js.Conn().ChanSubscribe(republish+".>", msgs)
 	if err != nil {
 		return nil, fmt.Errorf("store: watching bucket %s: %w", Bucket, err)
 	}
-	go func() {
-		<-run.Done()
-		msgs.Stop()
-	}()
+	if err := b.js.Conn().FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("store: watching bucket %s: %w", Bucket, err)
+	}
 	return func() {
+		defer sub.Unsubscribe() //nolint:errcheck // the connection may be closing
+		var last uint64
 		for {
-			m, err := msgs.Next()
-			if err != nil {
-				return // stopped: the ordered consumer recovers from the rest
-			}
-			if changes := b.changesOf(m); len(changes) > 0 {
-				b.notify.Commit(b.notify.Reserve(), changes)
+			select {
+			case <-run.Done():
+				return
+			case m := <-msgs:
+				seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+				if last != 0 && seq > last+1 {
+					// Lost on the way (this node fell behind, a leader
+					// changed): its watchers cannot be told what they missed.
+					b.notify.Lost()
+				}
+				if seq > last {
+					last = seq
+				}
+				if changes := b.changesOf(strings.TrimPrefix(m.Subject, republish+"."), m.Header, m.Data, seq); len(changes) > 0 {
+					b.notify.Commit(b.notify.Reserve(), changes)
+				}
 			}
 		}
 	}, nil
@@ -137,10 +151,10 @@ func recordKey(database, table, key string) string {
 	return jskv.Key(jskv.Token(database), jskv.Token(table), jskv.Token(key))
 }
 
-func splitKey(subject string) (database, table, key string, err error) {
-	toks := strings.Split(strings.TrimPrefix(subject, jskv.Subject(Bucket, "")), ".")
+func splitKey(k string) (database, table, key string, err error) {
+	toks := strings.Split(k, ".")
 	if len(toks) != 3 {
-		return "", "", "", fmt.Errorf("store: subject %q is not database.table.key", subject)
+		return "", "", "", fmt.Errorf("store: key %q is not database.table.key", k)
 	}
 	var out [3]string
 	for i, t := range toks {
@@ -151,13 +165,13 @@ func splitKey(subject string) (database, table, key string, err error) {
 	return out[0], out[1], out[2], nil
 }
 
-// changesOf turns a message of the feed into the changes watchers hear.
-func (b *jsBackend) changesOf(m jetstream.Msg) []Change {
-	database, table, key, err := splitKey(m.Subject())
+// changesOf turns a message of the feed (its key, headers, data and
+// sequence) into the changes watchers hear.
+func (b *jsBackend) changesOf(k string, h nats.Header, data []byte, seq uint64) []Change {
+	database, table, key, err := splitKey(k)
 	if err != nil {
 		return nil
 	}
-	h := m.Headers()
 	c := Change{Database: database, Table: table, Record: Record{Key: key}}
 	if h.Get(jetstream.MarkerReasonHeader) != "" {
 		// JetStream removed an expired record; its revision went with it.
@@ -170,11 +184,7 @@ func (b *jsBackend) changesOf(m jetstream.Msg) []Change {
 		c.Type, c.Record.Revision = typ, prev
 		return []Change{c}
 	case ChangeCreate, ChangeUpdate, changeExpireCreate:
-		meta, err := m.Metadata()
-		if err != nil {
-			return nil
-		}
-		r, err := decodeRecord(key, h, m.Data(), meta.Sequence.Stream)
+		r, err := decodeRecord(key, h, data, seq)
 		if err != nil {
 			return nil
 		}
@@ -609,7 +619,7 @@ func (b *jsBackend) scan(ctx context.Context, stream jetstream.Stream, database,
 		if jskv.Deleted(h) {
 			return nil
 		}
-		db, tbl, key, err := splitKey(m.Subject())
+		db, tbl, key, err := splitKey(strings.TrimPrefix(m.Subject(), jskv.Subject(Bucket, "")))
 		if err != nil {
 			return err
 		}

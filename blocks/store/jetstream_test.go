@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,8 +74,21 @@ func TestClusterR3(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "keys through c", c.readKeys(t, "k/", &pb.ReadOptions{Prefix: true}), []string{"k/2"})
-	equal(t, "keys through a", a.list(t, ctx, &pb.ListOptions{Prefix: "k/"}), []string{"k/2"})
+	// A key is read from the stream's leader; a scan is served by a
+	// consumer that may sit on a replica a moment behind.
+	if rsp, err := c.client.Read(ctx, &pb.ReadRequest{Key: "k/2"}); err != nil || string(rsp.Records[0].Value) != "batch" {
+		t.Fatalf("read through c of a batch through b: %v %v", rsp, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		keysC := c.readKeys(t, "k/", &pb.ReadOptions{Prefix: true})
+		keysA := a.list(t, ctx, &pb.ListOptions{Prefix: "k/"})
+		if slices.Equal(keysC, []string{"k/2"}) && slices.Equal(keysA, []string{"k/2"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s, scans through c: %q, through a: %q; want [k/2]", keysC, keysA)
+		}
+	}
 
 	var got []string
 	for range 4 {

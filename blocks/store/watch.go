@@ -94,6 +94,16 @@ func (h *hub) Commit(seq uint64, changes []Change) {
 	}
 }
 
+// Lost implements Notifier.
+func (h *hub) Lost() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers {
+		close(w.lagged)
+		delete(h.watchers, w)
+	}
+}
+
 func (h *hub) subscribe(w *watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

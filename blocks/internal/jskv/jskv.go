@@ -52,6 +52,11 @@ type Config struct {
 	// Nats-Marker-Reason) where an entry expired by its TTL, kept that long:
 	// watchers hear of the expiry.
 	MarkerTTL time.Duration
+	// Republish, when set, is the subject prefix every stored message is
+	// also published to (core NATS, by the stream leader, in stream order,
+	// headers Nats-Sequence and Nats-Last-Sequence added): a feed that
+	// does not depend on the message still being stored when read.
+	Republish string
 }
 
 // Bucket creates the bucket, or updates its settings, and binds it. It is
@@ -84,6 +89,9 @@ func Bucket(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Ke
 		AllowMsgTTL:            true,
 		AllowAtomicPublish:     c.AtomicPublish,
 		SubjectDeleteMarkerTTL: c.MarkerTTL,
+	}
+	if c.Republish != "" {
+		cfg.RePublish = &jetstream.RePublish{Source: "$KV." + c.Bucket + ".>", Destination: c.Republish + ".>"}
 	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = -1
