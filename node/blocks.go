@@ -92,7 +92,7 @@ func (n *Node) buildBlocks(cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		b.Register(n.proxy.Server())
+		b.Register(n.proxy)
 		n.blocks = append(n.blocks, namedBlock{s.name, b})
 	}
 	return nil

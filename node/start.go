@@ -127,7 +127,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	if err := n.buildBlocks(cfg); err != nil { // blocks.go
 		return err
 	}
-	adminpb.RegisterAdminServer(n.proxy.Server(), &admin{node: n})
+	adminpb.RegisterAdminServer(n.proxy, &admin{node: n})
 	if err := n.startBlocks(ctx); err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.gateway = n.limitHTTP(&http.Server{
 		// GET /metrics is served beside the gateway (observe.go).
 		Handler: n.httpsHandler(n.metrics.Mount(gateway.New(gateway.Config{
-			Router:       &gatewayRouter{router: n.router, conn: n.inproc},
+			Router:       &gatewayRouter{router: n.router, conn: n.proxy.Local(n.inproc)},
 			Version:      cfg.Version,
 			Logger:       log,
 			Identify:     n.gatewayNamespace,

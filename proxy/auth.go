@@ -54,14 +54,15 @@ func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Conte
 // clientAddr is the address a call came from. A network peer's address is
 // its own, unless it is a trusted proxy (Config.TrustedProxies) forwarding
 // x-forwarded-for; only the in-process connection (the gateway, which sets
-// micro-client-address by the same rule) may name another, so a network
+// micro-client-address by the same rule), over the in-process listener
+// or Local (local.go), may name another, so a network
 // client cannot pick the address its login attempts count against.
 func (p *Proxy) clientAddr(ctx context.Context) string {
 	pr, ok := peer.FromContext(ctx)
 	if !ok || pr.Addr == nil {
 		return ""
 	}
-	if pr.Addr.Network() == "bufconn" {
+	if n := pr.Addr.Network(); n == "bufconn" || n == (localAddr{}).Network() {
 		if v, ok := metadata.Get(ctx, metadata.ClientAddress); ok && v != "" {
 			return v
 		}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,15 @@ type Proxy struct {
 	// (grpc-go refuses registrations after that); forward asks it on every
 	// call, and GetServiceInfo builds a fresh map of every method each time.
 	hosted atomic.Pointer[map[string]bool]
+
+	// The interceptors every call meets, chained: grpc-go's server runs
+	// them for network calls, Local (local.go) for in-process ones.
+	unaryChain  grpc.UnaryServerInterceptor
+	streamChain grpc.StreamServerInterceptor
+
+	mu         sync.Mutex
+	registered map[string]registered                 // local.go
+	unary      atomic.Pointer[map[string]registered] // frozen at Serve
 }
 
 // New returns a proxy with health and reflection registered. Blocks register
@@ -73,15 +83,17 @@ func New(cfg Config) *Proxy {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
+	// observe (observe.go) comes first, so that it logs and counts every
+	// call, refused and panicking ones included.
+	p.unaryChain = chainUnary([]grpc.UnaryServerInterceptor{p.observeUnary, p.recoverUnary, p.authUnary, p.traceUnary})
+	// Calls to services not hosted here are forwarded (forward.go); the
+	// stream interceptors, auth among them, run for those too.
+	p.streamChain = chainStream([]grpc.StreamServerInterceptor{p.observeStream, p.recoverStream, p.authStream, p.traceStream})
 	p.server = grpc.NewServer(append(connectionLimits(cfg),
 		grpc.MaxRecvMsgSize(codec.MaxMessageSize),
 		grpc.MaxSendMsgSize(codec.MaxMessageSize),
-		// observe (observe.go) comes first, so that it logs and counts
-		// every call, refused and panicking ones included.
-		grpc.ChainUnaryInterceptor(p.observeUnary, p.recoverUnary, p.authUnary, p.traceUnary),
-		// Calls to services not hosted here are forwarded (forward.go); the
-		// stream interceptors, auth among them, run for those too.
-		grpc.ChainStreamInterceptor(p.observeStream, p.recoverStream, p.authStream, p.traceStream),
+		grpc.UnaryInterceptor(p.unaryChain),
+		grpc.StreamInterceptor(p.streamChain),
 		grpc.UnknownServiceHandler(p.forward),
 	)...)
 	healthpb.RegisterHealthServer(p.server, p.health)
@@ -105,6 +117,7 @@ func (p *Proxy) Serve(lis net.Listener) error {
 		p.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	p.hosted.Store(&hosted)
+	p.freezeLocal()
 	go p.server.Serve(p.inproc)
 	return p.server.Serve(lis)
 }
