@@ -54,6 +54,7 @@ type server struct {
 	proxy   string // host:port
 	exited  chan struct{}
 	err     error
+	ready   chan map[string]any // the "started" log line
 
 	// dashboard is http://host:port, or "" unless extra flags enable it
 	// (startServer passes --dashboard-address ""; a later flag wins).
@@ -89,6 +90,16 @@ func startServerEnv(t *testing.T, data string, env []string, extra ...string) *s
 // wrap (a command and its arguments, e.g. prlimit --nofile=256), when given.
 func startServerWrapped(t *testing.T, wrap []string, data string, env []string, extra ...string) *server {
 	t.Helper()
+	s := launchServer(t, wrap, data, env, extra...)
+	s.waitStarted()
+	return s
+}
+
+// launchServer starts the server process without waiting for it to be
+// ready (waitStarted does): for nodes of a cluster, which wait for each
+// other.
+func launchServer(t *testing.T, wrap []string, data string, env []string, extra ...string) *server {
+	t.Helper()
 	if data == "" {
 		data = filepath.Join(t.TempDir(), "micro.db")
 	}
@@ -109,8 +120,8 @@ func startServerWrapped(t *testing.T, wrap []string, data string, env []string, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, data: data, exited: make(chan struct{})}
-	ready := make(chan map[string]any, 1)
+	s := &server{t: t, cmd: cmd, data: data, exited: make(chan struct{}), ready: make(chan map[string]any, 1)}
+	ready := s.ready
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -130,8 +141,15 @@ func startServerWrapped(t *testing.T, wrap []string, data string, env []string, 
 		close(s.exited)
 	}()
 	t.Cleanup(func() { s.stop(syscall.SIGKILL) })
+	return s
+}
+
+// waitStarted waits until the server has logged its addresses.
+func (s *server) waitStarted() {
+	t := s.t
+	t.Helper()
 	select {
-	case rec := <-ready:
+	case rec := <-s.ready:
 		s.gateway, _ = rec["gateway"].(string)
 		s.proxy, _ = rec["proxy"].(string)
 		s.dashboard, _ = rec["dashboard"].(string)
@@ -140,7 +158,6 @@ func startServerWrapped(t *testing.T, wrap []string, data string, env []string, 
 	case <-time.After(60 * time.Second):
 		t.Fatalf("server not ready after 60s\n%s", s.log())
 	}
-	return s
 }
 
 // stop signals the server and waits for it to exit.

@@ -138,7 +138,8 @@ func (n *Node) newAuth(cfg Config) (block, error) {
 }
 
 func (n *Node) newStore(cfg Config) (block, error) {
-	return store.New(n.db, n.authz, store.WithLogger(n.log), store.WithMaxBlobSize(cfg.MaxBlobSize)), nil
+	return store.New(n.db, n.authz, append([]store.Option{store.WithLogger(n.log), store.WithMaxBlobSize(cfg.MaxBlobSize)},
+		n.storeOptions()...)...), nil
 }
 
 func (n *Node) newConfig(cfg Config) (block, error) {

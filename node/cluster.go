@@ -11,6 +11,7 @@ import (
 	"micro.dev/micro/blocks/broker"
 	"micro.dev/micro/blocks/config"
 	"micro.dev/micro/blocks/registry"
+	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/cluster"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
@@ -147,6 +148,14 @@ func (n *Node) authOptions() []auth.Option {
 	}
 	n.backends["auth"] = "jetstream"
 	return []auth.Option{auth.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+func (n *Node) storeOptions() []store.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	n.backends["store"] = "jetstream"
+	return []store.Option{store.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
 }
 
 func (n *Node) configOptions() []config.Option {

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"micro.dev/micro/internal/testkit"
+	storepb "micro.dev/micro/proto/store"
+)
+
+const clusterSecret = "e2e-cluster-secret-0123456789"
+
+// clusterNode is one `micro server --cluster` of a test cluster, with
+// what it takes to start it again on the same data and route port.
+type clusterNode struct {
+	*server
+	name string // A, B, C
+	data string
+	args []string
+}
+
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startClusterNodes starts n nodes on loopback, each routed to the others,
+// all at once: a node is ready only once a majority is up.
+func startClusterNodes(t *testing.T, n int) []*clusterNode {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		routes[i] = freeLoopback(t)
+	}
+	dir := t.TempDir()
+	nodes := make([]*clusterNode, n)
+	for i := range nodes {
+		name := string(rune('A' + i))
+		nodes[i] = &clusterNode{name: name, data: filepath.Join(dir, name+".db"),
+			args: []string{"--cluster", "nats://" + routes[i], "--cluster-peers", strings.Join(routes, ","),
+				"--cluster-secret", clusterSecret, "--cluster-wait", "60s"}}
+		nodes[i].server = launchServer(t, nil, nodes[i].data, nil, nodes[i].args...)
+	}
+	for _, nd := range nodes {
+		nd.waitStarted()
+	}
+	return nodes
+}
+
+// restart starts a stopped node again on its data file and route port.
+func (nd *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	nd.server = launchServer(t, nil, nd.data, nil, nd.args...)
+	nd.waitStarted()
+}
+
+// TestCluster is issue 16's proof on one machine: three nodes on loopback;
+// a write on one read on the others; a service run on A called through
+// C's gateway, which forwards it to A's proxy; kill -9 of a node while a
+// writer goes on loses no acknowledged write, and the node, started again,
+// catches up.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	nodes := startClusterNodes(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	cliA, cliB, cliC := newAdminCLI(t, a.server), newAdminCLI(t, b.server), newAdminCLI(t, c.server)
+
+	status := cliB.ok("cluster", "status")
+	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream"} {
+		if !strings.Contains(status, want) {
+			t.Fatalf("micro cluster status lacks %q:\n%s", want, status)
+		}
+	}
+	if code, body := get(t, c.gateway+"/health"); code != 200 || !strings.Contains(body, `"online":3`) {
+		t.Fatalf("/health on C: %d %s", code, body)
+	}
+
+	t.Run("store", func(t *testing.T) {
+		cliA.ok("store", "write", "greeting", "written on A")
+		for _, cl := range []*cli{cliB, cliC} {
+			testkit.Eventually(t, 10*time.Second, "the write on A read on another node", func() bool {
+				out, _, code := cl.run("store", "read", "greeting")
+				return code == 0 && strings.Contains(out, "written on A")
+			})
+		}
+	})
+
+	t.Run("service on A through C's gateway", func(t *testing.T) {
+		src, err := filepath.Abs("../testdata/greeter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cliA.ok("run", src)
+		waitStatus(t, cliA, "greeter", "running")
+		before := handledOn(t, a.server, "greeter")
+		var body string
+		testkit.Eventually(t, 30*time.Second, "greeter through C's gateway", func() bool {
+			var code int
+			code, body = postAs(t, "", c.gateway+"/greeter/Greeter/Call", `{"name":"Jane"}`)
+			return code == 200
+		})
+		if !strings.Contains(body, "Hello Jane") {
+			t.Fatalf("through C: %s", body)
+		}
+		// Nobody called A for greeter: C forwarded the call to A's proxy,
+		// which dialled the service on A's loopback.
+		if after := handledOn(t, a.server, "greeter"); after <= before {
+			t.Fatalf("A's proxy handled %v greeter calls before and %v after the call through C: not forwarded through A", before, after)
+		}
+		// And with the CLI, through B's proxy.
+		if out := cliB.ok("call", "greeter", "Greeter.Call", `{"name":"Bob"}`); !strings.Contains(out, "Hello Bob") {
+			t.Fatalf("through B: %s", out)
+		}
+	})
+
+	t.Run("kill -9 mid-load", func(t *testing.T) {
+		killMidLoad(t, a, b)
+	})
+}
+
+// handledOn is how many calls to service s's proxy has answered
+// (micro_grpc_server_handled_total, every endpoint and code).
+func handledOn(t *testing.T, s *server, service string) float64 {
+	t.Helper()
+	code, body, _ := request(t, "GET", s.gateway+"/metrics", "", "Authorization", "Bearer "+s.adminToken(t))
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	re := regexp.MustCompile(`(?m)^micro_grpc_server_handled_total\{[^}]*service="` + regexp.QuoteMeta(service) + `"[^}]*\} (\S+)$`)
+	total := 0.0
+	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		total += v
+	}
+	return total
+}
+
+// killMidLoad runs a writer through writer's proxy, kills victim with
+// SIGKILL while it writes, writes on through the two left, starts victim
+// again and reads every acknowledged write through it.
+func killMidLoad(t *testing.T, writer, victim *clusterNode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	wctx := bearer(ctx, writer.adminToken(t))
+	store := storepb.NewStoreClient(dialProxy(t, writer.server))
+
+	var (
+		mu     sync.Mutex
+		acked  []string
+		failed atomic.Int64
+		stop   = make(chan struct{})
+		done   = make(chan struct{})
+	)
+	ackedN := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("load-%05d", i)
+			cctx, ccancel := context.WithTimeout(wctx, 5*time.Second)
+			_, err := store.Write(cctx, &storepb.WriteRequest{Record: &storepb.Record{Key: key, Value: []byte(key)}})
+			ccancel()
+			if err != nil {
+				failed.Add(1) // not acknowledged: it may or may not be there
+				continue
+			}
+			mu.Lock()
+			acked = append(acked, key)
+			mu.Unlock()
+		}
+	}()
+	waitAcked := func(n int, what string) {
+		testkit.Eventually(t, 60*time.Second, what, func() bool { return ackedN() >= n })
+	}
+	waitAcked(100, "100 acknowledged writes before the kill")
+	victim.stop(syscall.SIGKILL)
+	atKill := ackedN()
+	waitAcked(atKill+200, "200 more acknowledged writes with a node down")
+	victim.restart(t)
+	waitAcked(ackedN()+100, "100 more acknowledged writes with the node back")
+	close(stop)
+	<-done
+	t.Logf("%d writes acknowledged (%d at the kill), %d failed", len(acked), atKill, failed.Load())
+
+	// Every acknowledged write is read back through the restarted node.
+	rctx := bearer(ctx, victim.adminToken(t))
+	rstore := storepb.NewStoreClient(dialProxy(t, victim.server))
+	missing := func() []string {
+		var out []string
+		for _, key := range acked {
+			rsp, err := rstore.Read(rctx, &storepb.ReadRequest{Key: key})
+			if err != nil || len(rsp.GetRecords()) != 1 || string(rsp.Records[0].GetValue()) != key {
+				out = append(out, key)
+			}
+		}
+		return out
+	}
+	var lost []string
+	testkit.Eventually(t, 60*time.Second, "the restarted node to read every acknowledged write", func() bool {
+		lost = missing()
+		return len(lost) == 0
+	})
+}
