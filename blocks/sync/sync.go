@@ -12,6 +12,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
@@ -47,6 +48,9 @@ type Sync struct {
 	now      func() time.Time
 	interval time.Duration
 	log      *slog.Logger
+	// js, with replicas, selects the JetStream backend.
+	js       jetstream.JetStream
+	replicas int
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -66,6 +70,13 @@ func WithLogger(l *slog.Logger) Option { return func(s *Sync) { s.log = l } }
 // WithSweepInterval sets how often leases that ran out are deleted.
 func WithSweepInterval(d time.Duration) Option { return func(s *Sync) { s.interval = d } }
 
+// WithJetStream keeps leases and fencing tokens in a JetStream KV bucket
+// (micro_sync) with the given replicas instead of the SQLite file, so a
+// lease is held across every node of a cluster and tokens grow across it.
+func WithJetStream(js jetstream.JetStream, replicas int) Option {
+	return func(s *Sync) { s.js, s.replicas = js, replicas }
+}
+
 // New returns the block on db, which must have been opened with
 // Migrations; authz decides who may use a namespace's leases (nil refuses
 // every call).
@@ -77,7 +88,11 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Sync {
 	if s.interval <= 0 {
 		s.interval = DefaultSweepInterval
 	}
-	s.backend = newSQLite(db, s.now)
+	if s.js != nil {
+		s.backend = newJetStream(s.js, s.replicas, s.now)
+	} else {
+		s.backend = newSQLite(db, s.now)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -85,10 +100,19 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Sync {
 // Register serves the sync.Sync service on gs.
 func (s *Sync) Register(gs grpc.ServiceRegistrar) { pb.RegisterSyncServer(gs, s) }
 
-// Start runs the sweeper until Close; the error is always nil.
-func (s *Sync) Start(context.Context) error {
-	s.started.Do(func() { s.wg.Go(s.sweepLoop) })
-	return nil
+// Start binds the JetStream bucket, if the block has one, and runs the
+// sweeper until Close.
+func (s *Sync) Start(ctx context.Context) error {
+	var err error
+	s.started.Do(func() {
+		if b, ok := s.backend.(*jsBackend); ok {
+			if err = b.start(ctx); err != nil {
+				return
+			}
+		}
+		s.wg.Go(s.sweepLoop)
+	})
+	return err
 }
 
 // EndStreams stops the sweeper; the block has no streams.
