@@ -202,85 +202,25 @@ func (b *jsBackend) get(ctx context.Context, subject string, seq uint64, next bo
 	return out, err
 }
 
-// directGet asks the stream for up to batch messages on subject from seq
-// (next) or the last one, and hands each to fn until it returns false.
-// Any replica answers (the stream allows direct gets), so a read can be a
-// moment behind a write made through another node.
+// directGet is natsjs.DirectGet on the events stream.
 func (b *jsBackend) directGet(ctx context.Context, subject string, seq uint64, next bool, batch int, fn func(*stored) bool) error {
 	if _, err := b.bind(ctx); err != nil {
 		return err
 	}
-	req := map[string]any{}
+	req := natsjs.GetRequest{LastBySubject: subject}
 	if next {
-		req["seq"], req["next_by_subj"] = max(seq, 1), subject
-	} else {
-		req["last_by_subj"] = subject
+		req = natsjs.GetRequest{Seq: max(seq, 1), NextBySubject: subject}
 	}
 	if batch > 1 {
-		req["batch"] = batch
+		req.Batch = batch
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	nc := b.js.Conn()
-	apiSubj := "$JS.API.DIRECT.GET." + Stream
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-	}
-	if batch <= 1 {
-		m, err := nc.RequestWithContext(ctx, apiSubj, body)
-		if err != nil {
-			return unavailable(err)
-		}
-		s, err := storedOf(m)
-		if err != nil || s == nil {
-			return err
-		}
-		fn(s)
-		return nil
-	}
-	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	err := natsjs.DirectGet(ctx, b.js.Conn(), Stream, req, func(m *natsjs.Msg) bool {
+		return fn(&stored{subject: m.Subject, streamSeq: m.Seq, header: m.Header, data: m.Data})
+	})
 	if err != nil {
 		return unavailable(err)
 	}
-	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(apiSubj, inbox, body); err != nil {
-		return unavailable(err)
-	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return unavailable(err)
-		}
-		s, err := storedOf(m)
-		if err != nil || s == nil {
-			return err // the end of the batch, or nothing at all
-		}
-		if !fn(s) {
-			return nil
-		}
-	}
-}
-
-// storedOf reads a direct get answer; nil for "no message" and for the
-// end of a batch.
-func storedOf(m *nats.Msg) (*stored, error) {
-	if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-		switch m.Header.Get("Status") {
-		case "404", "204":
-			return nil, nil
-		}
-		return nil, fmt.Errorf("direct get: %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
-	}
-	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("direct get: sequence %q", m.Header.Get(jetstream.SequenceHeader))
-	}
-	return &stored{subject: m.Header.Get(jetstream.SubjectHeader), streamSeq: seq, header: m.Header, data: m.Data}, nil
+	return nil
 }
 
 // eventOf decodes a stored event.

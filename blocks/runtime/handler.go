@@ -34,7 +34,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // reservedMetadata are the metadata keys the runtime sets itself.
 var reservedMetadata = map[string]bool{
 	"owner": true, "group": true, "started": true, "error": true, "build": true, "retries": true,
-	"status": true, "lastStatusUpdate": true, "commit": true,
+	"status": true, "lastStatusUpdate": true, "commit": true, nodeKey: true,
 }
 
 // Create builds and starts a service. It returns once the first build has
@@ -72,6 +72,9 @@ func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Create
 		}
 	}
 	s.Metadata["owner"], s.Metadata["group"] = caller(ctx)
+	if r.cfg.Node != "" {
+		s.Metadata[nodeKey] = r.cfg.Node
+	}
 	if s.Metadata["source"] == "" {
 		s.Metadata["source"] = s.shownSource()
 	}
@@ -84,6 +87,9 @@ func (r *Runtime) Create(ctx context.Context, req *pb.CreateRequest) (*pb.Create
 	if cur, ok, err := r.backend.GetService(ctx, s.Key); err != nil {
 		r.ops.Unlock()
 		return nil, r.failed(ctx, "create", err)
+	} else if err := r.ownedHere(cur, "replace"); ok && err != nil {
+		r.ops.Unlock()
+		return nil, err
 	} else if ok && active(cur.Status) && !o.GetForce() {
 		r.ops.Unlock()
 		return nil, errors.Conflict(errID, "service %s is already running; use --force to replace it, or micro update to rebuild it", s.Name)
@@ -132,6 +138,10 @@ func (r *Runtime) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.Update
 	if !ok {
 		r.ops.Unlock()
 		return nil, errors.NotFound(errID, "service not found")
+	}
+	if err := r.ownedHere(s, "update"); err != nil {
+		r.ops.Unlock()
+		return nil, err
 	}
 	replace := false
 	if src := in.GetSource(); src != "" && src != s.Source {
@@ -190,9 +200,12 @@ func (r *Runtime) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Delete
 	if err := r.ready(); err != nil {
 		return nil, err
 	}
-	_, ok, err := r.backend.GetService(ctx, k)
+	cur, ok, err := r.backend.GetService(ctx, k)
 	if err != nil {
 		return nil, r.failed(ctx, "delete", err)
+	}
+	if err := r.ownedHere(cur, "delete"); ok && err != nil {
+		return nil, err
 	}
 	u := r.unit(k)
 	if !ok && u == nil {

@@ -21,6 +21,7 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec"
 	merrors "micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
@@ -251,4 +252,19 @@ func pidAlive(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || !strings.HasPrefix(strings.TrimSpace(string(stat[i+1:])), "Z")
+}
+
+// forEachBackend runs test over each backend: SQLite (backend leaves the
+// config as it is) and JetStream on a fresh single server (backend sets
+// it in the config).
+func forEachBackend(t *testing.T, test func(t *testing.T, backend func(*Config))) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, func(*Config) {})
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		t.Parallel()
+		js := natstest.Connect(t, natstest.Server(t))
+		test(t, func(c *Config) { c.JetStream, c.Replicas = js, 1 })
+	})
 }

@@ -27,10 +27,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/runtime/source"
 	"micro.dev/micro/framework/auth"
+	"micro.dev/micro/framework/errors"
 	pb "micro.dev/micro/proto/runtime"
 	"micro.dev/micro/schema"
 )
@@ -133,6 +135,18 @@ type Config struct {
 	BuildTimeout time.Duration
 	// Now is the clock for times recorded; default time.Now.
 	Now func() time.Time
+
+	// JetStream, when set, keeps the services' desired state, status,
+	// source archives and logs in the cluster's JetStream (Replicas
+	// copies) instead of the database, so every node answers status and
+	// logs; the process groups a node started stay in its database.
+	JetStream jetstream.JetStream
+	Replicas  int
+	// Node names this node in the cluster (default: the name of the
+	// JetStream server it is connected to). A service runs on the node it
+	// was created through: that node alone starts, restarts, updates and
+	// deletes it; its status shows the node.
+	Node string
 }
 
 func (c *Config) defaults(dbPath string) {
@@ -266,6 +280,12 @@ func New(db *schema.DB, authz auth.Authorizer, cfg Config) *Runtime {
 		builds:  make(chan struct{}, 2),
 		units:   map[Key]*unit{},
 	}
+	if cfg.JetStream != nil {
+		r.backend = newJetStream(newSQLite(db, cfg.Now), cfg.JetStream, cfg)
+		if r.cfg.Node == "" {
+			r.cfg.Node = cfg.JetStream.Conn().ConnectedServerName()
+		}
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.logs = newLogWriter(r.backend, LogCap{Lines: cfg.LogLines, Bytes: cfg.LogBytes, Age: cfg.LogAge}, r.log)
 	// A watched source tree may hold the database or the cache (micro
@@ -305,6 +325,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return err
 	}
 	for _, s := range svcs {
+		if !r.runsHere(s) {
+			continue // another node of the cluster runs it
+		}
 		r.log.Info("runtime: restoring service", "service", s.Key.String(), "source", s.Source)
 		r.logs.note(s.Key, "", "server started: rebuilding and starting the service")
 		r.startUnit(s, false)
@@ -382,4 +405,23 @@ func (r *Runtime) isClosed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.closed
+}
+
+// nodeKey is the metadata key naming the node a service runs on, in a
+// cluster.
+const nodeKey = "node"
+
+// runsHere reports whether this node runs s: always outside a cluster; in
+// one, when s was created through this node.
+func (r *Runtime) runsHere(s Service) bool {
+	return r.cfg.Node == "" || s.Metadata[nodeKey] == "" || s.Metadata[nodeKey] == r.cfg.Node
+}
+
+// ownedHere refuses a change of s through a node other than the one that
+// runs it: only that node can start, stop or rebuild its processes.
+func (r *Runtime) ownedHere(s Service, op string) error {
+	if r.runsHere(s) {
+		return nil
+	}
+	return errors.PreconditionFailed(errID, "service %s runs on node %s: %s it through that node", s.Name, s.Metadata[nodeKey], op)
 }

@@ -18,76 +18,79 @@ import (
 
 func TestRunBuildsStartsAndCapturesLogs(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
-	cfg.MintAccount = func(_ context.Context, ns, name string) (string, string, error) {
-		return name + "@" + ns, "secret", nil
-	}
-	e := newEnv(t, cfg)
-	dir := testdata(t, "ticker")
-	e.mustCreate("ticker", dir, []string{"FOO=bar"}, false)
-
-	svc := e.waitStatus("ticker", StatusRunning, 30*time.Second)
-	if svc.Source != dir || svc.Version != "latest" {
-		t.Errorf("service = %v; want source %s, version latest", svc, dir)
-	}
-	if svc.Metadata["build"] == "" || svc.Metadata["started"] == "" || svc.Metadata["owner"] != "admin" {
-		t.Errorf("metadata = %v; want build, started and owner admin (the caller)", svc.Metadata)
-	}
-	e.waitLog("ticker", "ticker tick 3", 10*time.Second)
-	started := e.waitLog("ticker", "ticker started", time.Second)
-	for _, want := range []string{"name=ticker ", "version=latest ", "ns=micro ", "proxy=127.0.0.1:8081 ",
-		"network=127.0.0.1:8081 ", "auth=ticker@micro ", "client=ticker@micro ", "foo=bar"} {
-		if !strings.Contains(started, want) {
-			t.Errorf("start line %q lacks %q", started, want)
+	forEachBackend(t, func(t *testing.T, backend func(*Config)) {
+		cfg := testConfig(t)
+		backend(&cfg)
+		cfg.MintAccount = func(_ context.Context, ns, name string) (string, string, error) {
+			return name + "@" + ns, "secret", nil
 		}
-	}
-	if !regexp.MustCompile(`instance=[0-9a-f]{24} `).MatchString(started) {
-		t.Errorf("start line %q lacks the instance id", started)
-	}
-	e.waitLog("ticker", "ticker writes to stderr too", time.Second)
-	e.waitLog("ticker", "[runtime] built in", time.Second)
+		e := newEnv(t, cfg)
+		dir := testdata(t, "ticker")
+		e.mustCreate("ticker", dir, []string{"FOO=bar"}, false)
 
-	// A since beyond any time reads everything, without wrapping around
-	// to a time in the future.
-	all, err := e.client.Logs(ctx(t), &pb.LogsRequest{Service: "ticker", Since: math.MaxInt64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := all.Recv(); err != nil || rec.Message == "" {
-		t.Fatalf("logs since MaxInt64 seconds: %v %v", rec, err)
-	}
+		svc := e.waitStatus("ticker", StatusRunning, 30*time.Second)
+		if svc.Source != dir || svc.Version != "latest" {
+			t.Errorf("service = %v; want source %s, version latest", svc, dir)
+		}
+		if svc.Metadata["build"] == "" || svc.Metadata["started"] == "" || svc.Metadata["owner"] != "admin" {
+			t.Errorf("metadata = %v; want build, started and owner admin (the caller)", svc.Metadata)
+		}
+		e.waitLog("ticker", "ticker tick 3", 10*time.Second)
+		started := e.waitLog("ticker", "ticker started", time.Second)
+		for _, want := range []string{"name=ticker ", "version=latest ", "ns=micro ", "proxy=127.0.0.1:8081 ",
+			"network=127.0.0.1:8081 ", "auth=ticker@micro ", "client=ticker@micro ", "foo=bar"} {
+			if !strings.Contains(started, want) {
+				t.Errorf("start line %q lacks %q", started, want)
+			}
+		}
+		if !regexp.MustCompile(`instance=[0-9a-f]{24} `).MatchString(started) {
+			t.Errorf("start line %q lacks the instance id", started)
+		}
+		e.waitLog("ticker", "ticker writes to stderr too", time.Second)
+		e.waitLog("ticker", "[runtime] built in", time.Second)
 
-	// Each process is the leader of its own group.
-	procs := e.processes("ticker")
-	if len(procs) != 1 {
-		t.Fatalf("processes = %v; want 1", procs)
-	}
-	if !strings.Contains(started, "pgid="+strconv.Itoa(procs[0].PGID)) || !strings.Contains(started, "pid="+strconv.Itoa(procs[0].PGID)) {
-		t.Errorf("start line %q: want pid = pgid = %d", started, procs[0].PGID)
-	}
-
-	// The tail and follow.
-	stream, err := e.client.Logs(ctx(t), &pb.LogsRequest{Service: "ticker", Count: 2, Stream: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for len(got) < 6 {
-		rec, err := stream.Recv()
+		// A since beyond any time reads everything, without wrapping around
+		// to a time in the future.
+		all, err := e.client.Logs(ctx(t), &pb.LogsRequest{Service: "ticker", Since: math.MaxInt64})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, rec.Message)
-	}
-	ticks := 0
-	for _, l := range got {
-		if strings.HasPrefix(l, "ticker tick ") {
-			ticks++
+		if rec, err := all.Recv(); err != nil || rec.Message == "" {
+			t.Fatalf("logs since MaxInt64 seconds: %v %v", rec, err)
 		}
-	}
-	if ticks < 4 {
-		t.Errorf("followed lines %q: want ticks arriving", got)
-	}
+
+		// Each process is the leader of its own group.
+		procs := e.processes("ticker")
+		if len(procs) != 1 {
+			t.Fatalf("processes = %v; want 1", procs)
+		}
+		if !strings.Contains(started, "pgid="+strconv.Itoa(procs[0].PGID)) || !strings.Contains(started, "pid="+strconv.Itoa(procs[0].PGID)) {
+			t.Errorf("start line %q: want pid = pgid = %d", started, procs[0].PGID)
+		}
+
+		// The tail and follow.
+		stream, err := e.client.Logs(ctx(t), &pb.LogsRequest{Service: "ticker", Count: 2, Stream: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < 6 {
+			rec, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rec.Message)
+		}
+		ticks := 0
+		for _, l := range got {
+			if strings.HasPrefix(l, "ticker tick ") {
+				ticks++
+			}
+		}
+		if ticks < 4 {
+			t.Errorf("followed lines %q: want ticks arriving", got)
+		}
+	})
 }
 
 func TestCrashIsRestartedWithBackoff(t *testing.T) {
@@ -168,41 +171,45 @@ func TestKillStopsTheWholeProcessGroup(t *testing.T) {
 
 func TestRestoreAfterRestart(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testConfig(t))
-	e.mustCreate("ticker", testdata(t, "ticker"), nil, false)
-	e.waitStatus("ticker", StatusRunning, 30*time.Second)
-	e.waitLog("ticker", "ticker tick 2", 10*time.Second)
-	first := e.processes("ticker")[0].PGID
+	forEachBackend(t, func(t *testing.T, backend func(*Config)) {
+		cfg := testConfig(t)
+		backend(&cfg)
+		e := newEnv(t, cfg)
+		e.mustCreate("ticker", testdata(t, "ticker"), nil, false)
+		e.waitStatus("ticker", StatusRunning, 30*time.Second)
+		e.waitLog("ticker", "ticker tick 2", 10*time.Second)
+		first := e.processes("ticker")[0].PGID
 
-	e.close() // a clean server shutdown
-	if !groupGone(first) {
-		t.Fatalf("group %d survived the shutdown", first)
-	}
-	e.open()
-	e.waitStatus("ticker", StatusRunning, 30*time.Second)
-	procs := e.processes("ticker")
-	if len(procs) != 1 || procs[0].PGID == first {
-		t.Fatalf("processes after restart = %v (first was %d)", procs, first)
-	}
-	logs := e.logs("ticker")
-	starts := 0
-	for _, l := range logs {
-		if strings.HasPrefix(l, "ticker started") {
-			starts++
+		e.close() // a clean server shutdown
+		if !groupGone(first) {
+			t.Fatalf("group %d survived the shutdown", first)
 		}
-	}
-	if starts < 1 || !strings.Contains(strings.Join(logs, "\n"), "ticker tick 2") {
-		t.Fatalf("logs after restart lost the first run's lines:\n%s", strings.Join(logs, "\n"))
-	}
-	e.waitLog("ticker", "server started: rebuilding", time.Second)
-	testkit.Eventually(t, 10*time.Second, "two runs in the logs", func() bool {
-		n := 0
-		for _, l := range e.logs("ticker") {
+		e.open()
+		e.waitStatus("ticker", StatusRunning, 30*time.Second)
+		procs := e.processes("ticker")
+		if len(procs) != 1 || procs[0].PGID == first {
+			t.Fatalf("processes after restart = %v (first was %d)", procs, first)
+		}
+		logs := e.logs("ticker")
+		starts := 0
+		for _, l := range logs {
 			if strings.HasPrefix(l, "ticker started") {
-				n++
+				starts++
 			}
 		}
-		return n == 2
+		if starts < 1 || !strings.Contains(strings.Join(logs, "\n"), "ticker tick 2") {
+			t.Fatalf("logs after restart lost the first run's lines:\n%s", strings.Join(logs, "\n"))
+		}
+		e.waitLog("ticker", "server started: rebuilding", time.Second)
+		testkit.Eventually(t, 10*time.Second, "two runs in the logs", func() bool {
+			n := 0
+			for _, l := range e.logs("ticker") {
+				if strings.HasPrefix(l, "ticker started") {
+					n++
+				}
+			}
+			return n == 2
+		})
 	})
 }
 
