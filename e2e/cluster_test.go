@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"micro.dev/micro/internal/testkit"
+	eventspb "micro.dev/micro/proto/events"
 	storepb "micro.dev/micro/proto/store"
 )
 
@@ -81,7 +82,7 @@ func TestCluster(t *testing.T) {
 	cliA, cliB, cliC := newAdminCLI(t, a.server), newAdminCLI(t, b.server), newAdminCLI(t, c.server)
 
 	status := cliB.ok("cluster", "status")
-	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream"} {
+	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream", "events    jetstream"} {
 		if !strings.Contains(status, want) {
 			t.Fatalf("micro cluster status lacks %q:\n%s", want, status)
 		}
@@ -126,6 +127,10 @@ func TestCluster(t *testing.T) {
 		if out := cliB.ok("call", "greeter", "Greeter.Call", `{"name":"Bob"}`); !strings.Contains(out, "Hello Bob") {
 			t.Fatalf("through B: %s", out)
 		}
+	})
+
+	t.Run("events group over A and C", func(t *testing.T) {
+		eventsGroup(t, b, a, c)
 	})
 
 	t.Run("kill -9 mid-load", func(t *testing.T) {
@@ -219,4 +224,81 @@ func killMidLoad(t *testing.T, writer, victim *clusterNode) {
 		lost = missing()
 		return len(lost) == 0
 	})
+}
+
+// eventsGroup publishes events on pub, consumed by one group with a member
+// on each of members: every event arrives once in the group, and each
+// member gets some.
+func eventsGroup(t *testing.T, pub *clusterNode, members ...*clusterNode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type got struct {
+		member int
+		id     string
+	}
+	events := make(chan got, 1000)
+	for i, m := range members {
+		mctx := bearer(ctx, m.adminToken(t))
+		cons, err := eventspb.NewStreamClient(dialProxy(t, m.server)).Consume(mctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cons.Send(&eventspb.ConsumeRequest{Topic: "orders", Group: "billing", AutoAck: true}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				ev, err := cons.Recv()
+				if err != nil {
+					return
+				}
+				events <- got{i, ev.GetId()}
+			}
+		}()
+	}
+	// The group is durable and starts at the oldest event: whatever
+	// order the members' subscriptions land in, no event is missed.
+	pctx := bearer(ctx, pub.adminToken(t))
+	st := eventspb.NewStreamClient(dialProxy(t, pub.server))
+	const n = 100
+	published := map[string]bool{}
+	for i := range n {
+		rsp, err := st.Publish(pctx, &eventspb.PublishRequest{Topic: "orders", Payload: []byte(strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		published[rsp.GetId()] = true
+	}
+	seen := map[string]int{}
+	per := make([]int, len(members))
+	timeout := time.After(60 * time.Second)
+	for len(seen) < n {
+		select {
+		case g := <-events:
+			if !published[g.id] {
+				t.Fatalf("an event not published here: %s", g.id)
+			}
+			seen[g.id]++
+			per[g.member]++
+		case <-timeout:
+			t.Fatalf("%d of %d events consumed by the group (per member %v)", len(seen), n, per)
+		}
+	}
+	// Nothing more arrives: once per group.
+	select {
+	case g := <-events:
+		t.Fatalf("event %s delivered again (member %d)", g.id, g.member)
+	case <-time.After(2 * time.Second):
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("event %s consumed %d times by the group", id, k)
+		}
+	}
+	for i, k := range per {
+		if k == 0 {
+			t.Fatalf("member %d (on %s) got none of the group's %d events: %v", i, members[i].name, n, per)
+		}
+	}
+	t.Logf("the group's %d events per member: %v", n, per)
 }

@@ -155,7 +155,8 @@ func (n *Node) newConfig(cfg Config) (block, error) {
 }
 
 func (n *Node) newEvents(cfg Config) (block, error) {
-	return events.New(n.db, n.authz, events.WithRetention(cfg.EventsRetention), events.WithLogger(n.log)), nil
+	return events.New(n.db, n.authz, append([]events.Option{events.WithRetention(cfg.EventsRetention), events.WithLogger(n.log)},
+		n.eventsOptions()...)...), nil
 }
 
 func (n *Node) newBroker(Config) (block, error) {

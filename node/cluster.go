@@ -10,6 +10,7 @@ import (
 	"micro.dev/micro/blocks/auth"
 	"micro.dev/micro/blocks/broker"
 	"micro.dev/micro/blocks/config"
+	"micro.dev/micro/blocks/events"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/store"
 	"micro.dev/micro/cluster"
@@ -156,6 +157,14 @@ func (n *Node) storeOptions() []store.Option {
 	}
 	n.backends["store"] = "jetstream"
 	return []store.Option{store.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+func (n *Node) eventsOptions() []events.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	n.backends["events"] = "jetstream"
+	return []events.Option{events.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
 }
 
 func (n *Node) configOptions() []config.Option {
