@@ -95,7 +95,8 @@ func (b *Blobs) Write(stream grpc.ClientStreamingServer[pb.BlobWriteRequest, pb.
 	if n := len(o.GetContentType()); n > maxContentType {
 		return errors.BadRequest(blobErrID, "content type is %d bytes; the limit is %d", n, maxContentType)
 	}
-	w, err := b.backend.Create(ctx)
+	info := BlobInfo{ContentType: o.GetContentType(), Public: o.GetPublic()}
+	w, err := b.backend.Create(ctx, database, table, key, info)
 	if err != nil {
 		return b.failed(ctx, "write", err)
 	}
@@ -107,8 +108,7 @@ func (b *Blobs) Write(stream grpc.ClientStreamingServer[pb.BlobWriteRequest, pb.
 		b.purge(context.WithoutCancel(ctx))
 		return b.failed(ctx, "write", err)
 	}
-	info := BlobInfo{ContentType: o.GetContentType(), Public: o.GetPublic()}
-	if err := w.Commit(ctx, database, table, key, info); err != nil {
+	if err := w.Commit(ctx); err != nil {
 		w.Abort(context.WithoutCancel(ctx))
 		b.purge(context.WithoutCancel(ctx))
 		return b.failed(ctx, "write", err)

@@ -10,9 +10,10 @@ import (
 // limits, how bytes are cut into chunks) live above it in Blobs; a backend
 // keeps chunks and makes a finished upload a blob's bytes atomically.
 type BlobBackend interface {
-	// Create begins an upload. Its chunks are nobody's bytes until the
-	// writer commits them; readers meanwhile see the blob's old bytes.
-	Create(ctx context.Context) (BlobWriter, error)
+	// Create begins an upload of the bytes of database/table/key, with
+	// info. Its chunks are nobody's bytes until the writer commits them;
+	// readers meanwhile see the blob's old bytes.
+	Create(ctx context.Context, database, table, key string, info BlobInfo) (BlobWriter, error)
 	// Open returns a reader of a blob's chunks, or ErrBlobNotFound.
 	Open(ctx context.Context, database, table, key string) (BlobReader, error)
 	// Delete removes a blob, reporting whether there was one. Its chunks
@@ -33,9 +34,9 @@ type BlobBackend interface {
 type BlobWriter interface {
 	// Write appends a chunk.
 	Write(ctx context.Context, chunk []byte) error
-	// Commit makes the chunks written the bytes of database/table/key,
-	// replacing the old ones (left to Purge) in the same transaction.
-	Commit(ctx context.Context, database, table, key string, info BlobInfo) error
+	// Commit makes the chunks written the blob's bytes, replacing the old
+	// ones (left to Purge) in one step.
+	Commit(ctx context.Context) error
 	// Abort gives the upload up; its chunks are left to Purge.
 	Abort(ctx context.Context) error
 }

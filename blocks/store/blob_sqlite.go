@@ -24,8 +24,8 @@ func newBlobSQLite(db *schema.DB, now func() time.Time) *blobSQLite {
 	return &blobSQLite{db: db, now: now}
 }
 
-func (b *blobSQLite) Create(ctx context.Context) (BlobWriter, error) {
-	w := &blobUpload{b: b}
+func (b *blobSQLite) Create(ctx context.Context, database, table, key string, info BlobInfo) (BlobWriter, error) {
+	w := &blobUpload{b: b, database: database, table: table, key: key, info: info}
 	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO store_blob_uploads (state, started_at) VALUES ('writing', ?) RETURNING id`,
 			b.now().UnixNano()).Scan(&w.id)
@@ -38,10 +38,12 @@ func (b *blobSQLite) Create(ctx context.Context) (BlobWriter, error) {
 
 // blobUpload is an upload in progress: chunks numbered from 0.
 type blobUpload struct {
-	b    *blobSQLite
-	id   int64
-	next int64
-	size int64
+	b                    *blobSQLite
+	database, table, key string
+	info                 BlobInfo
+	id                   int64
+	next                 int64
+	size                 int64
 }
 
 func (w *blobUpload) Write(ctx context.Context, chunk []byte) error {
@@ -57,7 +59,8 @@ func (w *blobUpload) Write(ctx context.Context, chunk []byte) error {
 	return err
 }
 
-func (w *blobUpload) Commit(ctx context.Context, database, table, key string, info BlobInfo) error {
+func (w *blobUpload) Commit(ctx context.Context) error {
+	database, table, key, info := w.database, w.table, w.key, w.info
 	now := w.b.now().UnixNano()
 	return w.b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var old int64

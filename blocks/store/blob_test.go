@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
@@ -81,6 +83,22 @@ func (e *env) count(t *testing.T, query string) int {
 // not some blob's bytes.
 func (e *env) chunkRows(t *testing.T) (chunks, notLive int) {
 	t.Helper()
+	if e.store != nil && !e.sqlite() {
+		// The object store's chunk messages; an upload is never stored
+		// apart from its blob.
+		_, stream, err := e.store.blobs.backend.(*blobJetStream).ready()
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := stream.Info(t.Context(), jetstream.WithSubjectFilter("$O."+BlobBucket+".C.>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range si.State.Subjects {
+			chunks += int(n)
+		}
+		return chunks, 0
+	}
 	return e.count(t, `SELECT count(*) FROM store_blob_chunks`),
 		e.count(t, `SELECT count(*) FROM store_blob_uploads WHERE state != 'live'`)
 }
@@ -103,131 +121,137 @@ func wantCode(t *testing.T, what string, err error, code int32) {
 // sizes they were sent in, cut into chunks of BlobChunkSize; a replace and
 // a delete leave no chunks behind.
 func TestBlobRoundTrip(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	data := randomBytes(3*BlobChunkSize + 17)
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		ctx := t.Context()
+		data := randomBytes(3*BlobChunkSize + 17)
 
-	for _, step := range []int{0, 1000, BlobChunkSize + 1} {
-		if err := e.putBlob(ctx, "photos/cat.jpg", data, step, &pb.BlobOptions{ContentType: "image/jpeg"}); err != nil {
-			t.Fatalf("write in messages of %d: %v", step, err)
+		for _, step := range []int{0, 1000, BlobChunkSize + 1} {
+			if err := e.putBlob(ctx, "photos/cat.jpg", data, step, &pb.BlobOptions{ContentType: "image/jpeg"}); err != nil {
+				t.Fatalf("write in messages of %d: %v", step, err)
+			}
+			got, sizes, err := e.getBlob(ctx, "photos/cat.jpg", nil)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read after messages of %d: %d bytes, %v", step, len(got), err)
+			}
+			if !slices.Equal(sizes, []int{BlobChunkSize, BlobChunkSize, BlobChunkSize, 17}) {
+				t.Fatalf("read message sizes %v", sizes)
+			}
+			// Replacing left only the new bytes.
+			if chunks, dead := e.chunkRows(t); chunks != 4 || dead != 0 {
+				t.Fatalf("after writes in messages of %d: %d chunks, %d uploads not live; want 4 and 0", step, chunks, dead)
+			}
 		}
-		got, sizes, err := e.getBlob(ctx, "photos/cat.jpg", nil)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("read after messages of %d: %d bytes, %v", step, len(got), err)
-		}
-		if !slices.Equal(sizes, []int{BlobChunkSize, BlobChunkSize, BlobChunkSize, 17}) {
-			t.Fatalf("read message sizes %v", sizes)
-		}
-		// Replacing left only the new bytes.
-		if chunks, dead := e.chunkRows(t); chunks != 4 || dead != 0 {
-			t.Fatalf("after writes in messages of %d: %d chunks, %d uploads not live; want 4 and 0", step, chunks, dead)
-		}
-	}
 
-	// An empty blob exists and reads as nothing.
-	if err := e.putBlob(ctx, "empty", nil, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, err := e.getBlob(ctx, "empty", nil); err != nil || len(got) != 0 {
-		t.Fatalf("empty blob: %q %v", got, err)
-	}
+		// An empty blob exists and reads as nothing.
+		if err := e.putBlob(ctx, "empty", nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := e.getBlob(ctx, "empty", nil); err != nil || len(got) != 0 {
+			t.Fatalf("empty blob: %q %v", got, err)
+		}
 
-	rsp, err := e.blobs.List(ctx, &pb.BlobListRequest{})
-	if err != nil || !slices.Equal(rsp.Keys, []string{"empty", "photos/cat.jpg"}) {
-		t.Fatalf("list: %v %v", rsp.GetKeys(), err)
-	}
-	rsp, err = e.blobs.List(ctx, &pb.BlobListRequest{Options: &pb.BlobListOptions{Prefix: "photos/"}})
-	if err != nil || !slices.Equal(rsp.Keys, []string{"photos/cat.jpg"}) {
-		t.Fatalf("list photos/: %v %v", rsp.GetKeys(), err)
-	}
+		rsp, err := e.blobs.List(ctx, &pb.BlobListRequest{})
+		if err != nil || !slices.Equal(rsp.Keys, []string{"empty", "photos/cat.jpg"}) {
+			t.Fatalf("list: %v %v", rsp.GetKeys(), err)
+		}
+		rsp, err = e.blobs.List(ctx, &pb.BlobListRequest{Options: &pb.BlobListOptions{Prefix: "photos/"}})
+		if err != nil || !slices.Equal(rsp.Keys, []string{"photos/cat.jpg"}) {
+			t.Fatalf("list photos/: %v %v", rsp.GetKeys(), err)
+		}
 
-	if _, err := e.blobs.Delete(ctx, &pb.BlobDeleteRequest{Key: "photos/cat.jpg"}); err != nil {
-		t.Fatal(err)
-	}
-	if chunks, dead := e.chunkRows(t); chunks != 0 || dead != 0 {
-		t.Fatalf("after delete: %d chunks, %d uploads not live", chunks, dead)
-	}
-	_, _, err = e.getBlob(ctx, "photos/cat.jpg", nil)
-	wantCode(t, "read deleted", err, 404)
-	// Deleting what is not there succeeds, as in Micro.
-	if _, err := e.blobs.Delete(ctx, &pb.BlobDeleteRequest{Key: "photos/cat.jpg"}); err != nil {
-		t.Fatalf("delete missing: %v", err)
-	}
+		if _, err := e.blobs.Delete(ctx, &pb.BlobDeleteRequest{Key: "photos/cat.jpg"}); err != nil {
+			t.Fatal(err)
+		}
+		if chunks, dead := e.chunkRows(t); chunks != 0 || dead != 0 {
+			t.Fatalf("after delete: %d chunks, %d uploads not live", chunks, dead)
+		}
+		_, _, err = e.getBlob(ctx, "photos/cat.jpg", nil)
+		wantCode(t, "read deleted", err, 404)
+		// Deleting what is not there succeeds, as in Micro.
+		if _, err := e.blobs.Delete(ctx, &pb.BlobDeleteRequest{Key: "photos/cat.jpg"}); err != nil {
+			t.Fatalf("delete missing: %v", err)
+		}
+	})
 }
 
 // TestBlobScopes: blobs live in the caller's namespace and table "micro"
 // unless the options say otherwise, as the store's records do; the same
 // key in another namespace or table is another blob.
 func TestBlobScopes(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	team := inTeam(ctx, "team/user/admin")
-	if err := e.putBlob(team, "k", []byte("team's"), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.putBlob(ctx, "k", []byte("micro's"), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.putBlob(ctx, "k", []byte("files'"), 0, &pb.BlobOptions{Table: "files"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		ctx  context.Context
-		o    *pb.BlobOptions
-		want string
-	}{
-		{team, nil, "team's"},
-		{ctx, nil, "micro's"},
-		{ctx, &pb.BlobOptions{Namespace: "team"}, "team's"}, // micro's admin administers every namespace
-		{ctx, &pb.BlobOptions{Table: "files"}, "files'"},
-		{ctx, &pb.BlobOptions{Namespace: "micro", Table: "micro"}, "micro's"},
-	} {
-		got, _, err := e.getBlob(c.ctx, "k", c.o)
-		if err != nil || string(got) != c.want {
-			t.Errorf("read %v: %q %v, want %q", c.o, got, err, c.want)
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		ctx := t.Context()
+		team := inTeam(ctx, "team/user/admin")
+		if err := e.putBlob(team, "k", []byte("team's"), 0, nil); err != nil {
+			t.Fatal(err)
 		}
-	}
-	// The store's records are not blobs, nor the other way round.
-	if keys := e.list(t, ctx, nil); len(keys) != 0 {
-		t.Errorf("store keys after blob writes: %v", keys)
-	}
+		if err := e.putBlob(ctx, "k", []byte("micro's"), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.putBlob(ctx, "k", []byte("files'"), 0, &pb.BlobOptions{Table: "files"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			ctx  context.Context
+			o    *pb.BlobOptions
+			want string
+		}{
+			{team, nil, "team's"},
+			{ctx, nil, "micro's"},
+			{ctx, &pb.BlobOptions{Namespace: "team"}, "team's"}, // micro's admin administers every namespace
+			{ctx, &pb.BlobOptions{Table: "files"}, "files'"},
+			{ctx, &pb.BlobOptions{Namespace: "micro", Table: "micro"}, "micro's"},
+		} {
+			got, _, err := e.getBlob(c.ctx, "k", c.o)
+			if err != nil || string(got) != c.want {
+				t.Errorf("read %v: %q %v, want %q", c.o, got, err, c.want)
+			}
+		}
+		// The store's records are not blobs, nor the other way round.
+		if keys := e.list(t, ctx, nil); len(keys) != 0 {
+			t.Errorf("store keys after blob writes: %v", keys)
+		}
+	})
 }
 
 // TestBlobAccess: every endpoint refuses callers who do not administer the
 // namespace, before looking at the request.
 func TestBlobAccess(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	if err := e.putBlob(inTeam(ctx, "team/user/admin"), "k", []byte("secret"), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, caller := range []string{"anonymous", "other/user/admin", "team/user/"} {
-		c := inTeam(ctx, caller)
-		o := &pb.BlobOptions{Namespace: "team"}
-		_, _, err := e.getBlob(c, "k", o)
-		wantRefused(t, caller+" read", err)
-		wantRefused(t, caller+" write", e.putBlob(c, "k", []byte("x"), 0, o))
-		wantRefused(t, caller+" write nothing", e.putBlob(c, "", nil, -1, o))
-		_, err = e.blobs.Delete(c, &pb.BlobDeleteRequest{Key: "k", Options: o})
-		wantRefused(t, caller+" delete", err)
-		_, err = e.blobs.List(c, &pb.BlobListRequest{Options: &pb.BlobListOptions{Namespace: "team"}})
-		wantRefused(t, caller+" list", err)
-	}
-	// An empty stream is refused too, not answered as bad input.
-	stream, err := e.blobs.Write(asCaller(ctx, "anonymous"))
-	if err == nil {
-		_, err = stream.CloseAndRecv()
-	}
-	wantRefused(t, "anonymous empty stream", err)
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		ctx := t.Context()
+		if err := e.putBlob(inTeam(ctx, "team/user/admin"), "k", []byte("secret"), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, caller := range []string{"anonymous", "other/user/admin", "team/user/"} {
+			c := inTeam(ctx, caller)
+			o := &pb.BlobOptions{Namespace: "team"}
+			_, _, err := e.getBlob(c, "k", o)
+			wantRefused(t, caller+" read", err)
+			wantRefused(t, caller+" write", e.putBlob(c, "k", []byte("x"), 0, o))
+			wantRefused(t, caller+" write nothing", e.putBlob(c, "", nil, -1, o))
+			_, err = e.blobs.Delete(c, &pb.BlobDeleteRequest{Key: "k", Options: o})
+			wantRefused(t, caller+" delete", err)
+			_, err = e.blobs.List(c, &pb.BlobListRequest{Options: &pb.BlobListOptions{Namespace: "team"}})
+			wantRefused(t, caller+" list", err)
+		}
+		// An empty stream is refused too, not answered as bad input.
+		stream, err := e.blobs.Write(asCaller(ctx, "anonymous"))
+		if err == nil {
+			_, err = stream.CloseAndRecv()
+		}
+		wantRefused(t, "anonymous empty stream", err)
 
-	if got, _, err := e.getBlob(inTeam(ctx, "team/user/admin"), "k", nil); err != nil || string(got) != "secret" {
-		t.Fatalf("after refused writes and deletes: %q %v", got, err)
-	}
-	// Without an authorizer everything is refused.
-	e2 := newEnvOn(t, openDB(t))
-	e2.store.authz = nil
-	_, err = e2.blobs.List(ctx, &pb.BlobListRequest{})
-	wantRefused(t, "no authorizer", err)
+		if got, _, err := e.getBlob(inTeam(ctx, "team/user/admin"), "k", nil); err != nil || string(got) != "secret" {
+			t.Fatalf("after refused writes and deletes: %q %v", got, err)
+		}
+		// Without an authorizer everything is refused.
+		e2 := newEnvOn(t, openDB(t))
+		e2.store.authz = nil
+		_, err = e2.blobs.List(ctx, &pb.BlobListRequest{})
+		wantRefused(t, "no authorizer", err)
+	})
 }
 
 // inTeam calls in namespace team as caller (see callerKey).
@@ -245,74 +269,78 @@ func wantRefused(t *testing.T, what string, err error) {
 // TestBlobLimits: what a caller controls is bounded, and a refused write
 // leaves nothing behind.
 func TestBlobLimits(t *testing.T) {
-	e := newEnv(t, WithMaxBlobSize(BlobChunkSize+100))
-	ctx := t.Context()
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, append(be, WithMaxBlobSize(BlobChunkSize+100))...)
+		ctx := t.Context()
 
-	err := e.putBlob(ctx, "big", randomBytes(BlobChunkSize+101), 1000, nil)
-	wantCode(t, "over the size limit", err, 413)
-	if !strings.Contains(err.Error(), "--blob-max-size") {
-		t.Errorf("413 does not say which flag: %v", err)
-	}
-	if err := e.putBlob(ctx, "fits", randomBytes(BlobChunkSize+100), 0, nil); err != nil {
-		t.Fatalf("at the limit: %v", err)
-	}
-	wantCode(t, "no key", e.putBlob(ctx, "", []byte("x"), 0, nil), 400)
-	wantCode(t, "long key", e.putBlob(ctx, strings.Repeat("k", MaxKeySize+1), []byte("x"), 0, nil), 400)
-	wantCode(t, "long content type", e.putBlob(ctx, "k", []byte("x"), 0, &pb.BlobOptions{ContentType: strings.Repeat("t", 256)}), 400)
-	wantCode(t, "long table", e.putBlob(ctx, "k", []byte("x"), 0, &pb.BlobOptions{Table: strings.Repeat("t", 256)}), 400)
-	stream, err := e.blobs.Write(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = stream.CloseAndRecv()
-	wantCode(t, "empty stream", err, 400)
+		err := e.putBlob(ctx, "big", randomBytes(BlobChunkSize+101), 1000, nil)
+		wantCode(t, "over the size limit", err, 413)
+		if !strings.Contains(err.Error(), "--blob-max-size") {
+			t.Errorf("413 does not say which flag: %v", err)
+		}
+		if err := e.putBlob(ctx, "fits", randomBytes(BlobChunkSize+100), 0, nil); err != nil {
+			t.Fatalf("at the limit: %v", err)
+		}
+		wantCode(t, "no key", e.putBlob(ctx, "", []byte("x"), 0, nil), 400)
+		wantCode(t, "long key", e.putBlob(ctx, strings.Repeat("k", MaxKeySize+1), []byte("x"), 0, nil), 400)
+		wantCode(t, "long content type", e.putBlob(ctx, "k", []byte("x"), 0, &pb.BlobOptions{ContentType: strings.Repeat("t", 256)}), 400)
+		wantCode(t, "long table", e.putBlob(ctx, "k", []byte("x"), 0, &pb.BlobOptions{Table: strings.Repeat("t", 256)}), 400)
+		stream, err := e.blobs.Write(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = stream.CloseAndRecv()
+		wantCode(t, "empty stream", err, 400)
 
-	// A second key in the stream is refused, and the first is not written.
-	stream, err = e.blobs.Write(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream.Send(&pb.BlobWriteRequest{Key: "a", Blob: []byte("1")})
-	stream.Send(&pb.BlobWriteRequest{Key: "b", Blob: []byte("2")})
-	_, err = stream.CloseAndRecv()
-	wantCode(t, "two keys", err, 400)
+		// A second key in the stream is refused, and the first is not written.
+		stream, err = e.blobs.Write(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Send(&pb.BlobWriteRequest{Key: "a", Blob: []byte("1")})
+		stream.Send(&pb.BlobWriteRequest{Key: "b", Blob: []byte("2")})
+		_, err = stream.CloseAndRecv()
+		wantCode(t, "two keys", err, 400)
 
-	_, _, err = e.getBlob(ctx, "", nil)
-	wantCode(t, "read no key", err, 400)
-	_, err = e.blobs.Delete(ctx, &pb.BlobDeleteRequest{})
-	wantCode(t, "delete no key", err, 400)
+		_, _, err = e.getBlob(ctx, "", nil)
+		wantCode(t, "read no key", err, 400)
+		_, err = e.blobs.Delete(ctx, &pb.BlobDeleteRequest{})
+		wantCode(t, "delete no key", err, 400)
 
-	rsp, err := e.blobs.List(ctx, &pb.BlobListRequest{})
-	if err != nil || !slices.Equal(rsp.Keys, []string{"fits"}) {
-		t.Fatalf("keys after refused writes: %v %v", rsp.GetKeys(), err)
-	}
-	if chunks, dead := e.chunkRows(t); chunks != 2 || dead != 0 {
-		t.Fatalf("after refused writes: %d chunks, %d uploads not live; want 2 and 0", chunks, dead)
-	}
+		rsp, err := e.blobs.List(ctx, &pb.BlobListRequest{})
+		if err != nil || !slices.Equal(rsp.Keys, []string{"fits"}) {
+			t.Fatalf("keys after refused writes: %v %v", rsp.GetKeys(), err)
+		}
+		if chunks, dead := e.chunkRows(t); chunks != 2 || dead != 0 {
+			t.Fatalf("after refused writes: %d chunks, %d uploads not live; want 2 and 0", chunks, dead)
+		}
+	})
 }
 
 // TestBlobWriteCutShort: a client that goes away mid-upload leaves the old
 // bytes in place and no chunks behind.
 func TestBlobWriteCutShort(t *testing.T) {
-	e := newEnv(t)
-	if err := e.putBlob(t.Context(), "k", []byte("old"), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	stream, err := e.blobs.Write(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(&pb.BlobWriteRequest{Key: "k", Blob: randomBytes(2 * BlobChunkSize)}); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the server has stored a chunk of it, then hang up.
-	testkit.Eventually(t, 10*time.Second, "a chunk of the upload", func() bool { c, _ := e.chunkRows(t); return c > 1 })
-	cancel()
-	testkit.Eventually(t, 10*time.Second, "the upload's chunks to go", func() bool { c, d := e.chunkRows(t); return c == 1 && d == 0 })
-	if got, _, err := e.getBlob(t.Context(), "k", nil); err != nil || string(got) != "old" {
-		t.Fatalf("after a cut-short write: %q %v", got, err)
-	}
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		if err := e.putBlob(t.Context(), "k", []byte("old"), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		stream, err := e.blobs.Write(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&pb.BlobWriteRequest{Key: "k", Blob: randomBytes(2 * BlobChunkSize)}); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the server has stored a chunk of it, then hang up.
+		testkit.Eventually(t, 10*time.Second, "a chunk of the upload", func() bool { c, _ := e.chunkRows(t); return c > 1 })
+		cancel()
+		testkit.Eventually(t, 10*time.Second, "the upload's chunks to go", func() bool { c, d := e.chunkRows(t); return c == 1 && d == 0 })
+		if got, _, err := e.getBlob(t.Context(), "k", nil); err != nil || string(got) != "old" {
+			t.Fatalf("after a cut-short write: %q %v", got, err)
+		}
+	})
 }
 
 // TestBlobCrashRecovery: chunks of an upload a crash cut short are deleted
@@ -332,7 +360,7 @@ func TestBlobCrashRecovery(t *testing.T) {
 	if err := e.putBlob(ctx, "kept", []byte("kept"), 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.store.blobs.backend.Create(ctx)
+	w, err := e.store.blobs.backend.Create(ctx, "micro", "micro", "half", BlobInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,26 +394,28 @@ func TestBlobCrashRecovery(t *testing.T) {
 // TestBlobReadWhileReplaced: a reader whose blob is replaced mid-read gets
 // a 409 rather than a mix of old and new bytes.
 func TestBlobReadWhileReplaced(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	if err := e.putBlob(ctx, "k", randomBytes(2*BlobChunkSize), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.store.blobs.backend.Open(ctx, "micro", "micro", "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Next(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.putBlob(ctx, "k", []byte("new"), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, err = r.Next(ctx)
-	if err != ErrBlobChanged {
-		t.Fatalf("next chunk after a replace: %v, want ErrBlobChanged", err)
-	}
-	wantCode(t, "answer", e.store.blobs.failed(ctx, "read", err), 409)
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		ctx := t.Context()
+		if err := e.putBlob(ctx, "k", randomBytes(2*BlobChunkSize), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.store.blobs.backend.Open(ctx, "micro", "micro", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.putBlob(ctx, "k", []byte("new"), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Next(ctx)
+		if err != ErrBlobChanged {
+			t.Fatalf("next chunk after a replace: %v, want ErrBlobChanged", err)
+		}
+		wantCode(t, "answer", e.store.blobs.failed(ctx, "read", err), 409)
+	})
 }
 
 // TestBlobDiskFull: with the file at its size cap (--max-db-size) a write

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"testing"
@@ -87,6 +88,22 @@ func TestClusterR3(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 10s, scans through c: %q, through a: %q; want [k/2]", keysC, keysA)
+		}
+	}
+
+	// A blob written through a, in several chunks, is read through b
+	// (the object store reads its metadata from any replica: a moment).
+	blob := randomBytes(2*BlobChunkSize + 5)
+	if err := a.putBlob(ctx, "photo", blob, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, _, err := b.getBlob(ctx, "photo", nil)
+		if err == nil && bytes.Equal(got, blob) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("blob through b: %d bytes, %v", len(got), err)
 		}
 	}
 

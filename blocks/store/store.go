@@ -89,10 +89,11 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
-// WithJetStream keeps records in a JetStream KV bucket (micro_store) with
-// the given replicas instead of the SQLite file, so every node of a
-// cluster serves the same records and every node's watchers hear every
-// change. Revisions are then the bucket's sequence numbers (see Record).
+// WithJetStream keeps records in a JetStream KV bucket (micro_store), and
+// blobs in a JetStream object store (micro_blobs), with the given replicas
+// instead of the SQLite file, so every node of a cluster serves the same
+// records and blobs and every node's watchers hear every change.
+// Revisions are then the bucket's sequence numbers (see Record).
 func WithJetStream(js jetstream.JetStream, replicas int) Option {
 	return func(s *Store) { s.js, s.replicas = js, replicas }
 }
@@ -121,7 +122,11 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Store {
 	} else {
 		s.backend = newSQLite(db, s.now, s.hub)
 	}
-	s.blobs = &Blobs{s: s, backend: newBlobSQLite(db, s.now), maxSize: s.maxBlobSize}
+	var blobs BlobBackend = newBlobSQLite(db, s.now)
+	if s.js != nil {
+		blobs = newBlobJetStream(s.js, s.replicas)
+	}
+	s.blobs = &Blobs{s: s, backend: blobs, maxSize: s.maxBlobSize}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -146,6 +151,11 @@ func (s *Store) Start(ctx context.Context) error {
 				return
 			}
 			s.wg.Go(feed)
+		}
+		if b, ok := s.blobs.backend.(*blobJetStream); ok {
+			if err = b.start(ctx); err != nil {
+				return
+			}
 		}
 		// Before any call is served: no upload can be in progress.
 		if err = s.blobs.backend.Abandon(ctx); err != nil {
