@@ -82,7 +82,7 @@ func TestCluster(t *testing.T) {
 	cliA, cliB, cliC := newAdminCLI(t, a.server), newAdminCLI(t, b.server), newAdminCLI(t, c.server)
 
 	status := cliB.ok("cluster", "status")
-	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream", "events    jetstream"} {
+	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream", "events    jetstream", "runtime   jetstream", "sync      jetstream"} {
 		if !strings.Contains(status, want) {
 			t.Fatalf("micro cluster status lacks %q:\n%s", want, status)
 		}
@@ -108,6 +108,8 @@ func TestCluster(t *testing.T) {
 		}
 		cliA.ok("run", src)
 		waitStatus(t, cliA, "greeter", "running")
+		// The runtime's state is the cluster's: C answers for it too.
+		waitStatus(t, cliC, "greeter", "running")
 		before := handledOn(t, a.server, "greeter")
 		var body string
 		testkit.Eventually(t, 30*time.Second, "greeter through C's gateway", func() bool {

@@ -174,7 +174,7 @@ func (n *Node) newRegistry(Config) (block, error) {
 // newRuntime builds the runtime, which gives the services it starts the
 // proxy's address (MICRO_PROXY) and service accounts from auth.
 func (n *Node) newRuntime(cfg Config) (block, error) {
-	n.runtime = runtime.New(n.db, n.authz, runtime.Config{
+	rc := runtime.Config{
 		Logger:       n.log,
 		ProxyAddress: n.servicesProxyAddr(), // tls.go: a loopback plaintext door when TLS is on
 		Trace:        n.tracer != nil,
@@ -185,7 +185,9 @@ func (n *Node) newRuntime(cfg Config) (block, error) {
 		RunNamespaces: cfg.RuntimeNamespaces,
 		LogBytes:      cfg.RuntimeLogBytes,
 		LogAge:        cfg.RuntimeLogAge,
-	})
+	}
+	n.runtimeCluster(&rc) // cluster.go
+	n.runtime = runtime.New(n.db, n.authz, rc)
 	return n.runtime, nil
 }
 

@@ -12,7 +12,9 @@ import (
 	"micro.dev/micro/blocks/config"
 	"micro.dev/micro/blocks/events"
 	"micro.dev/micro/blocks/registry"
+	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
+	syncblock "micro.dev/micro/blocks/sync"
 	"micro.dev/micro/cluster"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
@@ -165,6 +167,25 @@ func (n *Node) eventsOptions() []events.Option {
 	}
 	n.backends["events"] = "jetstream"
 	return []events.Option{events.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+func (n *Node) syncOptions() []syncblock.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	n.backends["sync"] = "jetstream"
+	return []syncblock.Option{syncblock.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+// runtimeCluster keeps services' desired state, status, sources and logs
+// on JetStream, so micro status and micro logs answer from any node; a
+// service runs on the node it was created through.
+func (n *Node) runtimeCluster(rc *runtime.Config) {
+	if n.cluster == nil {
+		return
+	}
+	n.backends["runtime"] = "jetstream (processes run on the node they were created through)"
+	rc.JetStream, rc.Replicas, rc.Node = n.cluster.JetStream(), n.cluster.Replicas(), n.id
 }
 
 func (n *Node) configOptions() []config.Option {
