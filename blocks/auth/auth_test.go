@@ -353,6 +353,16 @@ func TestServiceAccountSecretIsAJWT(t *testing.T) {
 		wantCode(t, "secret of another account", err, 401, "")
 		_, err = e.authc.Token(ctx, &pb.TokenRequest{Id: id, Secret: secret, Options: &pb.Options{Namespace: "micro"}})
 		wantCode(t, "secret in another namespace", err, 401, "")
+		// A credential is not an access token: as a bearer it is refused at
+		// the door and by Inspect, saying to exchange it; a refresh token
+		// likewise.
+		refresh := e.login(t, "micro", "admin", "micro").RefreshToken
+		for what, bearer := range map[string]string{"credential": secret, "refresh token": refresh} {
+			_, err = e.accounts.List(inNS(as(ctx, bearer), "acme"), &pb.ListAccountsRequest{Options: &pb.Options{Namespace: "acme"}})
+			wantCode(t, what+" as a bearer", err, 401, "not an access token; exchange")
+			_, err = e.authc.Inspect(ctx, &pb.InspectRequest{Token: bearer})
+			wantCode(t, what+" inspected", err, 401, "not an access token; exchange")
+		}
 		// An access token is not a credential: a stolen one cannot be turned
 		// into a session.
 		access := e.login(t, "micro", "admin", "micro").AccessToken

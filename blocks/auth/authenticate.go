@@ -91,10 +91,18 @@ func (a *Auth) Identify(ctx context.Context, authorization string) (*fauth.Accou
 	return a.inspect(ctx, token)
 }
 
-// inspect checks an access token and returns its account.
+// inspect checks an access token and returns its account. Only an access
+// token: a credential or a refresh token is refused (fail closed), with a
+// message saying to exchange it.
 func (a *Auth) inspect(ctx context.Context, token string) (*fauth.Account, error) {
+	if !looksLikeJWT(token) {
+		return nil, merrors.Unauthorized(errID, "%s", fauth.ErrNotAccessToken.Error())
+	}
 	c, err := a.keys.parse(ctx, token)
 	if err == nil {
+		if c.AccessOnly() != nil {
+			return nil, merrors.Unauthorized(errID, "%s", fauth.ErrNotAccessToken.Error())
+		}
 		err = a.checkLive(ctx, c)
 	}
 	if err != nil {

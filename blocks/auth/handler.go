@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"strings"
 	"time"
 
 	"micro.dev/micro/blocks/internal/failure"
@@ -254,10 +253,7 @@ func (a *Auth) issue(ctx context.Context, acc Account, ttl time.Duration, family
 	return &pb.Token{AccessToken: access, RefreshToken: refresh, Created: now.Unix(), Expiry: exp.Unix()}, nil
 }
 
-// looksLikeJWT is a cheap test before parsing: three base64url parts.
-func looksLikeJWT(s string) bool {
-	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
-}
+var looksLikeJWT = fauth.LooksLikeJWT
 
 // namespaceOf is the namespace a request acts on: its options, else the
 // call's (set by the proxy), else the default.

@@ -33,7 +33,7 @@ import (
 type claims = fauth.Claims
 
 // useCredential marks a JWT that serves as an account's secret.
-const useCredential = "credential"
+const useCredential = fauth.UseCredential
 
 // Why a token was refused; the caller turns them into 401s.
 var (

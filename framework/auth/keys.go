@@ -66,9 +66,10 @@ func NewKeySet(c client.Client) *KeySet {
 
 // Account returns the account of token, verified with its namespace's
 // public keys: ErrInvalidToken for a token that is malformed, forged or
-// expired, another error when the keys could not be fetched.
+// expired, ErrNotAccessToken for a credential or refresh token, another
+// error when the keys could not be fetched.
 func (k *KeySet) Account(ctx context.Context, token string) (*Account, error) {
-	c, err := ParseToken(token, k.now, func(iss, kid string) (ed25519.PublicKey, error) {
+	c, err := ParseAccessToken(token, k.now, func(iss, kid string) (ed25519.PublicKey, error) {
 		return k.key(ctx, iss, kid)
 	})
 	switch {

@@ -93,6 +93,19 @@ func TestKeySet(t *testing.T) {
 			t.Errorf("%s: %+v, %v; want ErrInvalidToken", what, acc, err)
 		}
 	}
+	// A credential (a service account's secret) verifies but is no access
+	// token: it names no caller until exchanged at Auth.Token.
+	cred := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "svc", "iss": "acme", "type": "service",
+		"scopes": []string{"service"}, "use": UseCredential, "exp": now.Add(time.Hour).Unix()})
+	cred.Header["kid"] = "k1"
+	credTok, _ := cred.SignedString(priv)
+	if acc, err := ks.Account(ctx, credTok); err != ErrNotAccessToken {
+		t.Errorf("credential: %+v, %v; want ErrNotAccessToken", acc, err)
+	}
+	if acc := ks.FromHeader(ctx, "Bearer "+credTok); acc != nil {
+		t.Errorf("credential as a bearer names %+v", acc)
+	}
+
 	// An unknown key id refetched acme's keys at most once; forged ids
 	// again within keysRetry fetch nothing.
 	before := srv.fetches

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/ed25519"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,6 +15,18 @@ const MaxTokenSize = 16 << 10
 // ErrTokenExpired is a token whose signature holds but whose expiry has
 // passed.
 var ErrTokenExpired = errors.New("token expired")
+
+// ErrNotAccessToken is a token offered as a bearer that is not an access
+// token: a credential (a service account's long-lived secret) or a refresh
+// token. Either is exchanged for an access token at auth.Auth/Token; taken
+// as a bearer, a leaked year-long credential would be a year-long session
+// no refresh rotation or expiry bounds.
+var ErrNotAccessToken = errors.New("invalid token: not an access token; exchange a credential or refresh token for one at auth.Auth/Token")
+
+// UseCredential is the Use claim of a credential: a JWT that is a service
+// account's secret, accepted by Auth.Token in place of a password and
+// nowhere else. Access tokens have no Use.
+const UseCredential = "credential"
 
 // Claims are the claims of the tokens the auth block signs: Micro's, plus
 // the account's uid (a token outlives no re-created account) and what the
@@ -72,4 +85,32 @@ func ParseToken(token string, now func() time.Time, keyFor func(iss, kid string)
 		return nil, ErrInvalidToken
 	}
 	return c, nil
+}
+
+// ParseAccessToken is ParseToken for a bearer token: one that verifies but
+// is a credential is ErrNotAccessToken.
+func ParseAccessToken(token string, now func() time.Time, keyFor func(iss, kid string) (ed25519.PublicKey, error)) (*Claims, error) {
+	c, err := ParseToken(token, now, keyFor)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.AccessOnly(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AccessOnly is nil for the claims of an access token, ErrNotAccessToken
+// for any other use.
+func (c *Claims) AccessOnly() error {
+	if c.Use != "" {
+		return ErrNotAccessToken
+	}
+	return nil
+}
+
+// LooksLikeJWT is a cheap test before parsing: three parts, the first a
+// base64url JSON object.
+func LooksLikeJWT(s string) bool {
+	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
 }

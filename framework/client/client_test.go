@@ -199,16 +199,24 @@ func TestTokenFallbacks(t *testing.T) {
 		t.Fatalf("%d requests, want 1", len(auth.reqs))
 	}
 
-	// Refused credentials are an error, unless the secret is itself a token.
+	// Refused credentials are an error, a credential JWT's too: it is never
+	// sent as a bearer in place of the access token it failed to obtain.
 	auth = &fakeAuth{now: time.Now, err: errors.Unauthorized("auth", "wrong secret")}
 	if _, err := newTokenSource(auth, "svc", "secret", "micro", quiet()).Token(ctx); errors.Code(err) != 401 {
 		t.Fatalf("bad secret: %v", err)
 	}
-	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":4102444800}`))
-	jwt := "eyJhbGciOiJSUzI1NiJ9." + claims + ".sig"
-	ts = newTokenSource(auth, "svc", jwt, "micro", quiet())
-	if tok, err := ts.Token(ctx); err != nil || tok != jwt || ts.expiry.Unix() != 4102444800 {
-		t.Fatalf("JWT secret: %q %v %v", tok, err, ts.expiry)
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":4102444800,"use":"credential"}`))
+	jwt := "eyJhbGciOiJFZERTQSJ9." + claims + ".sig"
+	for _, fail := range []error{errors.Unauthorized("auth", "wrong secret"), errors.InternalServerError("auth", "database is locked")} {
+		auth = &fakeAuth{now: time.Now, err: fail}
+		if tok, err := newTokenSource(auth, "svc", jwt, "micro", quiet()).Token(ctx); tok != "" || err == nil {
+			t.Fatalf("JWT secret, exchange failing with %v: %q %v", fail, tok, err)
+		}
+	}
+	// ...and exchanged like a password when the auth service answers.
+	auth = &fakeAuth{now: time.Now}
+	if tok, err := newTokenSource(auth, "svc", jwt, "micro", quiet()).Token(ctx); tok != "tok1" || err != nil || auth.reqs[0].Secret != jwt {
+		t.Fatalf("JWT secret: %q %v", tok, err)
 	}
 
 	// No credentials: no token, no request.

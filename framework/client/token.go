@@ -2,10 +2,7 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +23,10 @@ const absentRecheck = time.Minute
 
 // tokenSource holds a service's access token: obtained from auth.Auth/Token
 // with the service's id and secret, refreshed (with the refresh token, else
-// the secret again) shortly before it expires. Without credentials, or
-// when the server has no auth service, calls go anonymously.
+// the secret again) shortly before it expires. A secret that is a
+// credential JWT is exchanged like a password, never sent as a bearer: the
+// doors take only access tokens. Without credentials, or when the server
+// has no auth service, calls go anonymously.
 type tokenSource struct {
 	conn       grpc.ClientConnInterface
 	id, secret string
@@ -86,10 +85,6 @@ func (t *tokenSource) Token(ctx context.Context) (string, error) {
 		}
 		t.anonymousUntil = now.Add(absentRecheck)
 		return "", nil
-	case looksLikeJWT(t.secret) && !refused(err):
-		// A secret may itself be a token: use it as is.
-		t.access, t.refresh, t.created, t.expiry = t.secret, "", now, jwtExpiry(t.secret)
-		return t.access, nil
 	case refused(err):
 		return "", callError(err)
 	}
@@ -140,27 +135,6 @@ func unix(sec int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, 0)
-}
-
-func looksLikeJWT(s string) bool {
-	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
-}
-
-// jwtExpiry reads the exp claim of a JWT without verifying it (the server
-// does that); zero when there is none.
-func jwtExpiry(tok string) time.Time {
-	parts := strings.Split(tok, ".")
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}
-	}
-	var claims struct {
-		Exp int64 `json:"exp"`
-	}
-	if json.Unmarshal(b, &claims) != nil {
-		return time.Time{}
-	}
-	return unix(claims.Exp)
 }
 
 func metadataFromOutgoing(ctx context.Context) (grpcmd.MD, bool) {
