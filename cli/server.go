@@ -46,6 +46,7 @@ func (a *app) serverCommand() *ffcli.Command {
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", node.DefaultWriteTimeout, "an answer, and each message of a stream, must be taken within this")
 	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive and proxy connections idle this long")
 	fs.IntVar(&cfg.Limits.MaxConnsPerAddress, "max-conns-per-address", node.DefaultMaxConnsPerAddress, "connections one client IP may hold on each port; at the cap its longest-idle one is closed; -1 for no cap")
+	fs.IntVar(&cfg.Limits.MaxStreamsPerConn, "max-streams-per-conn", node.DefaultMaxStreamsPerConn, "calls one proxy connection may have in progress; past it the client's further calls wait")
 	cfg.MinFreeSpace = defaultMinFreeSpace
 	fs.Var((*sizeFlag)(&cfg.MinFreeSpace), "min-free-space", "refuse writes (507) when the disk has less than this `size` free (64MB, 1GB; 0 for no minimum); deletes still run")
 	fs.Var((*sizeFlag)(&cfg.MaxDBSize), "max-db-size", "refuse writes (507) once the database file reaches this `size` (0 for no cap)")

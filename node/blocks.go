@@ -133,7 +133,8 @@ func (n *Node) newAuth(cfg Config) (block, error) {
 	n.auth = auth.New(n.db, n.authz, append([]auth.Option{auth.WithLogger(n.log), auth.WithAdminPassword(cfg.AdminPassword)},
 		n.authOptions()...)...)
 	n.proxy = proxy.New(proxy.Config{Logger: n.log, Auth: n.auth, Observer: n.metrics,
-		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout, TrustedProxies: n.trusted})
+		IdleTimeout: n.limits.IdleTimeout, HandshakeTimeout: n.limits.ReadHeaderTimeout, TrustedProxies: n.trusted,
+		MaxConcurrentStreams: uint32(n.limits.MaxStreamsPerConn)})
 	return n.auth, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"micro.dev/micro/internal/netlimit"
+	"micro.dev/micro/proxy"
 )
 
 // Limits bound how long a client may hold a connection without using it,
@@ -29,6 +30,10 @@ type Limits struct {
 	// each listener; at the cap its longest-idle one is closed for the
 	// new one. Negative means no cap.
 	MaxConnsPerAddress int
+	// MaxStreamsPerConn caps the calls one proxy connection may have in
+	// progress at once; past it a client's further calls wait for one to
+	// end. The in-process connection the gateway's streams use shares it.
+	MaxStreamsPerConn int
 }
 
 // Default limits.
@@ -38,6 +43,7 @@ const (
 	DefaultWriteTimeout       = time.Minute
 	DefaultIdleTimeout        = 2 * time.Minute
 	DefaultMaxConnsPerAddress = 512
+	DefaultMaxStreamsPerConn  = proxy.DefaultMaxConcurrentStreams
 )
 
 func (l Limits) withDefaults() Limits {
@@ -52,6 +58,9 @@ func (l Limits) withDefaults() Limits {
 	set(&l.IdleTimeout, DefaultIdleTimeout)
 	if l.MaxConnsPerAddress == 0 {
 		l.MaxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if l.MaxStreamsPerConn <= 0 {
+		l.MaxStreamsPerConn = DefaultMaxStreamsPerConn
 	}
 	return l
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// HandshakeTimeout is how long a new connection has to start speaking
 	// HTTP/2; zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// MaxConcurrentStreams bounds the calls one connection may have in
+	// progress; zero means DefaultMaxConcurrentStreams (limits.go).
+	MaxConcurrentStreams uint32
 	// TrustedProxies are the load balancers whose x-forwarded-for is
 	// believed for the caller's address; nil believes no one.
 	TrustedProxies *clientaddr.Proxies
