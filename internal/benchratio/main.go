@@ -35,6 +35,8 @@ var pairs = []struct{ pkg, bench, base, what string }{
 	{"proxy", "AuthOverhead/auth-admin-token", "AuthOverhead/baseline-no-auth", "proxy call with a token checked vs no auth"},
 	{"proxy", "Tracing/on", "Tracing/off", "proxy call with tracing on (a span per call) vs off"},
 	{"node", "GatewayTracing/on", "GatewayTracing/off", "helloworld through the gateway, node and service tracing vs not"},
+	{"node", "Cluster/store-write/cluster", "Cluster/store-write/appliance", "store write on a node of a 3-node cluster (R3) vs the single-file appliance"},
+	{"node", "Cluster/events-publish/cluster", "Cluster/events-publish/appliance", "event publish on a node of a 3-node cluster (R3) vs the appliance"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
