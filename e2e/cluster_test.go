@@ -87,6 +87,13 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("micro cluster status lacks %q:\n%s", want, status)
 		}
 	}
+	if out := cliC.ok("network", "nodes"); strings.Count(out, "127.0.0.1:") != 3 {
+		t.Fatalf("micro network nodes on C lists not the three nodes:\n%s", out)
+	}
+	// A backup of a node's file would miss the replicated state: refused.
+	if out, errOut, code := cliA.run("backup", filepath.Join(t.TempDir(), "copy.db")); code == 0 || !strings.Contains(out+errOut, "cluster backups are not supported yet") {
+		t.Fatalf("micro backup on a clustered node: exit %d\n%s%s", code, out, errOut)
+	}
 	if code, body := get(t, c.gateway+"/health"); code != 200 || !strings.Contains(body, `"online":3`) {
 		t.Fatalf("/health on C: %d %s", code, body)
 	}
@@ -303,4 +310,28 @@ func eventsGroup(t *testing.T, pub *clusterNode, members ...*clusterNode) {
 		}
 	}
 	t.Logf("the group's %d events per member: %v", n, per)
+}
+
+// TestClusterRefusesUnsafe: a route listener others can reach needs the
+// cluster secret, and a clustered node takes no file backups: the server
+// says so and exits.
+func TestClusterRefusesUnsafe(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, nil)
+	data := filepath.Join(t.TempDir(), "micro.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster", "nats://0.0.0.0:16222"}, "--cluster-secret (MICRO_CLUSTER_SECRET) is required"},
+		{[]string{"--cluster", "nats://127.0.0.1:16222", "--cluster-secret", "short"}, "at least 16"},
+		{[]string{"--cluster", "nats://127.0.0.1:16222", "--backup-to", t.TempDir()}, "--backup-to with --cluster"},
+	} {
+		args := append([]string{"server", "--data", data, "--gateway-address", "127.0.0.1:0", "--proxy-address", "127.0.0.1:0",
+			"--dashboard-address", ""}, tc.args...)
+		out, errOut, code := c.run(args...)
+		if code == 0 || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("micro %s: exit %d, want an error with %q\n%s%s", strings.Join(args, " "), code, tc.want, out, errOut)
+		}
+	}
 }

@@ -28,6 +28,9 @@ func (a *admin) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error 
 	if err := a.node.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
 		return err
 	}
+	if a.node.cluster != nil {
+		return errClusterBackup // cluster.go
+	}
 	dir, err := os.MkdirTemp(filepath.Dir(a.node.db.Path()), ".micro-backup-")
 	if err != nil {
 		return errors.InternalServerError("admin", "backup: %v", err)

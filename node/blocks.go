@@ -210,5 +210,5 @@ func (n *Node) newNetwork(Config) (block, error) {
 	n.routeVia(&rc) // cluster.go
 	n.router = router.New(rc)
 	n.proxy.SetRouter(n.router)
-	return network.New(n.router, n.authz, network.Node{ID: n.id, Address: n.proxyLis.Addr().String()}), nil
+	return network.New(n.router, n.authz, network.Node{ID: n.id, Address: n.proxyLis.Addr().String()}, n.networkOptions()...), nil
 }

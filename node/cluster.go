@@ -11,11 +11,13 @@ import (
 	"micro.dev/micro/blocks/broker"
 	"micro.dev/micro/blocks/config"
 	"micro.dev/micro/blocks/events"
+	"micro.dev/micro/blocks/network"
 	"micro.dev/micro/blocks/registry"
 	"micro.dev/micro/blocks/runtime"
 	"micro.dev/micro/blocks/store"
 	syncblock "micro.dev/micro/blocks/sync"
 	"micro.dev/micro/cluster"
+	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
 	"micro.dev/micro/router"
@@ -49,6 +51,11 @@ func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 		return errors.New("--cluster with TLS on the proxy (--domain, --tls-cert) is not supported yet: " +
 			"nodes forward calls to each other's proxies in plaintext; run the cluster behind a TLS-terminating load balancer")
 	}
+	if cfg.BackupTo != "" {
+		return errors.New("--backup-to with --cluster: a backup copies this node's SQLite file, which in a cluster " +
+			"does not hold the replicated state (store, config, auth, registry, events, runtime, sync); " +
+			"cluster backups are not supported yet: the state is kept in three copies, see README Cluster")
+	}
 	cc := cfg.Cluster
 	cc.Data, cc.Logger = cfg.Data, n.log
 	if n.cluster, err = cluster.Start(ctx, cc); err != nil {
@@ -63,6 +70,11 @@ func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 	n.members, err = n.cluster.Announce(ctx, cluster.Member{Proxy: proxy, Gateway: n.gatewayLn.Addr().String(), Version: cfg.Version})
 	return err
 }
+
+// errClusterBackup refuses micro backup on a clustered node rather than
+// hand over a file without the replicated state.
+var errClusterBackup = merrors.NotImplemented("admin", "micro backup copies a node's SQLite file, which in a cluster "+
+	"does not hold the replicated state; cluster backups are not supported yet (see README Cluster)")
 
 // advertise is the address other nodes reach this node's proxy at: its
 // port, on the host given (--cluster-advertise), else the proxy's or the
@@ -194,6 +206,20 @@ func (n *Node) configOptions() []config.Option {
 	}
 	n.backends["config"] = "jetstream"
 	return []config.Option{config.WithJetStream(n.cluster.JetStream(), n.cluster.Replicas())}
+}
+
+// networkOptions list the cluster's nodes in the network API.
+func (n *Node) networkOptions() []network.Option {
+	if n.cluster == nil {
+		return nil
+	}
+	return []network.Option{network.WithPeers(func() []network.Node {
+		var out []network.Node
+		for _, m := range n.members.List() {
+			out = append(out, network.Node{ID: m.Name, Address: m.Proxy})
+		}
+		return out
+	})}
 }
 
 // routeVia lets the router reach services other nodes own through their

@@ -26,7 +26,15 @@ type Network struct {
 	router *router.Router
 	authz  auth.Authorizer
 	node   Node
+	peers  func() []Node // WithPeers
 }
+
+// Option configures New.
+type Option func(*Network)
+
+// WithPeers lists the other micro nodes of this node's cluster (micro
+// server --cluster) for Nodes and Graph.
+func WithPeers(fn func() []Node) Option { return func(n *Network) { n.peers = fn } }
 
 // Node identifies this micro node in the API: its id and the address of
 // its proxy, where the blocks' routes lead.
@@ -35,8 +43,12 @@ type Node struct{ ID, Address string }
 // New returns the network block for r on node self. What it shows of a
 // namespace's services passes the registry's Access rule with authz; nil
 // refuses every call.
-func New(r *router.Router, authz auth.Authorizer, self Node) *Network {
-	return &Network{router: r, authz: authz, node: self}
+func New(r *router.Router, authz auth.Authorizer, self Node, opts ...Option) *Network {
+	n := &Network{router: r, authz: authz, node: self}
+	for _, o := range opts {
+		o(n)
+	}
+	return n
 }
 
 // Register serves the network.Network service on gs.
@@ -75,17 +87,35 @@ func (n *Network) Services(ctx context.Context, _ *pb.ServicesRequest) (*pb.Serv
 	return rsp, nil
 }
 
-// Nodes lists the micro nodes of the network: this one.
+// Nodes lists the micro nodes of the network: this one, and in a cluster
+// the others up.
 func (n *Network) Nodes(ctx context.Context, _ *pb.NodesRequest) (*pb.NodesResponse, error) {
 	if err := n.access(ctx, metadata.DefaultNamespace); err != nil {
 		return nil, err
 	}
-	return &pb.NodesResponse{Nodes: []*pb.Node{n.self()}}, nil
+	return &pb.NodesResponse{Nodes: append([]*pb.Node{n.self()}, n.others()...)}, nil
 }
 
-func (n *Network) self() *pb.Node {
-	return &pb.Node{Id: n.node.ID, Address: n.node.Address, Network: metadata.DefaultNamespace,
+func (n *Network) self() *pb.Node { return nodeProto(n.node) }
+
+func nodeProto(nd Node) *pb.Node {
+	return &pb.Node{Id: nd.ID, Address: nd.Address, Network: metadata.DefaultNamespace,
 		Status: &pb.Status{Error: &pb.Error{}}}
+}
+
+// others are the cluster's other nodes, by id.
+func (n *Network) others() []*pb.Node {
+	if n.peers == nil {
+		return nil
+	}
+	var out []*pb.Node
+	for _, p := range n.peers() {
+		if p.ID != n.node.ID {
+			out = append(out, nodeProto(p))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
+	return out
 }
 
 // Graph returns the network seen from this node: it alone.
@@ -93,7 +123,11 @@ func (n *Network) Graph(ctx context.Context, _ *pb.GraphRequest) (*pb.GraphRespo
 	if err := n.access(ctx, metadata.DefaultNamespace); err != nil {
 		return nil, err
 	}
-	return &pb.GraphResponse{Root: &pb.Peer{Node: n.self()}}, nil
+	root := &pb.Peer{Node: n.self()}
+	for _, o := range n.others() {
+		root.Peers = append(root.Peers, &pb.Peer{Node: o})
+	}
+	return &pb.GraphResponse{Root: root}, nil
 }
 
 // Status reports the node's health: serving, no errors.
@@ -104,13 +138,16 @@ func (n *Network) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRe
 	return &pb.StatusResponse{Status: &pb.Status{Error: &pb.Error{}}}, nil
 }
 
-// Connect would join other micro nodes; one node per network for now. It
-// would change the "micro" network: its administrators only.
+// Connect would join other micro nodes at run time. Nodes join a cluster
+// when they start (micro server --cluster, --cluster-peers): JetStream
+// needs its peers configured at start. It would change the "micro"
+// network: its administrators only.
 func (n *Network) Connect(ctx context.Context, _ *pb.ConnectRequest) (*pb.ConnectResponse, error) {
 	if err := n.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
 		return nil, err
 	}
-	return nil, errors.NotImplemented("network", "connecting micro nodes into one network is not supported yet: each micro server is its own network")
+	return nil, errors.NotImplemented("network", "micro nodes join a cluster when they start, not at run time: "+
+		"start each with micro server --cluster nats://HOST:PORT --cluster-peers host:port,... (see micro cluster status)")
 }
 
 // Routes lists a route per service node: the blocks through this node's
