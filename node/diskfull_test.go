@@ -12,7 +12,8 @@ import (
 
 // TestDeletesRunWhenTheDiskIsFull: under --min-free-space (here more than
 // any disk has) writes are refused with a 507, and every block's delete
-// still runs, since a delete is how an operator makes room.
+// still runs, since a delete is how an operator makes room; so do the
+// blocks' background sweeps.
 func TestDeletesRunWhenTheDiskIsFull(t *testing.T) {
 	cfg := Config{Data: filepath.Join(t.TempDir(), "micro.db"), GatewayAddress: "127.0.0.1:0",
 		ProxyAddress: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
@@ -26,6 +27,8 @@ func TestDeletesRunWhenTheDiskIsFull(t *testing.T) {
 	w.generate(token, "micro", "bob", nil)
 	w.call(token, "micro", "/registry.Registry/Register", map[string]any{"name": "greeter", "version": "1",
 		"nodes": []map[string]any{{"id": "g1", "address": "127.0.0.1:1"}}}, &rsp)
+	// An event, so the events sweep has a topic to sweep.
+	w.call(token, "micro", "/events.Stream/Publish", map[string]any{"topic": "t", "payload": "e30="}, &rsp)
 	var lease struct{ ID string }
 	w.call(token, "micro", "/sync.Sync/Acquire", map[string]any{"name": "job", "ttl_ms": 60000, "holder": "me"}, &lease)
 	w.call(token, "micro", "/store.Store/Write", map[string]any{"record": map[string]any{"key": "k", "value": "dg=="}}, &rsp)
@@ -68,5 +71,27 @@ func TestDeletesRunWhenTheDiskIsFull(t *testing.T) {
 		if err := w.callErrIn("micro", c.method, c.req, token); err != nil {
 			t.Errorf("%s with the disk full: %v", c.method, err)
 		}
+	}
+	// The background clean-ups are deletes too: they run on a full disk.
+	ctx := context.Background()
+	if _, err := n.auth.Sweep(ctx); err != nil {
+		t.Errorf("refresh-token sweep with the disk full: %v", err)
+	}
+	// (The registry's expiry sweep, whose nodes a start forgets:
+	// registry's TestSweepRunsOnAFullDisk; the runtime's log trimming:
+	// TestLogsAreTrimmedOnAFullDisk.)
+	swept := false
+	for _, b := range n.blocks {
+		if ev, ok := b.block.(interface {
+			Sweep(context.Context) (int64, error)
+		}); ok && b.name == "events" {
+			swept = true
+			if _, err := ev.Sweep(ctx); err != nil {
+				t.Errorf("events retention sweep with the disk full: %v", err)
+			}
+		}
+	}
+	if !swept {
+		t.Error("no events block with a Sweep")
 	}
 }

@@ -273,6 +273,14 @@ func (a *Auth) changedElsewhere(kind, ns string) {
 	}
 }
 
+// Sweep deletes expired refresh tokens, and used ones kept past
+// usedRefreshKept, now; the sweeper calls it every interval. It frees
+// space, so it runs on a full disk too (schema.Freeing).
+func (a *Auth) Sweep(ctx context.Context) (int, error) {
+	now := a.now()
+	return a.backend.Sweep(schema.Freeing(ctx), now, now.Add(-usedRefreshKept))
+}
+
 func (a *Auth) sweepLoop() {
 	t := time.NewTicker(a.interval)
 	defer t.Stop()
@@ -281,8 +289,7 @@ func (a *Auth) sweepLoop() {
 		case <-a.ctx.Done():
 			return
 		case <-t.C:
-			now := a.now()
-			n, err := a.backend.Sweep(a.ctx, now, now.Add(-usedRefreshKept))
+			n, err := a.Sweep(a.ctx)
 			switch {
 			case err != nil && a.ctx.Err() == nil:
 				a.log.Warn("auth: sweeping refresh tokens failed", "err", err)

@@ -218,8 +218,9 @@ func (e *Events) Close() error {
 }
 
 // Sweep deletes expired events now; the sweeper calls it every interval.
+// It frees space, so it runs on a full disk too (schema.Freeing).
 func (e *Events) Sweep(ctx context.Context) (int64, error) {
-	return e.backend.Sweep(ctx, e.now(), e.retention)
+	return e.backend.Sweep(schema.Freeing(ctx), e.now(), e.retention)
 }
 
 func (e *Events) sweepLoop() {

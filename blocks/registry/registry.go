@@ -175,24 +175,26 @@ func (r *Registry) sweepLoop() {
 		case <-r.ctx.Done():
 			return
 		case <-t.C:
-			r.sweep()
+			if err := r.Sweep(r.ctx); err != nil && r.ctx.Err() == nil {
+				r.log.Warn("registry: sweeping expired nodes failed", "err", err)
+			}
 		}
 	}
 }
 
-// sweep deletes expired nodes and announces what changed.
-func (r *Registry) sweep() {
-	changes, err := r.backend.Sweep(r.ctx)
+// Sweep deletes expired nodes now and announces what changed; the sweeper
+// calls it every interval. It frees space, so it runs on a full disk too
+// (schema.Freeing).
+func (r *Registry) Sweep(ctx context.Context) error {
+	changes, err := r.backend.Sweep(schema.Freeing(ctx))
 	if err != nil {
-		if r.ctx.Err() == nil {
-			r.log.Warn("registry: sweeping expired nodes failed", "err", err)
-		}
-		return
+		return err
 	}
 	for _, c := range changes {
 		r.log.Debug("registry: node expired", "service", c.Service.Name, "domain", c.Service.Domain, "action", c.Action)
 		r.publish(c)
 	}
+	return nil
 }
 
 // Subscribe calls fn with every change from now on, in the goroutine that

@@ -179,7 +179,9 @@ func TestNodesExpire(t *testing.T) {
 			t.Fatalf("lookup after expiry: %v %v %v", svcs, until, err)
 		}
 
-		e.reg.sweep()
+		if err := e.reg.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		want := []string{"create foo", "delete foo"}
@@ -212,7 +214,9 @@ func TestSweepKeepsLiveNodes(t *testing.T) {
 		var got []*pb.Result
 		e.reg.Subscribe(func(r *pb.Result) { got = append(got, r) })
 		e.clock.Advance(3 * time.Second)
-		e.reg.sweep()
+		if err := e.reg.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		if len(got) != 1 || got[0].Action != "update" || len(got[0].Service.Nodes) != 1 || got[0].Service.Nodes[0].Id != "foo-2" {
 			t.Fatalf("sweep events: %v", got)
 		}

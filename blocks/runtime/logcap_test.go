@@ -4,12 +4,15 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"micro.dev/micro/internal/testkit"
+	"micro.dev/micro/schema"
 )
 
 // TestLogsAreCappedBySize writes a service's logs well past its size cap:
@@ -106,5 +109,44 @@ func TestLogBufferIsCappedBySize(t *testing.T) {
 	}
 	if p.dropped != 100-len(p.lines) {
 		t.Fatalf("dropped %d; want %d", p.dropped, 100-len(p.lines))
+	}
+}
+
+// TestLogsAreTrimmedOnAFullDisk: with the disk full new lines are refused,
+// but the cap still trims what is kept, since that frees space.
+func TestLogsAreTrimmedOnAFullDisk(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "micro.db")
+	clock := testkit.NewClock()
+	open := func(minFree int64) *sqliteBackend {
+		db, err := schema.Open(context.Background(), path, schema.Options{Migrations: []schema.Migrations{Migrations}, MinFreeSpace: minFree})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return newSQLite(db, clock.Now)
+	}
+	b := open(0)
+	k := Key{"micro", "a", "latest"}
+	bg := context.Background()
+	limit := LogCap{Lines: 1000, Age: time.Hour}
+	for i := range 3 {
+		if err := b.AppendLogs(bg, k, []LogLine{{Time: clock.Now(), Stream: StreamStdout, Message: strconv.Itoa(i)}}, limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.db.Close()
+
+	b = open(1 << 62)
+	if b.db.Health() == nil {
+		t.Skip("free space is not known on this system")
+	}
+	clock.Advance(2 * time.Hour)
+	err := b.AppendLogs(bg, k, []LogLine{{Time: clock.Now(), Stream: StreamStdout, Message: "new"}}, limit)
+	if !errors.Is(err, schema.ErrDiskFull) {
+		t.Fatalf("appending with the disk full: %v, want ErrDiskFull", err)
+	}
+	if got, err := b.ReadLogs(bg, k, LogQuery{}); err != nil || len(got) != 0 {
+		t.Fatalf("with the disk full kept %v (%v); want the lines past the age cap trimmed", got, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -172,7 +173,7 @@ func (b *sqliteBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, 
 	if len(lines) == 0 {
 		return nil
 	}
-	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO runtime_logs (namespace, name, version, ts, stream, instance, message, bytes)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
@@ -190,6 +191,16 @@ func (b *sqliteBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, 
 		}
 		return trimLogs(ctx, tx, k, limit, b.now())
 	})
+	if errors.Is(err, schema.ErrDiskFull) {
+		// The lines are lost, but the cap still applies to what is kept:
+		// trimming frees space, so it runs on a full disk (Freeing).
+		if terr := b.db.Write(schema.Freeing(ctx), func(ctx context.Context, tx *sql.Tx) error {
+			return trimLogs(ctx, tx, k, limit, b.now())
+		}); terr != nil {
+			return errors.Join(err, terr)
+		}
+	}
+	return err
 }
 
 // trimLogs drops k's oldest lines beyond cap: every line up to the newest
