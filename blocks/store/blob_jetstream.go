@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"micro.dev/micro/blocks/internal/natsjs"
 )
 
 // BlobBucket is the blobs' JetStream object store in a cluster.
@@ -51,7 +53,7 @@ func newBlobJetStream(js jetstream.JetStream, replicas int) *blobJetStream {
 
 // start creates or binds the object store.
 func (b *blobJetStream) start(ctx context.Context) error {
-	obs, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BlobBucket,
+	obs, err := natsjs.ObjectStore(ctx, b.js, jetstream.ObjectStoreConfig{Bucket: BlobBucket,
 		Description: "micro store: blobs", Storage: jetstream.FileStorage, Replicas: b.replicas})
 	if err != nil {
 		return fmt.Errorf("store: creating JetStream object store %s: %w", BlobBucket, err)

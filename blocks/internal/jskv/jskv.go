@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"micro.dev/micro/blocks/internal/natsjs"
 )
 
 // Token encodes a user-given name as one key token. NATS keys allow only
@@ -99,7 +101,9 @@ func Bucket(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Ke
 	if cfg.MaxMsgSize <= 0 {
 		cfg.MaxMsgSize = -1
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, cfg)
+	// Nodes starting together race to create it; natsjs retries and waits
+	// until it answers.
+	stream, err := natsjs.Stream(ctx, js, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating JetStream bucket %s: %w", c.Bucket, err)
 	}
