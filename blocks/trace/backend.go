@@ -9,8 +9,10 @@ import (
 // Backend is where spans persist. Limits and namespaces are the block's;
 // the cap is the backend's, applied as spans arrive.
 type Backend interface {
-	// Record keeps spans in namespace ns, then drops the oldest spans of
-	// every namespace beyond the cap.
+	// Record keeps spans in namespace ns, then drops ns's oldest spans
+	// beyond the per-namespace cap and, beyond the total cap, the oldest
+	// of the namespace holding the most: one namespace's spans never push
+	// out another's that has fewer.
 	Record(ctx context.Context, ns string, spans []*pb.Span) error
 	// Read returns one trace's spans in ns by start time.
 	Read(ctx context.Context, ns, traceID string) ([]*pb.Span, error)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"maps"
+	"slices"
+	"sync"
 
 	pb "micro.dev/micro/proto/trace"
 	"micro.dev/micro/schema"
@@ -12,12 +15,35 @@ import (
 // sqliteBackend keeps spans in the micro SQLite file: reads on the read
 // pool, every change through the writer.
 type sqliteBackend struct {
-	db  *schema.DB
-	max int64
+	db    *schema.DB
+	max   int64 // spans kept in all
+	maxNS int64 // spans kept per namespace
+
+	// counts is how many spans each namespace has, so the caps cost no
+	// count(*) per Record: loaded once, changed after each commit, and
+	// loaded again after a write that failed (its changes are unknown).
+	// Only Record writes the table, one at a time (mu).
+	mu     sync.Mutex
+	counts map[string]int64
 }
 
+// Record inserts the spans, then applies the caps: a namespace keeps at
+// most maxNS spans, its oldest going first; past max in all, the
+// namespaces holding the most lose their oldest, down to a fair share. So
+// one namespace's spans never push out another's that has fewer.
 func (b *sqliteBackend) Record(ctx context.Context, ns string, spans []*pb.Span) error {
-	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.counts == nil {
+		counts, err := b.loadCounts(ctx)
+		if err != nil {
+			return err
+		}
+		b.counts = counts
+	}
+	var counts map[string]int64
+	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		counts = maps.Clone(b.counts) // a retried write starts over
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO trace_spans
 			(ns, trace_id, span_id, parent_id, service, name, kind, start_at, end_at, failed, error, attributes)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -35,9 +61,106 @@ func (b *sqliteBackend) Record(ctx context.Context, ns string, spans []*pb.Span)
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM trace_spans WHERE id <= (SELECT max(id) FROM trace_spans) - ?`, b.max)
-		return err
+		counts[ns] += int64(len(spans))
+		if over := counts[ns] - b.maxNS; over > 0 {
+			if err := dropOldest(ctx, tx, counts, ns, over); err != nil {
+				return err
+			}
+		}
+		for name, keep := range fairShare(counts, b.max) {
+			if err := dropOldest(ctx, tx, counts, name, counts[name]-keep); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		b.counts = nil
+		return err
+	}
+	b.counts = counts
+	return nil
+}
+
+// fairShare returns, when counts add up to more than limit, how many
+// spans the namespaces that must give way keep: those over the highest
+// level L with the sum of min(count, L) within limit are cut to L (the few
+// spans of room left go, one each, to the first of them by name).
+// Namespaces under L keep all theirs.
+func fairShare(counts map[string]int64, limit int64) map[string]int64 {
+	var total, most int64
+	for _, n := range counts {
+		total += n
+		most = max(most, n)
+	}
+	if total <= limit {
+		return nil
+	}
+	kept := func(level int64) int64 {
+		var sum int64
+		for _, n := range counts {
+			sum += min(n, level)
+		}
+		return sum
+	}
+	lo, hi := int64(0), most // kept(lo) <= limit < kept(hi)
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; kept(mid) <= limit {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	var over []string
+	for name, n := range counts {
+		if n > lo {
+			over = append(over, name)
+		}
+	}
+	slices.Sort(over)
+	room := limit - kept(lo)
+	keep := make(map[string]int64, len(over))
+	for _, name := range over {
+		keep[name] = lo
+		if room > 0 {
+			keep[name], room = lo+1, room-1
+		}
+	}
+	return keep
+}
+
+// dropOldest deletes ns's n oldest spans and counts them out.
+func dropOldest(ctx context.Context, tx *sql.Tx, counts map[string]int64, ns string, n int64) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM trace_spans WHERE id IN
+		(SELECT id FROM trace_spans WHERE ns = ? ORDER BY id LIMIT ?)`, ns, n)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return nil
+	}
+	if counts[ns] -= n; counts[ns] <= 0 {
+		delete(counts, ns)
+	}
+	return nil
+}
+
+func (b *sqliteBackend) loadCounts(ctx context.Context) (map[string]int64, error) {
+	rows, err := b.db.Read().QueryContext(ctx, `SELECT ns, count(*) FROM trace_spans GROUP BY ns`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var ns string
+		var n int64
+		if err := rows.Scan(&ns, &n); err != nil {
+			return nil, err
+		}
+		counts[ns] = n
+	}
+	return counts, rows.Err()
 }
 
 func (b *sqliteBackend) Read(ctx context.Context, ns, traceID string) ([]*pb.Span, error) {

@@ -1,6 +1,6 @@
 // Package trace is the span block: the finished spans of traced calls, per
-// namespace, kept in the micro SQLite file under a cap (the oldest spans
-// are dropped), so that `micro trace` can show a call's path through the
+// namespace, kept in the micro SQLite file under caps per namespace and
+// in all (the oldest spans are dropped, see sqliteBackend.Record), so that `micro trace` can show a call's path through the
 // gateway, the proxy and the services as a waterfall.
 package trace
 
@@ -24,7 +24,8 @@ var Migrations = schema.Embedded("trace", migrationFiles)
 
 // Limits and defaults.
 const (
-	// DefaultMaxSpans is how many spans the file keeps unless told.
+	// DefaultMaxSpans is how many spans the file keeps in all unless
+	// told; past it the namespace holding the most loses its oldest.
 	DefaultMaxSpans = 100000
 	// MaxRecord is the most spans one Record may carry.
 	MaxRecord = 1000
@@ -53,11 +54,23 @@ type Option func(*Trace, *sqliteBackend)
 // WithLogger sets where the block's problems are logged.
 func WithLogger(l *slog.Logger) Option { return func(t *Trace, _ *sqliteBackend) { t.log = l } }
 
-// WithMaxSpans sets how many spans the file keeps; n <= 0 is the default.
+// WithMaxSpans sets how many spans the file keeps in all; n <= 0 is the
+// default.
 func WithMaxSpans(n int) Option {
 	return func(_ *Trace, b *sqliteBackend) {
 		if n > 0 {
 			b.max = int64(n)
+		}
+	}
+}
+
+// WithMaxSpansPerNamespace sets how many spans one namespace keeps; n <= 0,
+// or more than the total, means the total (WithMaxSpans): a namespace
+// alone may fill the file, and gives way to others as they record.
+func WithMaxSpansPerNamespace(n int) Option {
+	return func(_ *Trace, b *sqliteBackend) {
+		if n > 0 {
+			b.maxNS = int64(n)
 		}
 	}
 }
@@ -70,6 +83,9 @@ func New(db *schema.DB, authz auth.Authorizer, opts ...Option) *Trace {
 	t := &Trace{backend: b, authz: authz, log: slog.Default()}
 	for _, o := range opts {
 		o(t, b)
+	}
+	if b.maxNS <= 0 || b.maxNS > b.max {
+		b.maxNS = b.max
 	}
 	return t
 }

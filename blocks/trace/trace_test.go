@@ -106,3 +106,64 @@ func TestRecordChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestCapIsPerNamespace: a namespace recording many spans loses its own
+// oldest, never a quieter namespace's; past the total cap the namespaces
+// holding the most give way, down to a fair share, so the file stays
+// bounded.
+func TestCapIsPerNamespace(t *testing.T) {
+	tr, db := newBlock(t, WithMaxSpans(10), WithMaxSpansPerNamespace(6))
+	record := func(tr *Trace, ns string, from, n int) {
+		t.Helper()
+		var spans []*pb.Span
+		for i := from; i < from+n; i++ {
+			spans = append(spans, span(tid(i), sid(i), "", int64(i)))
+		}
+		if _, err := tr.Record(as(ns, true), &pb.RecordRequest{Spans: spans}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() map[string][]int64 {
+		t.Helper()
+		rows, err := db.Read().Query(`SELECT ns, start_at FROM trace_spans ORDER BY ns, id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string][]int64{}
+		for rows.Next() {
+			var ns string
+			var start int64
+			if err := rows.Scan(&ns, &start); err != nil {
+				t.Fatal(err)
+			}
+			out[ns] = append(out[ns], start)
+		}
+		return out
+	}
+	record(tr, "quiet", 1, 3)
+	for i := range 4 {
+		record(tr, "noisy", 100+5*i, 5)
+	}
+	got := kept()
+	if fmt.Sprint(got["quiet"]) != "[1 2 3]" || fmt.Sprint(got["noisy"]) != "[114 115 116 117 118 119]" {
+		t.Fatalf("kept %v; want quiet's 3 and noisy's newest 6 (its cap)", got)
+	}
+	// A third namespace takes the total past 10: the two largest give way.
+	record(tr, "third", 200, 6)
+	got = kept()
+	if fmt.Sprint(got["quiet"]) != "[1 2 3]" || fmt.Sprint(got["noisy"]) != "[116 117 118 119]" || fmt.Sprint(got["third"]) != "[203 204 205]" {
+		t.Fatalf("kept %v; want quiet's 3, noisy's newest 4, third's newest 3", got)
+	}
+	// A block opened on the file counts what is there.
+	again := New(db, auth.Namespaces, WithMaxSpans(10), WithMaxSpansPerNamespace(6))
+	record(again, "other", 300, 2)
+	got = kept()
+	total := 0
+	for _, s := range got {
+		total += len(s)
+	}
+	if total != 10 || len(got["other"]) != 2 || len(got["quiet"]) != 3 {
+		t.Fatalf("after reopening kept %v; want 10 in all, other's 2 and quiet's 3", got)
+	}
+}

@@ -1,0 +1,3 @@
+-- The cap is per namespace: a namespace's oldest spans are found by
+-- (ns, id).
+CREATE INDEX trace_spans_ns ON trace_spans (ns, id);
