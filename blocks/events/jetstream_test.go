@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"micro.dev/micro/internal/natstest"
+	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 )
 
@@ -94,10 +95,12 @@ func TestClusterR3(t *testing.T) {
 	}
 	wg.Wait()
 	for i, node := range nodes {
-		evs := node.read(t, "race")
-		if len(evs) != 100 {
-			t.Fatalf("node %d reads %d events, want 100", i, len(evs))
-		}
+		// A node may read from a replica a moment behind.
+		var evs []*pb.Event
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("node %d reads 100 events", i), func() bool {
+			evs = node.read(t, "race")
+			return len(evs) == 100
+		})
 		for j, ev := range evs {
 			if ev.Sequence != uint64(j+1) {
 				t.Fatalf("node %d: event %d has sequence %d", i, j, ev.Sequence)

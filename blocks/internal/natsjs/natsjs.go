@@ -29,10 +29,42 @@ const (
 )
 
 // KeyValue creates or updates the bucket cfg describes and returns it once
-// it answers reads.
+// it answers reads. Its stream is made here rather than by the client
+// library, to turn direct gets off: reads are answered by the stream's
+// leader, so a read through any node sees every write acknowledged before
+// it, where a direct get may be answered by a replica a moment behind.
+// The blocks' buckets hold what is written through one node and read
+// through another at once (accounts, rules, config, services).
 func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	history := int64(max(cfg.History, 1))
+	maxValue := cfg.MaxValueSize
+	if maxValue == 0 {
+		maxValue = -1
+	}
+	scfg := jetstream.StreamConfig{
+		Name:              "KV_" + cfg.Bucket,
+		Description:       cfg.Description,
+		Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
+		MaxMsgsPerSubject: history,
+		MaxBytes:          cfg.MaxBytes,
+		MaxMsgSize:        maxValue,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           cfg.Storage,
+		Replicas:          cfg.Replicas,
+		Discard:           jetstream.DiscardNew,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        2 * time.Minute,
+		AllowDirect:       false,
+	}
+	if _, err := retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, scfg)
+	}); err != nil {
+		return nil, err
+	}
 	kv, err := retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
-		return js.CreateOrUpdateKeyValue(ctx, cfg)
+		return js.KeyValue(ctx, cfg.Bucket)
 	})
 	if err != nil {
 		return nil, err
