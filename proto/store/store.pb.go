@@ -84,7 +84,10 @@ type Record struct {
 	Expiry   int64             `protobuf:"varint,3,opt,name=expiry,proto3" json:"expiry,omitempty"`
 	Metadata map[string]*Field `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// revision of the record, set on output only: 1 when it was created,
-	// one more on every write. Ignored on write.
+	// one more on every write. On a cluster's store (JetStream) it is the
+	// sequence number of the record's last write: it grows on every write,
+	// by more than one. Compare-and-set takes it from a read. Ignored on
+	// write.
 	Revision      uint64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
