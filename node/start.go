@@ -180,6 +180,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	// line (an operator's script, the tests) has them too.
 	n.warnUnsafe(cfg, n.tls != nil) // warnings.go
 	log.Info("micro server started", started...)
+	go releaseStartupMemory()
 	return nil
 }
 
