@@ -89,13 +89,13 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 			md[k] = v
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if _, has := ctx.Deadline(); !has {
 		if t := forwardTimeout(md); t > 0 {
+			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, t)
 			defer cancel()
 		} else if !route.Stream() {
+			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 			defer cancel()
 		}
@@ -107,6 +107,10 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	if !route.Stream() {
 		return forwardUnary(grpcmd.NewOutgoingContext(ctx, md), ss, route, method, opts)
 	}
+	// The caller's side ending early (an error receiving) cancels the
+	// service's side.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 	cs, err := route.Conn.NewStream(grpcmd.NewOutgoingContext(ctx, md), desc, method, opts...)
 	if err != nil {

@@ -306,11 +306,10 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 		return nil, errors.ServiceNotFound(service)
 	}
 	route := &Route{Service: service, Endpoint: endpoint, Domain: domain}
-	var names []string
-	found := false
+	listed, found := 0, false
 	for _, s := range svcs {
 		for _, ep := range s.Endpoints {
-			names = append(names, ep.Name)
+			listed++
 			if ep.Name != endpoint || found {
 				continue
 			}
@@ -329,7 +328,13 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 	// called on whatever endpoint is asked for.
 	// Debug.Health and Debug.Stats are on every framework service, unlisted
 	// (framework/server's Debug), as in Micro.
-	if check && !found && len(names) > 0 && !strings.HasPrefix(endpoint, "Debug.") {
+	if check && !found && listed > 0 && !strings.HasPrefix(endpoint, "Debug.") {
+		var names []string
+		for _, s := range svcs {
+			for _, ep := range s.Endpoints {
+				names = append(names, ep.Name)
+			}
+		}
 		return nil, unknownEndpoint(service, endpoint, names)
 	}
 	nodes := nodesOf(svcs)
@@ -451,6 +456,9 @@ func (r *Router) order(key string, nodes []*regpb.Node) []*regpb.Node {
 	}
 	r.mu.Unlock()
 	start := int(ctr.Add(1)-1) % len(nodes)
+	if len(nodes) == 1 {
+		return nodes // down or not, the one node to try
+	}
 	up := make([]*regpb.Node, 0, len(nodes))
 	var down []*regpb.Node
 	for i := range nodes {
