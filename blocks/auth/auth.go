@@ -191,8 +191,14 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 	if pw == "" {
 		pw = DefaultAdminPassword
 	}
-	hash, err := hashSecret(pw)
-	if err != nil {
+	// The admin's hash matters only to a first start (or a new
+	// --admin-password); a restart would spend argon2id's time and 19 MiB
+	// for nothing, so it passes the stored hash, which Bootstrap ignores
+	// or stores as it is. Any doubt (an error reading) hashes as before.
+	var hash string
+	if stored, err := a.backend.Account(ctx, metadata.DefaultNamespace, AdminID); err == nil && a.adminPassword == "" {
+		hash = stored.SecretHash
+	} else if hash, err = hashSecret(pw); err != nil {
 		return err
 	}
 	now := a.now()
