@@ -3,6 +3,8 @@
 #   make run    build bin/micro and start the server on ./micro.db
 #   make test   gofmt, vet, stale-proto check and every test (unit, fuzz seeds, end to end)
 #   make bench  benchmarks, each against a baseline taken in the same run
+#   make bench-peers  micro against its peers (direct gRPC, net/http + SQLite,
+#               NATS JetStream) in one run: prints the README's table
 #   make screenshots  PNGs of the dashboard's pages into docs/screenshots (needs chromium)
 
 SHELL := /bin/bash
@@ -14,7 +16,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X micro.dev/micro/cli.Version=$(VERSION) -X micro.dev/micro/cli/scaffold.SourceDir=$(CURDIR)
 DATA    ?= ./micro.db
 
-.PHONY: build run test bench proto proto-check fmt vet clean screenshots
+.PHONY: build run test bench bench-peers proto proto-check fmt vet clean screenshots
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/micro .
@@ -29,6 +31,13 @@ test: vet proto-check
 # in the same run (internal/benchratio names the pairs).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./... 2>&1 | $(GO) run ./internal/benchratio
+
+# bench-peers runs the bench module (bench/, its own go.mod, so micro never
+# depends on its peers) against bin/micro and ends with the README's table.
+# BENCHTIME trades precision for time; the default run takes ~6 minutes.
+BENCHTIME ?= 2s
+bench-peers: build
+	cd bench && MICRO_BIN=$(CURDIR)/bin/micro $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m . 2>&1 | $(GO) run ./cmd/benchtable
 
 # screenshots drives the dashboard in headless chromium against a real
 # server and writes PNGs of its main pages, desktop and phone width.
