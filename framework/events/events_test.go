@@ -240,7 +240,9 @@ func TestAcks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	ch, err := s.Consume("jobs", events.Group("workers"), events.AutoAck(false), events.AckWait(200*time.Millisecond),
+	// AckWait long enough that a loaded machine acks within it: an ack
+	// arriving after it counts as a missed delivery and dead-letters the event.
+	ch, err := s.Consume("jobs", events.Group("workers"), events.AutoAck(false), events.AckWait(2*time.Second),
 		events.RetryLimit(1), events.Context(ctx))
 	if err != nil {
 		t.Fatal(err)
