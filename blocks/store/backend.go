@@ -76,6 +76,9 @@ type Op struct {
 	Write      *Record
 	DeleteKey  string
 	IfRevision *int64
+	// keepTimes writes the record's own Created and Updated instead of
+	// the clock's (an import keeping a record's history).
+	keepTimes bool
 }
 
 // BatchFailed is a batch that was not applied because its operation Op

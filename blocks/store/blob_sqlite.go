@@ -228,3 +228,24 @@ func (b *blobSQLite) Purge(ctx context.Context) (int64, error) {
 		total += n
 	}
 }
+
+// blobTable is a database's table holding blobs.
+type blobTable struct{ database, table string }
+
+// tables returns the tables holding a blob, in order.
+func (b *blobSQLite) tables(ctx context.Context) ([]blobTable, error) {
+	rows, err := b.db.Read().QueryContext(ctx, `SELECT DISTINCT db, tbl FROM store_blobs ORDER BY db, tbl`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []blobTable
+	for rows.Next() {
+		var t blobTable
+		if err := rows.Scan(&t.database, &t.table); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}

@@ -418,8 +418,13 @@ func (b *jsBackend) plan(ctx context.Context, stream jetstream.Stream, database 
 		default:
 			m.Header.Set(hdrChange, ChangeCreate)
 		}
+		updated := now
+		if op.keepTimes && !r.Created.IsZero() {
+			created = strconv.FormatInt(r.Created.UnixNano(), 10)
+			updated = strconv.FormatInt(r.Updated.UnixNano(), 10)
+		}
 		m.Header.Set(hdrCreated, created)
-		m.Header.Set(hdrUpdated, now)
+		m.Header.Set(hdrUpdated, updated)
 		if !r.ExpiresAt.IsZero() {
 			m.Header.Set(hdrExpires, strconv.FormatInt(r.ExpiresAt.UnixNano(), 10))
 			// JetStream counts TTLs in whole seconds, at least one; reads
