@@ -1,0 +1,190 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/schema"
+)
+
+// Held says what auth holds on JetStream, "" when nothing but what a first
+// start made (the signing key and the default admin, its password never
+// changed): what an import into it would merge with.
+func (a *Auth) Held(ctx context.Context) (string, error) {
+	b, ok := a.backend.(*jsBackend)
+	if !ok {
+		return "", errors.New("auth: not on JetStream")
+	}
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return "", err
+	}
+	accKeys, err := listKeys(ctx, kv, "acc.*")
+	if err != nil {
+		return "", err
+	}
+	ruleKeys, err := listKeys(ctx, kv, "rules.*")
+	if err != nil {
+		return "", err
+	}
+	accs := 0
+	for _, k := range accKeys {
+		var v accounts
+		if _, err := b.get(ctx, k, &v); err != nil {
+			return "", err
+		}
+		for _, acc := range v {
+			if !firstAdmin(acc) {
+				accs++
+			}
+		}
+	}
+	if accs == 0 && len(ruleKeys) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%d accounts, rules of their own in %d namespaces", accs, len(ruleKeys)), nil
+}
+
+// firstAdmin is the default admin as the first start made it: its
+// password never changed since.
+func firstAdmin(acc Account) bool {
+	return acc.Namespace == metadata.DefaultNamespace && acc.ID == AdminID && acc.Created.Equal(acc.Updated)
+}
+
+// Import copies the auth state of an appliance's file from (opened with
+// Migrations) into auth on JetStream, namespace by namespace: accounts
+// with their password hashes and uids (so logins, and the credentials of
+// service accounts, go on working), the rules of namespaces that have
+// their own, and the signing keys, added beside the cluster's so tokens
+// the appliance issued verify until they expire. What the cluster already
+// has is kept: an account whose id or name it holds, the rules of a
+// namespace with rules of its own (counted in kept). The exception is the
+// default admin the cluster's first start made, its password never
+// changed: the file's admin replaces it. Refresh tokens are not carried:
+// a session that was logged in logs in again.
+func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, err error) {
+	dest, ok := a.backend.(*jsBackend)
+	if !ok {
+		return 0, 0, errors.New("auth: not on JetStream")
+	}
+	src := newSQLite(from)
+	namespaces, err := texts(ctx, from, `SELECT namespace FROM auth_accounts UNION SELECT namespace FROM auth_namespaces
+		UNION SELECT namespace FROM auth_keys ORDER BY 1`)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, ns := range namespaces {
+		keys, err := src.Keys(ctx, ns)
+		if err != nil {
+			return copied, kept, err
+		}
+		if err := update(ctx, dest, keysKey(ns), func(v *[]Key, _ bool) (*[]Key, error) {
+			for _, k := range keys {
+				if !hasKey(*v, k.ID) {
+					*v = append(*v, k)
+				}
+			}
+			return v, nil
+		}); err != nil {
+			return copied, kept, fmt.Errorf("auth: keys of %s: %w", ns, err)
+		}
+
+		accs, err := src.Accounts(ctx, ns)
+		if err != nil {
+			return copied, kept, err
+		}
+		var c, k int
+		replaced := false
+		if err := update(ctx, dest, accKey(ns), func(v *accounts, _ bool) (*accounts, error) {
+			c, k, replaced = 0, 0, false
+			if *v == nil {
+				*v = accounts{}
+			}
+			for _, acc := range accs {
+				if old, ok := (*v)[acc.ID]; ok && acc.ID == AdminID && firstAdmin(old) && old.UID != acc.UID {
+					(*v)[acc.ID] = acc
+					c, replaced = c+1, true
+					continue
+				}
+				if taken(*v, acc) {
+					k++
+					continue
+				}
+				(*v)[acc.ID] = acc
+				c++
+			}
+			if c == 0 {
+				return nil, errKeep
+			}
+			return v, nil
+		}); err != nil {
+			return copied, kept, fmt.Errorf("auth: accounts of %s: %w", ns, err)
+		}
+		copied, kept = copied+c, kept+k
+		if replaced {
+			// The first start's admin's sessions end with it.
+			if err := dest.dropSessions(ctx, ns, AdminID); err != nil {
+				return copied, kept, err
+			}
+		}
+
+		rules, own, err := src.Rules(ctx, ns)
+		if err != nil || !own {
+			if err != nil {
+				return copied, kept, err
+			}
+			continue
+		}
+		if err := update(ctx, dest, rulesKey(ns), func(v *rulesValue, present bool) (*rulesValue, error) {
+			if present {
+				c, k = 0, len(rules)
+				return nil, errKeep
+			}
+			c, k = len(rules), 0
+			return &rulesValue{Rules: append([]Rule{}, rules...)}, nil
+		}); err != nil {
+			return copied, kept, fmt.Errorf("auth: rules of %s: %w", ns, err)
+		}
+		copied, kept = copied+c, kept+k
+	}
+	return copied, kept, nil
+}
+
+func hasKey(keys []Key, id string) bool {
+	for _, k := range keys {
+		if k.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// taken is whether acc's id or name is already an id or a name in v.
+func taken(v accounts, acc Account) bool {
+	for _, a := range v {
+		if a.ID == acc.ID || a.Name == acc.ID || a.ID == acc.Name || a.Name == acc.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// texts runs a query whose rows are one text column on db's read pool.
+func texts(ctx context.Context, db *schema.DB, query string) ([]string, error) {
+	rows, err := db.Read().QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
