@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/natsjs"
+	"micro.dev/micro/blocks/internal/jsstorage"
 	merrors "micro.dev/micro/framework/errors"
 )
 
@@ -63,24 +63,14 @@ type jsBackend struct {
 	closed  bool
 }
 
-func token(s string) string { return "x" + hex.EncodeToString([]byte(s)) }
-
-func untoken(t string) (string, bool) {
-	if !strings.HasPrefix(t, "x") {
-		return "", false
-	}
-	b, err := hex.DecodeString(t[1:])
-	return string(b), err == nil
-}
-
-func accKey(ns string) string   { return "acc." + token(ns) }
-func rulesKey(ns string) string { return "rules." + token(ns) }
-func keysKey(ns string) string  { return "keys." + token(ns) }
+func accKey(ns string) string   { return "acc." + jsstorage.Token(ns) }
+func rulesKey(ns string) string { return "rules." + jsstorage.Token(ns) }
+func keysKey(ns string) string  { return "keys." + jsstorage.Token(ns) }
 func famPrefix(ns, account string) string {
-	return "fam." + token(ns) + "." + token(account)
+	return "fam." + jsstorage.Token(ns) + "." + jsstorage.Token(account)
 }
 func famKey(ns, account, family string) string {
-	return famPrefix(ns, account) + "." + token(family)
+	return famPrefix(ns, account) + "." + jsstorage.Token(family)
 }
 func rtKey(hash []byte) string { return "rt." + hex.EncodeToString(hash) }
 
@@ -101,20 +91,18 @@ func (b *jsBackend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if b.kv != nil {
 		return b.kv, nil
 	}
-	kv, err := natsjs.KeyValue(ctx, b.js, jetstream.KeyValueConfig{
+	kv, _, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{
 		Bucket:      Bucket,
 		Description: "micro auth: accounts, refresh tokens, rules and signing keys per namespace",
-		History:     1,
 		MaxBytes:    bucketMaxBytes,
-		Storage:     jetstream.FileStorage,
 		Replicas:    b.replicas,
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	w, err := kv.WatchFiltered(context.Background(), []string{"acc.*", "rules.*"}, jetstream.UpdatesOnly())
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	b.kv, b.watcher = kv, w
 	go b.follow(w)
@@ -129,7 +117,7 @@ func (b *jsBackend) follow(w jetstream.KeyWatcher) {
 			continue
 		}
 		kind, rest, _ := strings.Cut(e.Key(), ".")
-		if ns, ok := untoken(rest); ok {
+		if ns, err := jsstorage.Name(rest); err == nil {
 			b.changed(kind, ns)
 		}
 	}
@@ -166,7 +154,7 @@ func (b *jsBackend) get(ctx context.Context, key string, v any) (uint64, error) 
 		return 0, nil
 	}
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, jsstorage.Unavailable(errID, err)
 	}
 	if err := json.Unmarshal(e.Value(), v); err != nil {
 		return 0, fmt.Errorf("auth bucket %s: %w", key, err)
@@ -203,11 +191,11 @@ func (b *jsBackend) put(ctx context.Context, key string, v any, at uint64) error
 			_, err = kv.Update(ctx, key, data, at)
 		}
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if jsstorage.IsConflict(err) {
 		return errConflict
 	}
 	if err != nil {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	return nil
 }
@@ -436,7 +424,7 @@ func (b *jsBackend) dropLookups(ctx context.Context, tokens []familyToken) error
 	}
 	for _, t := range tokens {
 		if err := kv.Purge(ctx, rtKey(t.Hash)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return unavailable(err)
+			return jsstorage.Unavailable(errID, err)
 		}
 	}
 	return nil
@@ -445,7 +433,7 @@ func (b *jsBackend) dropLookups(ctx context.Context, tokens []familyToken) error
 func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
 	l, err := kv.ListKeysFiltered(ctx, filter)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	var out []string
 	for k := range l.Keys() {
@@ -674,7 +662,7 @@ func (b *jsBackend) Sweep(ctx context.Context, now, usedBefore time.Time) (int, 
 			continue
 		}
 		if err != nil {
-			return total, unavailable(err)
+			return total, jsstorage.Unavailable(errID, err)
 		}
 		if e.Created().After(now.Add(-time.Minute)) {
 			continue // its session may be being written now
@@ -690,22 +678,12 @@ func (b *jsBackend) Sweep(ctx context.Context, now, usedBefore time.Time) (int, 
 		}
 		if at == 0 {
 			if err := kv.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return total, unavailable(err)
+				return total, jsstorage.Unavailable(errID, err)
 			}
 		}
 	}
 	if err := kv.PurgeDeletes(ctx); err != nil {
-		return total, unavailable(err)
+		return total, jsstorage.Unavailable(errID, err)
 	}
 	return total, nil
-}
-
-// unavailable turns a failure to reach JetStream into a 503 the caller can
-// retry; an answer from JetStream itself is returned as it is.
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return merrors.ServiceUnavailable(errID, "auth cannot reach the cluster's JetStream: %v", err)
 }

@@ -7,6 +7,7 @@ import (
 	stderrors "errors"
 	"fmt"
 
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/schema"
 )
 
@@ -23,11 +24,11 @@ func (c *Config) Held(ctx context.Context) (string, error) {
 	}
 	keys, err := kv.ListKeys(ctx)
 	if err != nil {
-		return "", unavailable(err)
+		return "", jsstorage.Unavailable(errID, err)
 	}
 	n := 0
 	for k := range keys.Keys() {
-		if ns, ok := nsOfKey(k); ok {
+		if ns, err := jsstorage.Name(k); err == nil {
 			if has, err := b.Exists(ctx, ns); err != nil {
 				return "", err
 			} else if has {

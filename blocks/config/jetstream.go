@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/natsjs"
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/errors"
 )
 
@@ -134,18 +133,9 @@ func toImage(leaves []Leaf) []imageLeaf {
 	return out
 }
 
-// nsKey is the bucket key of namespace ns. Keys allow only
-// [-/_=.A-Za-z0-9], and a namespace may be any string (even empty), so it
-// is written in lowercase hex behind an "n".
-func nsKey(ns string) string { return "n" + hex.EncodeToString([]byte(ns)) }
-
-func nsOfKey(key string) (string, bool) {
-	if !strings.HasPrefix(key, "n") {
-		return "", false
-	}
-	b, err := hex.DecodeString(key[1:])
-	return string(b), err == nil
-}
+// nsKey is the bucket key of namespace ns (any string, even empty): its
+// token; the secret key's name is not one.
+func nsKey(ns string) string { return jsstorage.Token(ns) }
 
 func newJetStream(js jetstream.JetStream, replicas int, now func() time.Time, retain int, log *slog.Logger) *jsBackend {
 	return &jsBackend{js: js, replicas: replicas, now: now, retain: retain, log: log}
@@ -168,23 +158,21 @@ func (b *jsBackend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if b.kv != nil {
 		return b.kv, nil
 	}
-	kv, err := natsjs.KeyValue(ctx, b.js, jetstream.KeyValueConfig{
+	kv, _, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{
 		Bucket:       Bucket,
 		Description:  "micro config: one value per namespace (leaves, revision, change log) and the secret key",
-		MaxValueSize: int32(b.maxDoc()),
-		History:      1,
+		MaxValueSize: int64(b.maxDoc()),
 		MaxBytes:     bucketMaxBytes,
-		Storage:      jetstream.FileStorage,
 		Replicas:     b.replicas,
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	// The feed only follows changes from now on: a watch reads its first
 	// value itself.
 	w, err := kv.WatchAll(context.Background(), jetstream.UpdatesOnly())
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	b.kv, b.watcher = kv, w
 	go b.follow(w)
@@ -197,8 +185,8 @@ func (b *jsBackend) follow(w jetstream.KeyWatcher) {
 		if e == nil || e.Operation() != jetstream.KeyValuePut {
 			continue
 		}
-		ns, ok := nsOfKey(e.Key())
-		if !ok {
+		ns, err := jsstorage.Name(e.Key())
+		if err != nil {
 			continue
 		}
 		var d nsDoc
@@ -244,7 +232,7 @@ func (b *jsBackend) load(ctx context.Context, ns string) (*nsDoc, uint64, error)
 		return &nsDoc{}, 0, nil
 	}
 	if err != nil {
-		return nil, 0, unavailable(err)
+		return nil, 0, jsstorage.Unavailable(errID, err)
 	}
 	var d nsDoc
 	if err := json.Unmarshal(e.Value(), &d); err != nil {
@@ -283,11 +271,11 @@ func (b *jsBackend) write(ctx context.Context, ns string, d *nsDoc, at uint64) (
 	} else {
 		_, err = kv.Update(ctx, nsKey(ns), data, at)
 	}
-	if stderrors.Is(err, jetstream.ErrKeyExists) || stderrors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if jsstorage.IsConflict(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, unavailable(err)
+		return false, jsstorage.Unavailable(errID, err)
 	}
 	return true, nil
 }
@@ -411,7 +399,7 @@ func (b *jsBackend) SecretKey(ctx context.Context, generate func() ([]byte, erro
 		return e.Value(), nil
 	}
 	if !stderrors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	fresh, err := generate()
 	if err != nil {
@@ -420,7 +408,7 @@ func (b *jsBackend) SecretKey(ctx context.Context, generate func() ([]byte, erro
 	if _, err := kv.Create(ctx, secretKeyKey, fresh); err == nil {
 		return fresh, nil
 	} else if !stderrors.Is(err, jetstream.ErrKeyExists) {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	// Another node created it first.
 	for attempt := 0; ; attempt++ {
@@ -429,21 +417,10 @@ func (b *jsBackend) SecretKey(ctx context.Context, generate func() ([]byte, erro
 			return e.Value(), nil
 		}
 		if !stderrors.Is(err, jetstream.ErrKeyNotFound) || attempt == casAttempts {
-			return nil, unavailable(err)
+			return nil, jsstorage.Unavailable(errID, err)
 		}
 		time.Sleep(10 * time.Millisecond) // a replica still catching up
 	}
-}
-
-// unavailable turns a failure to reach JetStream into a 503 the caller can
-// retry; any other error is returned as it is.
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	switch {
-	case stderrors.As(err, &apiErr), stderrors.Is(err, jetstream.ErrKeyNotFound), stderrors.Is(err, context.Canceled):
-		return err
-	}
-	return errors.ServiceUnavailable(errID, "config cannot reach the cluster's JetStream: %v", err)
 }
 
 // leafTree is a namespace's leaves while a set or delete changes them, with

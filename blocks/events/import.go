@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/schema"
 )
 
@@ -157,6 +158,6 @@ func (b *jsBackend) importTopic(ctx context.Context, src *sqliteBackend, ns stri
 		}
 		copied++
 	}
-	b.js.Conn().Publish(subjWake+token(ns)+"."+token(t.Name), nil)
+	b.js.Conn().Publish(subjWake+jsstorage.Token(ns)+"."+jsstorage.Token(t.Name), nil)
 	return copied, 0, nil
 }

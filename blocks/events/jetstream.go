@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/natsjs"
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/errors"
 )
 
@@ -70,24 +69,18 @@ func WithJetStream(js jetstream.JetStream, replicas int) Option {
 	return func(e *Events) { e.js, e.replicas = js, max(replicas, 1) }
 }
 
-func token(s string) string { return "x" + hex.EncodeToString([]byte(s)) }
-
-func untoken(t string) (string, bool) {
-	if !strings.HasPrefix(t, "x") {
-		return "", false
-	}
-	b, err := hex.DecodeString(t[1:])
-	return string(b), err == nil
-}
-
 func eventSubject(ns, topic string, seq uint64) string {
-	return subjEvent + token(ns) + "." + token(topic) + "." + strconv.FormatUint(seq, 10)
+	return subjEvent + jsstorage.Token(ns) + "." + jsstorage.Token(topic) + "." + strconv.FormatUint(seq, 10)
 }
-func eventsOf(ns, topic string) string { return subjEvent + token(ns) + "." + token(topic) + ".*" }
+func eventsOf(ns, topic string) string {
+	return subjEvent + jsstorage.Token(ns) + "." + jsstorage.Token(topic) + ".*"
+}
 func groupSubject(ns, topic, group string) string {
-	return subjGroup + token(ns) + "." + token(topic) + "." + token(group)
+	return subjGroup + jsstorage.Token(ns) + "." + jsstorage.Token(topic) + "." + jsstorage.Token(group)
 }
-func topicSubject(ns, topic string) string { return subjTopic + token(ns) + "." + token(topic) }
+func topicSubject(ns, topic string) string {
+	return subjTopic + jsstorage.Token(ns) + "." + jsstorage.Token(topic)
+}
 
 // jsBackend is the Backend on a JetStream stream. Per-topic sequence
 // numbers are the last token of each event's subject; an append reads the
@@ -138,7 +131,7 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.Stream, error) {
 	if b.stream != nil {
 		return b.stream, nil
 	}
-	s, err := natsjs.Stream(ctx, b.js, jetstream.StreamConfig{
+	s, err := jsstorage.Stream(ctx, b.js, jetstream.StreamConfig{
 		Name:               Stream,
 		Description:        "micro events: events, topics and durable consumer groups",
 		Subjects:           []string{subjEvent + ">", subjGroup + ">", subjTopic + ">"},
@@ -152,21 +145,21 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.Stream, error) {
 		MaxMsgSize:         -1,
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	sub, err := b.js.Conn().Subscribe(subjWake+">", func(m *nats.Msg) {
 		parts := strings.Split(strings.TrimPrefix(m.Subject, subjWake), ".")
 		if len(parts) != 2 || b.wake == nil {
 			return
 		}
-		ns, ok1 := untoken(parts[0])
-		topic, ok2 := untoken(parts[1])
-		if ok1 && ok2 {
+		ns, err1 := jsstorage.Name(parts[0])
+		topic, err2 := jsstorage.Name(parts[1])
+		if err1 == nil && err2 == nil {
 			b.wake(topicKey{ns, topic})
 		}
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	b.stream, b.sub = s, sub
 	return s, nil
@@ -202,23 +195,23 @@ func (b *jsBackend) get(ctx context.Context, subject string, seq uint64, next bo
 	return out, err
 }
 
-// directGet is natsjs.DirectGet on the events stream.
+// directGet is jsstorage.DirectGet on the events stream.
 func (b *jsBackend) directGet(ctx context.Context, subject string, seq uint64, next bool, batch int, fn func(*stored) bool) error {
 	if _, err := b.bind(ctx); err != nil {
 		return err
 	}
-	req := natsjs.GetRequest{LastBySubject: subject}
+	req := jsstorage.GetRequest{LastBySubject: subject}
 	if next {
-		req = natsjs.GetRequest{Seq: max(seq, 1), NextBySubject: subject}
+		req = jsstorage.GetRequest{Seq: max(seq, 1), NextBySubject: subject}
 	}
 	if batch > 1 {
 		req.Batch = batch
 	}
-	err := natsjs.DirectGet(ctx, b.js.Conn(), Stream, req, func(m *natsjs.Msg) bool {
+	err := jsstorage.DirectGet(ctx, b.js.Conn(), Stream, req, func(m *jsstorage.Msg) bool {
 		return fn(&stored{subject: m.Subject, streamSeq: m.Seq, header: m.Header, data: m.Data})
 	})
 	if err != nil {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	return nil
 }
@@ -325,7 +318,7 @@ func (b *jsBackend) setMarker(ctx context.Context, ns, topic string, fn func(*to
 func (b *jsBackend) Append(ctx context.Context, ns, topic string, evs []Event) ([]Event, error) {
 	out, err := b.appendWith(ctx, ns, topic, evs, nil)
 	if err == nil {
-		b.js.Conn().Publish(subjWake+token(ns)+"."+token(topic), nil)
+		b.js.Conn().Publish(subjWake+jsstorage.Token(ns)+"."+jsstorage.Token(topic), nil)
 	}
 	return out, err
 }
@@ -448,13 +441,13 @@ func (b *jsBackend) publish(ctx context.Context, msgs []*nats.Msg) (uint64, erro
 				break
 			}
 			if err := nc.PublishMsg(m); err != nil {
-				return 0, unavailable(err)
+				return 0, jsstorage.Unavailable(errID, err)
 			}
 		}
 	}
 	reply, err := nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, jsstorage.Unavailable(errID, err)
 	}
 	var ack struct {
 		Seq   uint64 `json:"seq"`
@@ -725,7 +718,7 @@ func (b *jsBackend) SaveGroup(ctx context.Context, ns, topic, group string, c Gr
 	if err != nil {
 		return nil, 0, err
 	}
-	b.js.Conn().Publish(subjWake+token(ns)+"."+token(c.DeadTopic), nil)
+	b.js.Conn().Publish(subjWake+jsstorage.Token(ns)+"."+jsstorage.Token(c.DeadTopic), nil)
 	// The group's own message is the batch's first; its sequence is not
 	// reported, so read it back.
 	_, ver, err = b.loadGroup(ctx, ns, topic, group)
@@ -769,7 +762,7 @@ func (b *jsBackend) subjects(ctx context.Context, filter string) ([]string, erro
 	}
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	out := make([]string, 0, len(info.State.Subjects))
 	for subj := range info.State.Subjects {
@@ -779,14 +772,14 @@ func (b *jsBackend) subjects(ctx context.Context, filter string) ([]string, erro
 }
 
 func (b *jsBackend) Topics(ctx context.Context, ns string) ([]TopicInfo, error) {
-	subjects, err := b.subjects(ctx, subjTopic+token(ns)+".*")
+	subjects, err := b.subjects(ctx, subjTopic+jsstorage.Token(ns)+".*")
 	if err != nil {
 		return nil, err
 	}
 	var out []TopicInfo
 	for _, subj := range subjects {
-		name, ok := untoken(subj[strings.LastIndexByte(subj, '.')+1:])
-		if !ok {
+		name, err := jsstorage.Name(subj[strings.LastIndexByte(subj, '.')+1:])
+		if err != nil {
 			continue
 		}
 		t := TopicInfo{Name: name}
@@ -806,12 +799,12 @@ func (b *jsBackend) Topics(ctx context.Context, ns string) ([]TopicInfo, error) 
 			}
 			t.First = ev.Seq
 		}
-		groups, err := b.subjects(ctx, subjGroup+token(ns)+"."+token(name)+".*")
+		groups, err := b.subjects(ctx, subjGroup+jsstorage.Token(ns)+"."+jsstorage.Token(name)+".*")
 		if err != nil {
 			return nil, err
 		}
 		for _, g := range groups {
-			if name, ok := untoken(g[strings.LastIndexByte(g, '.')+1:]); ok {
+			if name, err := jsstorage.Name(g[strings.LastIndexByte(g, '.')+1:]); err == nil {
 				t.Groups = append(t.Groups, name)
 			}
 		}
@@ -840,9 +833,9 @@ func (b *jsBackend) Sweep(ctx context.Context, now time.Time, def time.Duration)
 		if len(parts) != 2 {
 			continue
 		}
-		ns, ok1 := untoken(parts[0])
-		topic, ok2 := untoken(parts[1])
-		if !ok1 || !ok2 {
+		ns, err1 := jsstorage.Name(parts[0])
+		topic, err2 := jsstorage.Name(parts[1])
+		if err1 != nil || err2 != nil {
 			continue
 		}
 		d, err := b.Retention(ctx, ns, topic)
@@ -906,22 +899,11 @@ func (b *jsBackend) Sweep(ctx context.Context, now time.Time, def time.Duration)
 			purge = append(purge, jetstream.WithPurgeSequence(kept.streamSeq))
 		}
 		if err := s.Purge(ctx, purge...); err != nil {
-			return total, unavailable(err)
+			return total, jsstorage.Unavailable(errID, err)
 		}
 		total += int64(min(keep, last+1) - fev.Seq)
 	}
 	return total, nil
-}
-
-// unavailable turns a failure to reach JetStream into a 503 the caller can
-// retry; an answer from JetStream itself is returned as it is.
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	var me *errors.Error
-	if stderrors.As(err, &apiErr) || stderrors.As(err, &me) || stderrors.Is(err, context.Canceled) {
-		return err
-	}
-	return errors.ServiceUnavailable(errID, "events cannot reach the cluster's JetStream: %v", err)
 }
 
 func sortStrings(s []string) { slices.Sort(s) }

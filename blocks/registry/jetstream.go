@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/jskv"
+	"micro.dev/micro/blocks/internal/jsstorage"
 )
 
 // Bucket is the registry's KV bucket in a cluster.
@@ -104,7 +104,7 @@ func (b *jsBackend) start(ctx, run context.Context) (func(), error) {
 	if b.node == "" {
 		return nil, errors.New("registry: a JetStream backend needs the cluster node's name (WithClusterNode)")
 	}
-	kv, stream, err := jskv.Bucket(ctx, b.js, jskv.Config{Bucket: Bucket, Description: "micro registry: service versions and their nodes",
+	kv, stream, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{Bucket: Bucket, Description: "micro registry: service versions and their nodes",
 		Replicas: b.replicas, MaxBytes: maxBucketBytes, MaxValueSize: MaxRegistrationSize * 2})
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func (b *jsBackend) forget(key string, rev uint64) {
 }
 
 func versionKey(domain, name, version string) string {
-	return jskv.Key(jskv.Token(domain), jskv.Token(name), jskv.Token(version))
+	return jsstorage.Key(jsstorage.Token(domain), jsstorage.Token(name), jsstorage.Token(version))
 }
 
 func decodeKey(key string) (Service, error) {
@@ -208,7 +208,7 @@ func decodeKey(key string) (Service, error) {
 	var s Service
 	var err error
 	for i, dst := range []*string{&s.Domain, &s.Name, &s.Version} {
-		if *dst, err = jskv.Name(toks[i]); err != nil {
+		if *dst, err = jsstorage.Name(toks[i]); err != nil {
 			return Service{}, err
 		}
 	}
@@ -231,7 +231,7 @@ func (b *jsBackend) fill(s *Service, e *jsEntry, keep func(jsNode) bool) {
 // memory): what a compare-and-set is checked against. A missing entry is
 // nil at revision 0 or at its delete marker's.
 func (b *jsBackend) read(ctx context.Context, key string) (*jsEntry, uint64, error) {
-	val, rev, deleted, err := jskv.Last(ctx, b.stream, Bucket, key)
+	val, rev, deleted, err := jsstorage.Last(ctx, b.stream, Bucket, key)
 	if err != nil || deleted {
 		return nil, rev, err
 	}
@@ -257,7 +257,7 @@ func (b *jsBackend) write(ctx context.Context, key string, e *jsEntry, rev uint6
 		}
 		ttl = time.Duration(last-b.now().UnixNano()) + expiryGrace
 	}
-	nrev, err := jskv.Put(ctx, b.js, Bucket, key, val, rev, ttl)
+	nrev, err := jsstorage.Put(ctx, b.js, Bucket, key, val, rev, ttl)
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (b *jsBackend) update(ctx context.Context, key string, fn func(cur *jsEntry
 	if b.stream == nil {
 		return errors.New("registry: not started")
 	}
-	for range jskv.Retries {
+	for range jsstorage.Retries {
 		cur, rev, err := b.read(ctx, key)
 		if err != nil {
 			return err
@@ -282,11 +282,11 @@ func (b *jsBackend) update(ctx context.Context, key string, fn func(cur *jsEntry
 			return err
 		}
 		err = b.write(ctx, key, next, rev)
-		if !errors.Is(err, jskv.ErrConflict) {
+		if !errors.Is(err, jsstorage.ErrConflict) {
 			return err
 		}
 	}
-	return fmt.Errorf("registry entry %s: %w %d times in a row", key, jskv.ErrConflict, jskv.Retries)
+	return fmt.Errorf("registry entry %s: %w %d times in a row", key, jsstorage.ErrConflict, jsstorage.Retries)
 }
 
 func liveOf(e *jsEntry, now int64) map[string]jsNode {

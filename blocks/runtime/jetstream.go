@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
@@ -16,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/natsjs"
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/errors"
 )
 
@@ -38,20 +37,20 @@ const (
 	logsMaxBytes    = 1 << 30
 )
 
-// logSubject is where a service's log lines go. Names are hex behind an
-// "x": subjects allow only some bytes and '.' separates tokens.
+// logSubjects is where services' log lines go, one subject per service,
+// its names as tokens.
 const logSubjects = "micro.rtlog."
 
-func nameToken(s string) string { return "x" + hex.EncodeToString([]byte(s)) }
+func serviceKeyOf(k Key) string { return "svc." + keyTokens(k) }
 
-func serviceKeyOf(k Key) string {
-	return "svc." + nameToken(k.Namespace) + "." + nameToken(k.Name) + "." + nameToken(k.Version)
+func keyTokens(k Key) string {
+	return jsstorage.Key(jsstorage.Token(k.Namespace), jsstorage.Token(k.Name), jsstorage.Token(k.Version))
 }
 
 func sourceName(k Key) string { return serviceKeyOf(k) }
 
 func logSubject(k Key) string {
-	return logSubjects + nameToken(k.Namespace) + "." + nameToken(k.Name) + "." + nameToken(k.Version)
+	return logSubjects + keyTokens(k)
 }
 
 // jsBackend keeps services, sources and logs on JetStream and processes in
@@ -82,18 +81,16 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.KeyValue, jetstream.Obj
 	if b.kv != nil {
 		return b.kv, b.sources, nil
 	}
-	kv, err := natsjs.KeyValue(ctx, b.js, jetstream.KeyValueConfig{
+	kv, _, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{
 		Bucket:      ServicesBucket,
 		Description: "micro runtime: each service's desired state, status and owning node",
-		History:     1,
 		MaxBytes:    64 << 20,
-		Storage:     jetstream.FileStorage,
 		Replicas:    b.replicas,
 	})
 	if err != nil {
-		return nil, nil, unavailable(err)
+		return nil, nil, jsstorage.Unavailable(errID, err)
 	}
-	obs, err := natsjs.ObjectStore(ctx, b.js, jetstream.ObjectStoreConfig{
+	obs, _, err := jsstorage.ObjectStore(ctx, b.js, jetstream.ObjectStoreConfig{
 		Bucket:      SourcesBucket,
 		Description: "micro runtime: services' source archives (tar.gz)",
 		MaxBytes:    sourcesMaxBytes,
@@ -101,7 +98,7 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.KeyValue, jetstream.Obj
 		Replicas:    b.replicas,
 	})
 	if err != nil {
-		return nil, nil, unavailable(err)
+		return nil, nil, jsstorage.Unavailable(errID, err)
 	}
 	maxAge := b.logAge
 	if maxAge < 0 {
@@ -111,7 +108,7 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.KeyValue, jetstream.Obj
 	if perSubject <= 0 {
 		perSubject = -1
 	}
-	if _, err := natsjs.Stream(ctx, b.js, jetstream.StreamConfig{
+	if _, err := jsstorage.Stream(ctx, b.js, jetstream.StreamConfig{
 		Name:              LogsStream,
 		Description:       "micro runtime: services' logs, one subject per service",
 		Subjects:          []string{logSubjects + ">"},
@@ -123,7 +120,7 @@ func (b *jsBackend) bind(ctx context.Context) (jetstream.KeyValue, jetstream.Obj
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
 	}); err != nil {
-		return nil, nil, unavailable(err)
+		return nil, nil, jsstorage.Unavailable(errID, err)
 	}
 	b.kv, b.sources = kv, obs
 	return kv, obs, nil
@@ -163,7 +160,7 @@ func (b *jsBackend) load(ctx context.Context, k Key) (storedService, uint64, err
 		return s, 0, nil
 	}
 	if err != nil {
-		return s, 0, unavailable(err)
+		return s, 0, jsstorage.Unavailable(errID, err)
 	}
 	if err := json.Unmarshal(e.Value(), &s); err != nil {
 		return s, 0, fmt.Errorf("service %s: %w", k, err)
@@ -199,8 +196,8 @@ func (b *jsBackend) change(ctx context.Context, k Key, fn func(s *storedService,
 		if err == nil {
 			return nil
 		}
-		if !stderrors.Is(err, jetstream.ErrKeyExists) && !stderrors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return unavailable(err)
+		if !jsstorage.IsConflict(err) {
+			return jsstorage.Unavailable(errID, err)
 		}
 		time.Sleep(time.Duration(attempt) * time.Millisecond)
 	}
@@ -236,11 +233,11 @@ func (b *jsBackend) ListServices(ctx context.Context, namespace string) ([]Servi
 	}
 	filter := "svc.>"
 	if namespace != "" {
-		filter = "svc." + nameToken(namespace) + ".>"
+		filter = "svc." + jsstorage.Token(namespace) + ".>"
 	}
 	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
 	defer w.Stop()
 	var out []Service
@@ -266,17 +263,17 @@ func (b *jsBackend) DeleteService(ctx context.Context, k Key) error {
 		return err
 	}
 	if err := kv.Purge(ctx, serviceKeyOf(k)); err != nil && !stderrors.Is(err, jetstream.ErrKeyNotFound) {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	if err := obs.Delete(ctx, sourceName(k)); err != nil && !stderrors.Is(err, jetstream.ErrObjectNotFound) {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	s, err := b.js.Stream(ctx, LogsStream)
 	if err != nil {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(logSubject(k))); err != nil {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	return nil
 }
@@ -308,7 +305,7 @@ func (b *jsBackend) PutSource(ctx context.Context, k Key, data []byte) error {
 		return err
 	}
 	if _, err := obs.PutBytes(ctx, sourceName(k), nonNil(data)); err != nil {
-		return unavailable(err)
+		return jsstorage.Unavailable(errID, err)
 	}
 	return nil
 }
@@ -323,7 +320,7 @@ func (b *jsBackend) GetSource(ctx context.Context, k Key) ([]byte, bool, error) 
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, unavailable(err)
+		return nil, false, jsstorage.Unavailable(errID, err)
 	}
 	return data, true, nil
 }
@@ -360,7 +357,7 @@ func (b *jsBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, limi
 		}
 		f, err := b.js.PublishMsgAsync(m, jetstream.WithExpectStream(LogsStream))
 		if err != nil {
-			return unavailable(err)
+			return jsstorage.Unavailable(errID, err)
 		}
 		futures = append(futures, f)
 	}
@@ -368,7 +365,7 @@ func (b *jsBackend) AppendLogs(ctx context.Context, k Key, lines []LogLine, limi
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return unavailable(err)
+			return jsstorage.Unavailable(errID, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -389,8 +386,8 @@ func (b *jsBackend) ReadLogs(ctx context.Context, k Key, q LogQuery) ([]LogLine,
 		const batch = 1000
 		got := 0
 		var last uint64
-		err := natsjs.DirectGet(ctx, b.js.Conn(), LogsStream, natsjs.GetRequest{Seq: from, NextBySubject: logSubject(k), Batch: batch},
-			func(m *natsjs.Msg) bool {
+		err := jsstorage.DirectGet(ctx, b.js.Conn(), LogsStream, jsstorage.GetRequest{Seq: from, NextBySubject: logSubject(k), Batch: batch},
+			func(m *jsstorage.Msg) bool {
 				got, last = got+1, m.Seq
 				ts, _ := strconv.ParseInt(m.Header.Get(hdrTime), 10, 64)
 				l := LogLine{ID: int64(m.Seq), Time: time.Unix(0, ts), Stream: m.Header.Get(hdrStream),
@@ -401,7 +398,7 @@ func (b *jsBackend) ReadLogs(ctx context.Context, k Key, q LogQuery) ([]LogLine,
 				return got < batch
 			})
 		if err != nil {
-			return nil, unavailable(err)
+			return nil, jsstorage.Unavailable(errID, err)
 		}
 		if got < batch {
 			break
@@ -412,15 +409,4 @@ func (b *jsBackend) ReadLogs(ctx context.Context, k Key, q LogQuery) ([]LogLine,
 		out = out[len(out)-q.Last:]
 	}
 	return out, nil
-}
-
-// unavailable turns a failure to reach JetStream into a 503 the caller can
-// retry; an answer from JetStream itself is returned as it is.
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	var me *errors.Error
-	if stderrors.As(err, &apiErr) || stderrors.As(err, &me) || stderrors.Is(err, context.Canceled) {
-		return err
-	}
-	return errors.ServiceUnavailable(errID, "runtime cannot reach the cluster's JetStream: %v", err)
 }

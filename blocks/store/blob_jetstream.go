@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/natsjs"
+	"micro.dev/micro/blocks/internal/jsstorage"
 )
 
 // BlobBucket is the blobs' JetStream object store in a cluster.
@@ -53,14 +53,10 @@ func newBlobJetStream(js jetstream.JetStream, replicas int) *blobJetStream {
 
 // start creates or binds the object store.
 func (b *blobJetStream) start(ctx context.Context) error {
-	obs, err := natsjs.ObjectStore(ctx, b.js, jetstream.ObjectStoreConfig{Bucket: BlobBucket,
+	obs, stream, err := jsstorage.ObjectStore(ctx, b.js, jetstream.ObjectStoreConfig{Bucket: BlobBucket,
 		Description: "micro store: blobs", Storage: jetstream.FileStorage, Replicas: b.replicas})
 	if err != nil {
-		return fmt.Errorf("store: creating JetStream object store %s: %w", BlobBucket, err)
-	}
-	stream, err := b.js.Stream(ctx, "OBJ_"+BlobBucket)
-	if err != nil {
-		return fmt.Errorf("store: binding JetStream object store %s: %w", BlobBucket, err)
+		return fmt.Errorf("store: %w", err)
 	}
 	b.mu.Lock()
 	b.obs, b.stream = obs, stream

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/jskv"
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/errors"
 )
 
@@ -90,7 +90,7 @@ func newJetStream(js jetstream.JetStream, replicas int, now func() time.Time, no
 // start creates or binds the bucket and returns the loop feeding the
 // watchers from it until ctx ends.
 func (b *jsBackend) start(ctx, run context.Context) (func(), error) {
-	_, stream, err := jskv.Bucket(ctx, b.js, jskv.Config{Bucket: Bucket, Description: "micro store: records",
+	_, stream, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{Bucket: Bucket, Description: "micro store: records",
 		Replicas: b.replicas, MaxBytes: maxBucketBytes, MaxValueSize: MaxValueSize + 64<<10,
 		AtomicPublish: true, MarkerTTL: deletedTTL, Republish: republish})
 	if err != nil {
@@ -148,7 +148,7 @@ func (b *jsBackend) ready() (jetstream.Stream, error) {
 }
 
 func recordKey(database, table, key string) string {
-	return jskv.Key(jskv.Token(database), jskv.Token(table), jskv.Token(key))
+	return jsstorage.Key(jsstorage.Token(database), jsstorage.Token(table), jsstorage.Token(key))
 }
 
 func splitKey(k string) (database, table, key string, err error) {
@@ -158,7 +158,7 @@ func splitKey(k string) (database, table, key string, err error) {
 	}
 	var out [3]string
 	for i, t := range toks {
-		if out[i], err = jskv.Name(t); err != nil {
+		if out[i], err = jsstorage.Name(t); err != nil {
 			return "", "", "", err
 		}
 	}
@@ -250,7 +250,7 @@ type state struct {
 
 // current reads key's entry from the stream leader.
 func (b *jsBackend) current(ctx context.Context, stream jetstream.Stream, key string, now time.Time) (state, error) {
-	m, err := stream.GetLastMsgForSubject(ctx, jskv.Subject(Bucket, key))
+	m, err := stream.GetLastMsgForSubject(ctx, jsstorage.Subject(Bucket, key))
 	if stderrors.Is(err, jetstream.ErrMsgNotFound) {
 		return state{}, nil
 	}
@@ -258,7 +258,7 @@ func (b *jsBackend) current(ctx context.Context, stream jetstream.Stream, key st
 		return state{}, err
 	}
 	s := state{rev: m.Sequence}
-	if jskv.Deleted(m.Header) {
+	if jsstorage.Deleted(m.Header) {
 		return s, nil
 	}
 	r, err := decodeRecord(key, m.Header, nil, m.Sequence)
@@ -314,7 +314,7 @@ func (b *jsBackend) Batch(ctx context.Context, database string, ops []Op) ([]int
 	if err != nil {
 		return nil, err
 	}
-	for range jskv.Retries {
+	for range jsstorage.Retries {
 		msgs, err := b.plan(ctx, stream, database, ops)
 		if err != nil {
 			return nil, err
@@ -323,7 +323,7 @@ func (b *jsBackend) Batch(ctx context.Context, database string, ops []Op) ([]int
 			return make([]int64, len(ops)), nil // nothing to change
 		}
 		revs, err := b.publish(ctx, msgs)
-		if stderrors.Is(err, jskv.ErrConflict) || stderrors.Is(err, errBatchBusy) {
+		if stderrors.Is(err, jsstorage.ErrConflict) || stderrors.Is(err, errBatchBusy) {
 			if stderrors.Is(err, errBatchBusy) {
 				time.Sleep(batchRetryWait)
 			}
@@ -340,7 +340,7 @@ func (b *jsBackend) Batch(ctx context.Context, database string, ops []Op) ([]int
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("store: batch: %w %d times in a row", jskv.ErrConflict, jskv.Retries)
+	return nil, fmt.Errorf("store: batch: %w %d times in a row", jsstorage.ErrConflict, jsstorage.Retries)
 }
 
 // plan builds the messages of ops from the keys' current entries, or
@@ -376,7 +376,7 @@ func (b *jsBackend) plan(ctx context.Context, stream jetstream.Stream, database 
 				return nil, &BatchFailed{Op: i, Err: &RevisionMismatch{Current: st.revision()}}
 			}
 		}
-		m := &nats.Msg{Subject: jskv.Subject(Bucket, k), Header: nats.Header{}}
+		m := &nats.Msg{Subject: jsstorage.Subject(Bucket, k), Header: nats.Header{}}
 		if !seen {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(st.rev, 10))
 		}
@@ -463,7 +463,7 @@ func (b *jsBackend) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, er
 	if len(msgs) == 1 {
 		ack, err := b.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
-			return nil, jskv.Conflict(err)
+			return nil, jsstorage.Conflict(err)
 		}
 		return []uint64{ack.Sequence}, nil
 	}
@@ -505,7 +505,7 @@ func (b *jsBackend) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, er
 	if ack.Error != nil {
 		switch ack.Error.ErrCode {
 		case int(jetstream.JSErrCodeStreamWrongLastSequence), int(jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-			return nil, fmt.Errorf("%w: %s", jskv.ErrConflict, ack.Error.Description)
+			return nil, fmt.Errorf("%w: %s", jsstorage.ErrConflict, ack.Error.Description)
 		case errCodeAtomicTooManyInflight:
 			return nil, fmt.Errorf("%w: %s", errBatchBusy, ack.Error.Description)
 		}
@@ -533,11 +533,11 @@ func (b *jsBackend) Read(ctx context.Context, database, table string, q Query) (
 	}
 	now := b.now()
 	if q.Key != "" {
-		m, err := stream.GetLastMsgForSubject(ctx, jskv.Subject(Bucket, recordKey(database, table, q.Key)))
+		m, err := stream.GetLastMsgForSubject(ctx, jsstorage.Subject(Bucket, recordKey(database, table, q.Key)))
 		if stderrors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, nil
 		}
-		if err != nil || jskv.Deleted(m.Header) {
+		if err != nil || jsstorage.Deleted(m.Header) {
 			return nil, err
 		}
 		r, err := decodeRecord(q.Key, m.Header, m.Data, m.Sequence)
@@ -613,18 +613,18 @@ func page[T any](items []T, q Query) []T {
 func (b *jsBackend) scan(ctx context.Context, stream jetstream.Stream, database, table string, headersOnly bool, fn func(db, table string, r Record)) error {
 	filter := []string{"*", "*", "*"}
 	if database != "" {
-		filter[0] = jskv.Token(database)
+		filter[0] = jsstorage.Token(database)
 	}
 	if table != "" {
-		filter[1] = jskv.Token(table)
+		filter[1] = jsstorage.Token(table)
 	}
 	now := b.now()
-	return jskv.Scan(ctx, stream, jskv.Subject(Bucket, jskv.Key(filter...)), headersOnly, func(m jetstream.Msg) error {
+	return jsstorage.Scan(ctx, stream, jsstorage.Subject(Bucket, jsstorage.Key(filter...)), headersOnly, func(m jetstream.Msg) error {
 		h := m.Headers()
-		if jskv.Deleted(h) {
+		if jsstorage.Deleted(h) {
 			return nil
 		}
-		db, tbl, key, err := splitKey(strings.TrimPrefix(m.Subject(), jskv.Subject(Bucket, "")))
+		db, tbl, key, err := splitKey(strings.TrimPrefix(m.Subject(), jsstorage.Subject(Bucket, "")))
 		if err != nil {
 			return err
 		}

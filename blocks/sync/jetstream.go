@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"micro.dev/micro/blocks/internal/jskv"
+	"micro.dev/micro/blocks/internal/jsstorage"
 )
 
 // Bucket is the sync block's KV bucket in a cluster.
@@ -57,7 +57,7 @@ func newJetStream(js jetstream.JetStream, replicas int, now func() time.Time) *j
 }
 
 func (b *jsBackend) start(ctx context.Context) error {
-	_, stream, err := jskv.Bucket(ctx, b.js, jskv.Config{Bucket: Bucket, Description: "micro sync: leases and fencing tokens per namespace",
+	_, stream, err := jsstorage.Bucket(ctx, b.js, jsstorage.Config{Bucket: Bucket, Description: "micro sync: leases and fencing tokens per namespace",
 		Replicas: b.replicas, MaxBytes: maxBucketBytes})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -78,7 +78,7 @@ func (b *jsBackend) ready() (jetstream.Stream, error) {
 }
 
 func (b *jsBackend) read(ctx context.Context, stream jetstream.Stream, key string) (*jsNamespace, uint64, error) {
-	val, rev, deleted, err := jskv.Last(ctx, stream, Bucket, key)
+	val, rev, deleted, err := jsstorage.Last(ctx, stream, Bucket, key)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -101,8 +101,8 @@ func (b *jsBackend) update(ctx context.Context, ns string, fn func(n *jsNamespac
 	if err != nil {
 		return err
 	}
-	key := jskv.Token(ns)
-	for range jskv.Retries {
+	key := jsstorage.Token(ns)
+	for range jsstorage.Retries {
 		n, rev, err := b.read(ctx, stream, key)
 		if err != nil {
 			return err
@@ -118,12 +118,12 @@ func (b *jsBackend) update(ctx context.Context, ns string, fn func(n *jsNamespac
 		if max := b.js.Conn().MaxPayload(); int64(len(val))+1024 > max {
 			return fmt.Errorf("%w: the namespace's leases would take %d bytes, more than the cluster carries in one message (%d)", ErrTooMany, len(val), max)
 		}
-		_, err = jskv.Put(ctx, b.js, Bucket, key, val, rev, 0)
-		if !stderrors.Is(err, jskv.ErrConflict) {
+		_, err = jsstorage.Put(ctx, b.js, Bucket, key, val, rev, 0)
+		if !stderrors.Is(err, jsstorage.ErrConflict) {
 			return err
 		}
 	}
-	return fmt.Errorf("sync: namespace %s: %w %d times in a row", ns, jskv.ErrConflict, jskv.Retries)
+	return fmt.Errorf("sync: namespace %s: %w %d times in a row", ns, jsstorage.ErrConflict, jsstorage.Retries)
 }
 
 func (b *jsBackend) Acquire(ctx context.Context, ns string, l Lease, max int) (Lease, error) {
@@ -192,7 +192,7 @@ func (b *jsBackend) Leases(ctx context.Context, ns string) ([]Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, _, err := b.read(ctx, stream, jskv.Token(ns))
+	n, _, err := b.read(ctx, stream, jsstorage.Token(ns))
 	if err != nil {
 		return nil, err
 	}
@@ -215,15 +215,15 @@ func (b *jsBackend) Sweep(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var namespaces []string
-	err = jskv.Scan(ctx, stream, jskv.Subject(Bucket, "*"), false, func(m jetstream.Msg) error {
+	err = jsstorage.Scan(ctx, stream, jsstorage.Subject(Bucket, "*"), false, func(m jetstream.Msg) error {
 		var n jsNamespace
-		if jskv.Deleted(m.Headers()) || json.Unmarshal(m.Data(), &n) != nil {
+		if jsstorage.Deleted(m.Headers()) || json.Unmarshal(m.Data(), &n) != nil {
 			return nil
 		}
 		now := b.now().UnixNano()
 		for _, l := range n.Leases {
 			if l.Expires <= now {
-				ns, err := jskv.Name(strings.TrimPrefix(m.Subject(), jskv.Subject(Bucket, "")))
+				ns, err := jsstorage.Name(strings.TrimPrefix(m.Subject(), jsstorage.Subject(Bucket, "")))
 				if err == nil {
 					namespaces = append(namespaces, ns)
 				}
