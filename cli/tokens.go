@@ -15,6 +15,7 @@ import (
 
 	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
+	"micro.dev/micro/internal/tracing"
 	authpb "micro.dev/micro/proto/auth"
 )
 
@@ -223,6 +224,9 @@ func (s *session) token(ctx context.Context, cl *client) (string, error) {
 		return tok.AccessToken, nil
 	}
 	ctx = metadata.NewContext(ctx, metadata.Metadata{metadata.Namespace: cl.target.Namespace})
+	// The CLI's plumbing, not the user's call: unsampled, as the framework's
+	// own token exchanges are, so each command near expiry makes no trace.
+	ctx = tracing.Outgoing(tracing.Unsampled(ctx))
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	rsp, err := authpb.NewAuthClient(cl.conn).Token(ctx, &authpb.TokenRequest{
