@@ -24,7 +24,7 @@ func TestJSONRPCEnvelope(t *testing.T) {
 		want(t, 200, `{"tables":["micro","obj"]}`)
 	e.do(t, "POST", "/store/Store/Tables", `{"method":"Store.Tables","id":3}`, ct...).want(t, 200, `{"tables":["micro",""]}`)
 	for _, bad := range []string{`[1]`, `{"params":[{},{}]}`, `{"params":"x"}`, `{"params":[1}`, ``} {
-		if r := e.do(t, "POST", "/store/Store/Tables", bad, ct...); r.code != 400 {
+		if r := e.do(t, "POST", "/store/Store/Tables", bad, ct...); r.code != 400 || !strings.Contains(r.body, "body must be a JSON-RPC request") {
 			t.Errorf("%q: %d %s", bad, r.code, r.body)
 		}
 	}
@@ -61,7 +61,8 @@ func TestProtoRPCEnvelope(t *testing.T) {
 		"trailing":   full + "x",
 		"huge claim": "\xff\xff\xff\xff",
 	} {
-		if r := e.do(t, "POST", "/store/Store/Tables", bad, "Content-Type", "application/proto-rpc"); r.code != 400 {
+		if r := e.do(t, "POST", "/store/Store/Tables", bad, "Content-Type", "application/proto-rpc"); r.code != 400 ||
+			!strings.Contains(r.body, "a 4-byte length and the header, then a 4-byte length and the request") {
 			t.Errorf("%s: %d %s", name, r.code, r.body)
 		}
 	}

@@ -197,12 +197,12 @@ func (g *Gateway) readBody(r *http.Request, c *call) error {
 		return nil
 	}
 	switch ct { // envelope.go
-	case protoRPC:
+	case codec.ContentType(codec.ProtoRPC):
 		c.Subtype, c.ContentType = codec.Proto, ct
-		c.Body, err = unwrapProtoRPC(body)
+		c.Body, err = unwrap(codec.ProtoRPC, body)
 		return err
-	case jsonRPC:
-		if body, err = unwrapJSONRPC(body); err != nil {
+	case codec.ContentType(codec.JSONRPC):
+		if body, err = unwrap(codec.JSONRPC, body); err != nil {
 			return err
 		}
 		c.ContentType = ct

@@ -197,11 +197,11 @@ func DecodeRequest(sub string, data []byte, v any) (Envelope, error) {
 		}
 		env := Envelope{Method: req.Method, ID: req.ID}
 		// params is [request] (JSON-RPC 1.0), or, as Micro's gateway
-		// took it, the request object itself; none is {}.
+		// took it, the request object itself; none is {} (a Frame too).
 		params := bytes.TrimSpace(req.Params)
 		switch {
 		case len(params) == 0 || bytes.Equal(params, []byte("null")):
-			return env, UnmarshalJSON(nil, v)
+			return env, UnmarshalJSON([]byte("{}"), v)
 		case params[0] == '{':
 			return env, UnmarshalJSON(params, v)
 		case params[0] == '[':
@@ -211,7 +211,7 @@ func DecodeRequest(sub string, data []byte, v any) (Envelope, error) {
 			}
 			switch len(list) {
 			case 0:
-				return env, UnmarshalJSON(nil, v)
+				return env, UnmarshalJSON([]byte("{}"), v)
 			case 1:
 				return env, UnmarshalJSON(list[0], v)
 			}
