@@ -127,6 +127,7 @@ func (s accountsServer) ChangeSecret(ctx context.Context, req *pb.ChangeSecretRe
 	a.forgetAccount(ns, id)
 	if ns == metadata.DefaultNamespace && id == AdminID {
 		a.defaultPassword.Store(req.GetNewSecret() == DefaultAdminPassword)
+		a.defaultChecked(ctx, hash, req.GetNewSecret() == DefaultAdminPassword)
 	}
 	return &pb.ChangeSecretResponse{}, nil
 }

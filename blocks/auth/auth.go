@@ -196,10 +196,13 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 	// for nothing, so it passes the stored hash, which Bootstrap ignores
 	// or stores as it is. Any doubt (an error reading) hashes as before.
 	var hash string
+	hashedPw := false // hash is pw's, made here
 	if stored, err := a.backend.Account(ctx, metadata.DefaultNamespace, AdminID); err == nil && a.adminPassword == "" {
 		hash = stored.SecretHash
 	} else if hash, err = hashSecret(pw); err != nil {
 		return err
+	} else {
+		hashedPw = true
 	}
 	now := a.now()
 	admin := Account{
@@ -221,13 +224,20 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
-	isDefault, _ := checkSecret(stored.SecretHash, DefaultAdminPassword)
+	var isDefault bool
+	if hashedPw && stored.SecretHash == hash {
+		isDefault = pw == DefaultAdminPassword
+		a.defaultChecked(ctx, hash, isDefault)
+	} else {
+		isDefault = a.isDefaultSecret(ctx, stored.SecretHash)
+	}
 	if isDefault && a.adminPassword != "" && a.adminPassword != DefaultAdminPassword {
 		// The admin never changed the default; the operator now gives one.
 		if err := a.backend.SetSecret(ctx, stored.Namespace, stored.ID, hash, newUID(), now); err != nil {
 			return err
 		}
 		a.log.Info("auth: set the admin password from --admin-password")
+		a.defaultChecked(ctx, hash, false)
 		isDefault = false
 	} else if !first && a.adminPassword != "" && !isDefault {
 		a.log.Info("auth: --admin-password ignored: the admin password was already changed; use 'micro user set password'")
@@ -235,6 +245,30 @@ func (a *Auth) bootstrap(ctx context.Context) error {
 	// The node warns at start while it is (node/warnings.go).
 	a.defaultPassword.Store(isDefault)
 	return nil
+}
+
+// isDefaultSecret reports whether the admin's secret hash is the default
+// password's. Checking costs argon2id's 19 MiB and most of a restart's
+// CPU, so the answer is remembered with the hash it was found for
+// (Backend.DefaultChecked), and a restart only compares strings: the hash
+// carries its salt, so an equal string is the same secret. A hash not
+// seen before (a secret changed elsewhere, a database from before) is
+// checked once.
+func (a *Auth) isDefaultSecret(ctx context.Context, hash string) bool {
+	if known, isDefault, err := a.backend.DefaultCheck(ctx); err == nil && known != "" && known == hash {
+		return isDefault
+	}
+	isDefault, _ := checkSecret(hash, DefaultAdminPassword)
+	a.defaultChecked(ctx, hash, isDefault)
+	return isDefault
+}
+
+// defaultChecked remembers isDefault for hash. Failing to (a full disk)
+// costs only a check at the next start, so it does not stop this one.
+func (a *Auth) defaultChecked(ctx context.Context, hash string, isDefault bool) {
+	if err := a.backend.DefaultChecked(ctx, hash, isDefault); err != nil {
+		a.log.Debug("auth: could not remember the admin secret's check; the next start checks again", "err", err)
+	}
 }
 
 // DefaultPasswordInUse reports whether the default admin (micro/admin)

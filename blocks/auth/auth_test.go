@@ -44,6 +44,62 @@ func TestDefaultAdmin(t *testing.T) {
 	})
 }
 
+// TestRestartChecksNoSecret: whether the admin still has the default
+// password is known at every start (the warning, GET /), yet a restart
+// runs no argon2id for it: the answer is remembered with the hash it was
+// found for. A hash changed behind the block's back (another node, an
+// older version) is checked once, then remembered too.
+func TestRestartChecksNoSecret(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, fresh func() []Option) {
+		e := newEnv(t, fresh()...)
+		restart := func(want bool, wantRuns int64) {
+			t.Helper()
+			before := argonRuns.Load()
+			a := New(e.db, fauth.Namespaces, append(e.with, WithClock(e.clock.Now), quiet)...)
+			if err := a.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if got := a.DefaultPasswordInUse(); got != want {
+				t.Fatalf("DefaultPasswordInUse = %v after a restart, want %v", got, want)
+			}
+			if runs := argonRuns.Load() - before; runs != wantRuns {
+				t.Fatalf("the restart ran argon2id %d times, want %d", runs, wantRuns)
+			}
+		}
+		e.auth.Close()
+		restart(true, 0)
+		restart(true, 0)
+
+		// The admin's secret changed behind the block's back, through a
+		// backend of its own.
+		other := New(e.db, fauth.Namespaces, append(e.with, WithClock(e.clock.Now), quiet)...)
+		defer other.Close()
+		behind := other.backend
+
+		hash, err := hashSecret("changed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := behind.SetSecret(context.Background(), metadata.DefaultNamespace, AdminID, hash, newUID(), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		restart(false, 1)
+		restart(false, 0)
+
+		// Back to the default behind its back: checked again, not taken
+		// from what was remembered of another hash.
+		if hash, err = hashSecret(DefaultAdminPassword); err != nil {
+			t.Fatal(err)
+		}
+		if err := behind.SetSecret(context.Background(), metadata.DefaultNamespace, AdminID, hash, newUID(), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		restart(true, 1)
+		restart(true, 0)
+	})
+}
+
 func TestAdminPassword(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, fresh func() []Option) {
 		// At the first start.

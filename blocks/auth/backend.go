@@ -60,6 +60,13 @@ type Backend interface {
 	// Sweep deletes refresh tokens that expired by now or were used by
 	// usedBefore, and returns how many.
 	Sweep(ctx context.Context, now, usedBefore time.Time) (int, error)
+
+	// DefaultCheck returns the last DefaultChecked: a secret hash and
+	// whether it is the default admin password's; "" when there is none.
+	DefaultCheck(ctx context.Context) (hash string, isDefault bool, err error)
+	// DefaultChecked remembers whether hash is the default admin
+	// password's, replacing what was remembered before.
+	DefaultChecked(ctx context.Context, hash string, isDefault bool) error
 }
 
 // Errors a Backend returns.

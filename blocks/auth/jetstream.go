@@ -41,6 +41,7 @@ func WithJetStream(js jetstream.JetStream, replicas int) Option {
 // Backend promises atomic is one value written once:
 //
 //	boot                       the first start: {key, admin, done}
+//	defaultcheck               Backend.DefaultChecked: {hash, default}
 //	acc.<ns>                   the accounts of ns (ids and names unique in one value)
 //	rules.<ns>                 the rules of ns, present once ns has rules of its own
 //	keys.<ns>                  the signing keys of ns
@@ -75,6 +76,36 @@ func famKey(ns, account, family string) string {
 func rtKey(hash []byte) string { return "rt." + hex.EncodeToString(hash) }
 
 const bootKey = "boot"
+
+const defaultCheckKey = "defaultcheck"
+
+type defaultCheckValue struct {
+	Hash    string `json:"hash"`
+	Default bool   `json:"default"`
+}
+
+func (b *jsBackend) DefaultCheck(ctx context.Context) (string, bool, error) {
+	var v defaultCheckValue
+	if _, err := b.get(ctx, defaultCheckKey, &v); err != nil {
+		return "", false, err
+	}
+	return v.Hash, v.Default, nil
+}
+
+func (b *jsBackend) DefaultChecked(ctx context.Context, hash string, isDefault bool) error {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(defaultCheckValue{Hash: hash, Default: isDefault})
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, defaultCheckKey, data); err != nil {
+		return jsstorage.Unavailable(errID, err)
+	}
+	return nil
+}
 
 func newJetStream(js jetstream.JetStream, replicas int, log *slog.Logger) *jsBackend {
 	return &jsBackend{js: js, replicas: replicas, log: log}

@@ -14,6 +14,10 @@ import (
 // bootstrapKey is the auth_settings row that records the first start.
 const bootstrapKey = "bootstrapped"
 
+// defaultCheckSetting is the auth_settings row of Backend.DefaultChecked:
+// "1 " or "0 " (default or not) followed by the secret hash.
+const defaultCheckSetting = "default_check"
+
 // sqliteBackend keeps the auth block's state in the micro SQLite file:
 // queries on the read pool, every change through the group-commit writer.
 type sqliteBackend struct {
@@ -167,6 +171,33 @@ func (b *sqliteBackend) SetSecret(ctx context.Context, ns, id, secretHash, uid s
 		}
 		return affected(tx.ExecContext(ctx, `UPDATE auth_accounts SET secret_hash = ?, uid = ?, updated_at = ?
 			WHERE namespace = ? AND id = ?`, secretHash, uid, now.Unix(), ns, id))
+	})
+}
+
+func (b *sqliteBackend) DefaultCheck(ctx context.Context) (string, bool, error) {
+	var v string
+	switch err := b.db.Read().QueryRowContext(ctx, `SELECT value FROM auth_settings WHERE key = ?`, defaultCheckSetting).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	verdict, hash, ok := strings.Cut(v, " ")
+	if !ok || (verdict != "0" && verdict != "1") {
+		return "", false, nil // not one this version wrote: checked again
+	}
+	return hash, verdict == "1", nil
+}
+
+func (b *sqliteBackend) DefaultChecked(ctx context.Context, hash string, isDefault bool) error {
+	verdict := "0 "
+	if isDefault {
+		verdict = "1 "
+	}
+	return b.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO auth_settings (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, defaultCheckSetting, verdict+hash)
+		return err
 	})
 }
 
