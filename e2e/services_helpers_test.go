@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -58,30 +57,12 @@ func serviceEnv(s *server, extra ...string) []string {
 	return append(env, extra...)
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a sample service running as a child process.
 type proc struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testkit.LogBuffer
 	nodeID string
 	exited chan struct{}
 }
@@ -93,7 +74,7 @@ var nodeLine = regexp.MustCompile(`Registering node: (\S+)`)
 func startService(t *testing.T, s *server, bin string, env ...string) *proc {
 	t.Helper()
 	buildSamples(t)
-	p := &proc{t: t, name: filepath.Base(bin), out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, name: filepath.Base(bin), out: &testkit.LogBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = serviceEnv(s, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -64,7 +64,7 @@ type pebbleCA struct {
 	directory string         // the ACME directory URL
 	tlsRoots  string         // PEM file trusting the directory's own HTTPS
 	issuers   *x509.CertPool // pebble's root and intermediate, from its management API
-	log       *lockedBuffer
+	log       *testkit.LogBuffer
 	acme      *httptest.Server
 }
 
@@ -76,7 +76,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int, resolver string) *pebbleCA
 	// Set for the whole process (t.Setenv would forbid t.Parallel); no
 	// other test reads it.
 	os.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	p := &pebbleCA{log: &lockedBuffer{}}
+	p := &pebbleCA{log: &testkit.LogBuffer{}}
 	logger := log.New(p.log, "pebble ", log.LstdFlags)
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})

@@ -1,43 +1,24 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testkit"
 )
-
-// syncBuffer is a log destination several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBlocksLogToTheNodeLogger: every block that logs does so through the
 // node's logger (JSON here, as with --log-format json), none through
 // slog's default. Auth logs its first start; the others log a failure of
 // their tables, which are renamed away under them.
 func TestBlocksLogToTheNodeLogger(t *testing.T) {
-	var jsonLogs, defaultLogs syncBuffer
+	var jsonLogs, defaultLogs testkit.LogBuffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&defaultLogs, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })

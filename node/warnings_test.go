@@ -1,43 +1,24 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"micro.dev/micro/internal/testkit"
 )
 
-// lockedBuffer is a log destination a test reads while the node writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// warnings returns the messages of the WARN lines logged so far.
-func (l *lockedBuffer) warnings(t *testing.T) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// warnings returns the messages of the WARN lines logged to buf so far.
+func warnings(t *testing.T, buf *testkit.LogBuffer) []string {
 	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
-		var rec struct {
-			Level, Msg, Listeners string
-		}
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec.Level == "WARN" {
-			out = append(out, rec.Msg+" "+rec.Listeners)
+	for _, rec := range buf.Records(t) {
+		if rec["level"] == "WARN" {
+			listeners, _ := rec["listeners"].(string)
+			out = append(out, fmt.Sprint(rec["msg"])+" "+listeners)
 		}
 	}
 	return out
@@ -45,9 +26,9 @@ func (l *lockedBuffer) warnings(t *testing.T) []string {
 
 // startLogged starts a node on a fresh file with cfg, logging JSON to the
 // returned buffer.
-func startLogged(t *testing.T, cfg Config) (*Node, *lockedBuffer) {
+func startLogged(t *testing.T, cfg Config) (*Node, *testkit.LogBuffer) {
 	t.Helper()
-	buf := new(lockedBuffer)
+	buf := new(testkit.LogBuffer)
 	cfg.Data = filepath.Join(t.TempDir(), "micro.db")
 	cfg.Logger = slog.New(slog.NewJSONHandler(buf, nil))
 	if cfg.GatewayAddress == "" {
@@ -82,13 +63,13 @@ func count(lines []string, s string) int {
 // it.
 func TestStartWarnings(t *testing.T) {
 	_, buf := startLogged(t, Config{MetricsPublic: true, DashboardAddress: "127.0.0.1:0"})
-	w := buf.warnings(t)
+	w := warnings(t, buf)
 	if count(w, "default password") != 1 || count(w, "/metrics is public") != 1 || count(w, "plaintext") != 0 || len(w) != 2 {
 		t.Fatalf("loopback, default password, public metrics: warnings %q", w)
 	}
 
 	_, buf = startLogged(t, Config{AdminPassword: "s3cret", MetricsToken: "scrape"})
-	if w := buf.warnings(t); len(w) != 0 {
+	if w := warnings(t, buf); len(w) != 0 {
 		t.Fatalf("safe settings: warnings %q", w)
 	}
 
@@ -97,7 +78,7 @@ func TestStartWarnings(t *testing.T) {
 		t.Skip("this machine has no non-loopback address; TestUnsafeSettings covers the rule")
 	}
 	n, buf := startLogged(t, Config{AdminPassword: "s3cret", ProxyAddress: net.JoinHostPort(host, "0")})
-	w = buf.warnings(t)
+	w = warnings(t, buf)
 	if len(w) != 1 || !strings.Contains(w[0], "plaintext on a non-loopback address") || !strings.Contains(w[0], "proxy="+n.ProxyAddr()) ||
 		strings.Contains(w[0], "gateway=") {
 		t.Fatalf("proxy on %s: warnings %q", host, w)

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -82,33 +80,6 @@ func (accountAuth) Authenticate(ctx context.Context, service, endpoint, addr str
 	return microauth.ContextWithAccount(ctx, &microauth.Account{ID: "alice", Issuer: "team"}), nil
 }
 
-// syncBuffer is a log sink safe for the proxy's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // TestObserver: every call is reported once started and once ended, with
 // its names, shape, caller and outcome; only calls that reached a method
 // the server knows are Known; each is logged without the token.
@@ -118,7 +89,7 @@ func TestObserver(t *testing.T) {
 	baddr := testkit.Serve(t, bs)
 
 	obs := &recordingObserver{}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	p := New(Config{
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     accountAuth{},
@@ -234,7 +205,7 @@ func TestObserver(t *testing.T) {
 	// debug, even "service not found", a 500 in Micro; never the token.
 	var echoLogged, warned bool
 	var mistakesWarned []string
-	for _, l := range logs.lines(t) {
+	for _, l := range logs.Records(t) {
 		if strings.Contains(l["msg"].(string), "proxy call") {
 			if l["service"] == "echo" && l["endpoint"] == "Echo.Call" && l["code"] == "OK" &&
 				l["namespace"] == "team" && l["account"] == "alice" && l["level"] == "DEBUG" && l["duration"] != nil {
@@ -248,11 +219,9 @@ func TestObserver(t *testing.T) {
 			}
 		}
 	}
-	logs.mu.Lock()
-	leaked := strings.Contains(logs.b.String(), "secret-token")
-	logs.mu.Unlock()
+	leaked := strings.Contains(logs.String(), "secret-token")
 	if !echoLogged || !warned || leaked || len(mistakesWarned) > 0 {
 		t.Fatalf("logs (echo logged %v, 500 warned %v, token leaked %v, caller mistakes above debug %v):\n%s",
-			echoLogged, warned, leaked, mistakesWarned, logs.b.String())
+			echoLogged, warned, leaked, mistakesWarned, logs.String())
 	}
 }

@@ -1,39 +1,17 @@
 package lograte
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"micro.dev/micro/internal/testkit"
 )
 
-// lockedBuffer is a buffer the summary timer and the test may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := strings.TrimSpace(b.b.String())
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-func newLogger(o Options) (*slog.Logger, *Handler, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func newLogger(o Options) (*slog.Logger, *Handler, *testkit.LogBuffer) {
+	buf := &testkit.LogBuffer{}
 	h := New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}), o)
 	return slog.New(h), h, buf
 }
@@ -54,7 +32,7 @@ func TestBurstThenSummary(t *testing.T) {
 		log.Warn("call failed", "service", "svc", "i", i)
 	}
 	log.Info("other line")
-	lines := buf.lines()
+	lines := buf.Lines()
 	if n := count(lines, `msg="call failed"`); n != 3 {
 		t.Fatalf("%d lines of the flooding kind passed, want the burst of 3:\n%s", n, strings.Join(lines, "\n"))
 	}
@@ -62,7 +40,7 @@ func TestBurstThenSummary(t *testing.T) {
 		t.Fatalf("another kind was held back by the flood:\n%s", strings.Join(lines, "\n"))
 	}
 	h.Flush()
-	lines = buf.lines()
+	lines = buf.Lines()
 	last := lines[len(lines)-1]
 	for _, want := range []string{"level=WARN", `msg="suppressed 997 similar lines"`, `like="call failed"`, "suppressed=997"} {
 		if !strings.Contains(last, want) {
@@ -71,13 +49,13 @@ func TestBurstThenSummary(t *testing.T) {
 	}
 	// The summary started a new interval: the kind passes again.
 	log.Warn("call failed")
-	if n := count(buf.lines(), `msg="call failed"`); n != 4 {
+	if n := count(buf.Lines(), `msg="call failed"`); n != 4 {
 		t.Fatalf("after the summary %d lines of the kind, want 4", n)
 	}
 	// Nothing suppressed since: Flush writes nothing.
-	before := len(buf.lines())
+	before := len(buf.Lines())
 	h.Flush()
-	if after := len(buf.lines()); after != before {
+	if after := len(buf.Lines()); after != before {
 		t.Fatalf("Flush with nothing suppressed wrote %d lines", after-before)
 	}
 }
@@ -88,9 +66,9 @@ func TestSummaryAtIntervalEnd(t *testing.T) {
 		log.Error("disk full", "err", "no space left on device")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for count(buf.lines(), "suppressed 49 similar lines") == 0 {
+	for count(buf.Lines(), "suppressed 49 similar lines") == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no summary written after the interval:\n%s", strings.Join(buf.lines(), "\n"))
+			t.Fatalf("no summary written after the interval:\n%s", strings.Join(buf.Lines(), "\n"))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -105,7 +83,7 @@ func TestKindsAndScope(t *testing.T) {
 		log.Error("write failed") // another level: another kind
 		log.WithGroup("g").Warn("write failed")
 	}
-	lines := buf.lines()
+	lines := buf.Lines()
 	for _, want := range []string{"block=store", "block=auth", "level=ERROR"} {
 		if n := count(lines, want); n != 2 {
 			t.Fatalf("%d lines with %s, want 2:\n%s", n, want, strings.Join(lines, "\n"))
@@ -119,7 +97,7 @@ func TestKindsAndScope(t *testing.T) {
 	for i := range 100 {
 		log.Warn("unknown service", "service", strings.Repeat("x", i))
 	}
-	if n := count(buf.lines(), "unknown service"); n != 2 {
+	if n := count(buf.Lines(), "unknown service"); n != 2 {
 		t.Fatalf("%d lines with distinct attributes passed, want 2", n)
 	}
 	// Nor do numbers in a message (the standard library's log lines
@@ -127,7 +105,7 @@ func TestKindsAndScope(t *testing.T) {
 	for i := range 100 {
 		log.Warn(fmt.Sprintf("http: TLS handshake error from 10.0.0.%d:%d: EOF", i, 40000+i))
 	}
-	if n := count(buf.lines(), "TLS handshake error"); n != 2 {
+	if n := count(buf.Lines(), "TLS handshake error"); n != 2 {
 		t.Fatalf("%d lines differing only in numbers passed, want 2", n)
 	}
 }
@@ -137,19 +115,19 @@ func TestTooManyKinds(t *testing.T) {
 	for i := range 1000 {
 		log.Warn("message built from input " + strings.Repeat("y", i))
 	}
-	if n := len(buf.lines()); n > 11 {
+	if n := len(buf.Lines()); n > 11 {
 		t.Fatalf("%d lines passed with 10 kinds of budget and a shared one", n)
 	}
 	h.Flush()
-	if count(buf.lines(), "suppressed 989 similar lines") != 1 {
-		t.Fatalf("no summary for the shared budget:\n%s", strings.Join(buf.lines(), "\n"))
+	if count(buf.Lines(), "suppressed 989 similar lines") != 1 {
+		t.Fatalf("no summary for the shared budget:\n%s", strings.Join(buf.Lines(), "\n"))
 	}
 }
 
 func TestLevelFilterIsTheWrappedHandlers(t *testing.T) {
 	log, _, buf := newLogger(Options{})
 	log.Debug("quiet")
-	if len(buf.lines()) != 0 {
+	if len(buf.Lines()) != 0 {
 		t.Fatal("a debug line passed an info handler")
 	}
 	if log.Enabled(t.Context(), slog.LevelDebug) {

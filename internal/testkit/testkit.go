@@ -1,6 +1,7 @@
 // Package testkit is what the tests of many packages need alike: a clock
 // that moves only when told, a gRPC server on loopback that is gone when
-// the test ends, and a bounded wait for a condition.
+// the test ends, a bounded wait for a condition, and a log buffer to read
+// what a server logged.
 package testkit
 
 import (
