@@ -3,14 +3,8 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,94 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"micro.dev/micro/internal/testkit"
+	"micro.dev/micro/internal/testacme"
 )
-
-// freePort is a loopback port nothing listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln := testkit.Listen(t)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// loopbackDNS answers every A question with 127.0.0.1 (and AAAA with
-// nothing), over TCP as pebble's VA asks.
-func loopbackDNS(t *testing.T) string {
-	t.Helper()
-	ln := testkit.Listen(t)
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-					A: net.IPv4(127, 0, 0, 1)})
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// pebbleCA is Let's Encrypt's test ACME server, in this process, on loopback.
-type pebbleCA struct {
-	directory string         // the ACME directory URL
-	tlsRoots  string         // PEM file trusting the directory's own HTTPS
-	issuers   *x509.CertPool // pebble's root and intermediate, from its management API
-	log       *testkit.LogBuffer
-	acme      *httptest.Server
-}
-
-// startPebble runs pebble with its VA checking HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort, resolving names with the DNS server at resolver.
-func startPebble(t *testing.T, httpPort, tlsPort int, resolver string) *pebbleCA {
-	t.Helper()
-	// Read by va.New: validate at once rather than after a random pause.
-	// Set for the whole process (t.Setenv would forbid t.Parallel); no
-	// other test reads it.
-	os.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	p := &pebbleCA{log: &testkit.LogBuffer{}}
-	logger := log.New(p.log, "pebble ", log.LstdFlags)
-	store := db.NewMemoryStore()
-	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
-	validator := va.New(logger, httpPort, tlsPort, false, resolver, store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 3, 5)
-	p.acme = httptest.NewTLSServer(front.Handler())
-	t.Cleanup(p.acme.Close)
-	mgmt := httptest.NewTLSServer(front.ManagementHandler())
-	t.Cleanup(mgmt.Close)
-	p.directory = p.acme.URL + wfe.DirectoryPath
-
-	p.tlsRoots = filepath.Join(t.TempDir(), "acme-roots.pem")
-	if err := os.WriteFile(p.tlsRoots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.acme.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p.issuers = x509.NewCertPool()
-	for _, path := range []string{wfe.RootCertPath + "0", "/intermediates/0"} {
-		rsp, err := mgmt.Client().Get(mgmt.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rsp.Body)
-		rsp.Body.Close()
-		if rsp.StatusCode != 200 || !p.issuers.AppendCertsFromPEM(b) {
-			t.Fatalf("pebble %s: %s %q", path, rsp.Status, b)
-		}
-	}
-	return p
-}
 
 // TestACMECertificate: with --domain, the server obtains a certificate from
 // a real ACME CA (pebble, on loopback) whose validator checks HTTP-01 on the
@@ -116,23 +28,23 @@ func startPebble(t *testing.T, httpPort, tlsPort int, resolver string) *pebbleCA
 func TestACMECertificate(t *testing.T) {
 	t.Parallel()
 	const domain = "api.micro.test"
-	httpPort := freePort(t)
+	httpPort := testacme.FreePort(t)
 	// TLS-ALPN-01 (which autocert tries first) is validated on a port where
 	// nothing listens, so the order falls back to HTTP-01 on our listener.
-	pebble := startPebble(t, httpPort, freePort(t), loopbackDNS(t))
+	pebble := testacme.Start(t, httpPort, testacme.FreePort(t), testacme.LoopbackDNS(t))
 	data := filepath.Join(t.TempDir(), "micro.db")
 	flags := []string{"--domain", domain, "--http-address", "127.0.0.1:" + strconv.Itoa(httpPort),
-		"--acme-directory", pebble.directory, "--acme-ca-roots", pebble.tlsRoots, "--acme-email", "ops@micro.test"}
+		"--acme-directory", pebble.Directory, "--acme-ca-roots", pebble.TLSRoots, "--acme-email", "ops@micro.test"}
 	s := startServer(t, data, flags...)
 	if !strings.HasPrefix(s.gateway, "https://") {
 		t.Fatalf("gateway %q: not HTTPS", s.gateway)
 	}
 
-	verify := &tls.Config{RootCAs: pebble.issuers, ServerName: domain}
+	verify := &tls.Config{RootCAs: pebble.Issuers, ServerName: domain}
 	client := &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{TLSClientConfig: verify, ForceAttemptHTTP2: true}}
 	rsp, err := client.Get(s.gateway + "/")
 	if err != nil {
-		t.Fatalf("HTTPS to the gateway: %v\nserver log:\n%s\npebble log:\n%s", err, s.log(), pebble.log.String())
+		t.Fatalf("HTTPS to the gateway: %v\nserver log:\n%s\npebble log:\n%s", err, s.log(), pebble.Log.String())
 	}
 	body, _ := io.ReadAll(rsp.Body)
 	rsp.Body.Close()
@@ -143,8 +55,8 @@ func TestACMECertificate(t *testing.T) {
 		t.Error("no HSTS on an HTTPS answer")
 	}
 	leaf := rsp.TLS.PeerCertificates[0]
-	if !strings.Contains(pebble.log.String(), "Attempting to validate w/ HTTP: http://"+domain+":"+strconv.Itoa(httpPort)+"/.well-known/acme-challenge/") {
-		t.Errorf("pebble did not validate HTTP-01 on our listener:\n%s", pebble.log.String())
+	if !strings.Contains(pebble.Log.String(), "Attempting to validate w/ HTTP: http://"+domain+":"+strconv.Itoa(httpPort)+"/.well-known/acme-challenge/") {
+		t.Errorf("pebble did not validate HTTP-01 on our listener:\n%s", pebble.Log.String())
 	}
 
 	// An authenticated call through the gateway, and gRPC to the proxy,
@@ -180,7 +92,7 @@ func TestACMECertificate(t *testing.T) {
 	if err := s.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	pebble.acme.Close()
+	pebble.ACME.Close()
 	s = startServer(t, data, flags...)
 	client.CloseIdleConnections()
 	rsp, err = client.Get(s.gateway + "/health")
