@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,9 +56,10 @@ func (cfg Config) Enabled() bool {
 
 // TLS is a source of certificates for a node's listeners.
 type TLS struct {
-	domains []string
-	acme    *autocert.Manager // nil with files
-	files   *fileCert         // nil with ACME
+	domains  []string
+	acme     *autocert.Manager // nil with files
+	failures *acmeFailures     // nil with files
+	files    *fileCert         // nil with ACME
 }
 
 // New starts the certificate source cfg describes. With files the pair is
@@ -113,7 +115,7 @@ func New(cfg Config) (*TLS, error) {
 		Email:      cfg.Email,
 		Client:     client,
 	}
-	return &TLS{domains: cfg.Domains, acme: m}, nil
+	return &TLS{domains: cfg.Domains, acme: m, failures: newACMEFailures(log)}, nil
 }
 
 // checkDomain refuses what no CA issues for, with a message that says why,
@@ -173,7 +175,18 @@ func (t *TLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, erro
 	if hello.ServerName == "" {
 		hello.ServerName = t.domains[0]
 	}
-	return t.acme.GetCertificate(hello)
+	cert, err := t.acme.GetCertificate(hello)
+	// autocert matches names without case or a trailing dot.
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if !slices.ContainsFunc(t.domains, func(d string) bool { return strings.EqualFold(d, name) }) {
+		return cert, err // not ours: the host policy refused it
+	}
+	if err != nil {
+		t.failures.failed(name, err)
+	} else {
+		t.failures.obtained(name)
+	}
+	return cert, err
 }
 
 // HTTPHandler answers the plain-HTTP listener (:80): ACME HTTP-01
@@ -219,10 +232,11 @@ func Redirect(httpsPort string) http.Handler {
 	})
 }
 
-// WarmUp obtains (or loads from the cache) the first domain's certificate,
-// so a problem (DNS, port 80 unreachable, a CA refusal) is logged at start
-// rather than at the first visitor's handshake. It does nothing with files.
-// autocert bounds each attempt (five minutes).
+// WarmUp obtains (or loads from the cache) the domains' certificates, so a
+// problem (DNS, port 80 unreachable, a CA refusal) is logged at start
+// rather than at the first visitor's handshake; a failure is reported as a
+// handshake's is, and so counts towards its window. It does nothing with
+// files. autocert bounds each attempt (five minutes).
 func (t *TLS) WarmUp(log *slog.Logger) {
 	if t.acme == nil {
 		return
@@ -231,12 +245,8 @@ func (t *TLS) WarmUp(log *slog.Logger) {
 		hello := &tls.ClientHelloInfo{ServerName: d, SupportedProtos: []string{"h2"},
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
 			SupportedCurves: []tls.CurveID{tls.CurveP256}, SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12}}
-		cert, err := t.acme.GetCertificate(hello)
-		if err != nil {
-			log.Error("TLS certificate not obtained; HTTPS handshakes for it will fail until it is", "domain", d, "err", err)
-			continue
-		}
-		if cert.Leaf != nil {
+		cert, err := t.getCertificate(hello)
+		if err == nil && cert.Leaf != nil {
 			log.Info("TLS certificate ready", "domain", d, "not_after", cert.Leaf.NotAfter)
 		}
 	}
