@@ -1,12 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,28 +29,11 @@ func (g *Gamma) Call(ctx context.Context, req *pb.Request, rsp *pb.Response) err
 // event publish, made with its context, are client spans under the
 // handler's server span, each followed by the proxy's span at the block.
 func TestConfigAndEventsJoinTheHandlersTrace(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet, Trace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := startTracingNode(t, Config{})
 	startTraced(t, n, "gamma", func(c client.Client) any { return &Gamma{c} })
 
 	const traceID, callerSpan = "5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8"
-	req, _ := http.NewRequest(http.MethodPost, "http://"+n.GatewayAddr()+"/gamma/Gamma/Call", bytes.NewReader([]byte(`{"name":"Ada"}`)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
-	rsp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(rsp.Body)
-	rsp.Body.Close()
-	if rsp.StatusCode != 200 || string(body) != `{"msg":"Hello Ada"}` {
-		t.Fatalf("got %d %s", rsp.StatusCode, body)
-	}
+	callAda(t, n, "/gamma/Gamma/Call", traceID, callerSpan)
 
 	admin := adminTraceClient(t, n)
 	find := func(spans []*tracepb.Span, service, name string) *tracepb.Span {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +21,7 @@ import (
 // traced as before.
 func TestFrameworkPlumbingMakesNoTraces(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet, Trace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := startTracingNode(t, Config{})
 	for _, traced := range []bool{true, false} {
 		name := map[bool]string{true: "beta", false: "plainbeta"}[traced]
 		srv := service.New(service.Name(name), service.Proxy(n.ProxyAddr()), service.Logger(quiet), service.HandleSignal(false),

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -56,13 +54,7 @@ func (d *Delta) lastDone() time.Time {
 // (after the handler returned), not when it opened, and carry how it
 // ended: a handler's error fails every one of them.
 func TestStreamSpansLastAsLongAsTheStream(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet, Trace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := startTracingNode(t, Config{})
 	delta := new(Delta)
 	startTraced(t, n, "delta", func(client.Client) any { return delta })
 

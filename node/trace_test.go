@@ -37,6 +37,41 @@ func (b *Beta) Call(ctx context.Context, req *pb.Request, rsp *pb.Response) erro
 	return store.NewStore(b.c, store.WithContext(ctx)).Write(&store.Record{Key: req.Name, Value: []byte(rsp.Msg)})
 }
 
+// startTracingNode starts a node on a fresh file that traces, on loopback,
+// logging nowhere; cfg adds to that.
+func startTracingNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	cfg.Data = filepath.Join(t.TempDir(), "micro.db")
+	cfg.GatewayAddress, cfg.ProxyAddress = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger, cfg.Trace = slog.New(slog.DiscardHandler), true
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// callAda posts {"name":"Ada"} to the gateway's path as a caller with
+// traceparent (traceID, callerSpan) and returns the answer's headers once
+// it is the greeting.
+func callAda(t *testing.T, n *Node, path, traceID, callerSpan string) http.Header {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.GatewayAddr()+path, bytes.NewReader([]byte(`{"name":"Ada"}`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	rsp.Body.Close()
+	if rsp.StatusCode != 200 || string(body) != `{"msg":"Hello Ada"}` {
+		t.Fatalf("got %d %s", rsp.StatusCode, body)
+	}
+	return rsp.Header
+}
+
 // startTraced starts a tracing node and the framework service name with
 // handler h (built from the service's client), tracing too.
 func startTraced(t *testing.T, n *Node, name string, h func(client.Client) any) {
@@ -59,30 +94,13 @@ func startTraced(t *testing.T, n *Node, name string, h func(client.Client) any) 
 // every hop is one span of the caller's trace, each the child of the hop
 // before it.
 func TestTraceThroughGatewayServicesAndStore(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet, Trace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := startTracingNode(t, Config{})
 	startTraced(t, n, "beta", func(c client.Client) any { return &Beta{c} })
 	startTraced(t, n, "alpha", func(c client.Client) any { return &Alpha{c} })
 
 	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	req, _ := http.NewRequest(http.MethodPost, "http://"+n.GatewayAddr()+"/alpha/Alpha/Call", bytes.NewReader([]byte(`{"name":"Ada"}`)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
-	rsp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(rsp.Body)
-	rsp.Body.Close()
-	if rsp.StatusCode != 200 || string(body) != `{"msg":"Hello Ada"}` {
-		t.Fatalf("got %d %s", rsp.StatusCode, body)
-	}
-	if tp := rsp.Header.Get("traceparent"); !strings.Contains(tp, traceID) {
+	rsp := callAda(t, n, "/alpha/Alpha/Call", traceID, callerSpan)
+	if tp := rsp.Get("traceparent"); !strings.Contains(tp, traceID) {
 		t.Fatalf("answer's traceparent %q is not of the caller's trace %s", tp, traceID)
 	}
 
@@ -180,12 +198,7 @@ func TestOTLPExport(t *testing.T) {
 	coltrace.RegisterTraceServiceServer(gs, col)
 	addr := testkit.Serve(t, gs)
 
-	n, err := Start(context.Background(), Config{Data: filepath.Join(t.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-		Trace: true, OTLPEndpoint: "http://" + addr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startTracingNode(t, Config{OTLPEndpoint: "http://" + addr})
 	rsp, err := http.Post("http://"+n.GatewayAddr()+"/nosuch/Nosuch/Call", "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
