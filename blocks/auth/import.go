@@ -70,7 +70,7 @@ func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, e
 		return 0, 0, errors.New("auth: not on JetStream")
 	}
 	src := newSQLite(from)
-	namespaces, err := texts(ctx, from, `SELECT namespace FROM auth_accounts UNION SELECT namespace FROM auth_namespaces
+	namespaces, err := from.ReadStrings(ctx, `SELECT namespace FROM auth_accounts UNION SELECT namespace FROM auth_namespaces
 		UNION SELECT namespace FROM auth_keys ORDER BY 1`)
 	if err != nil {
 		return 0, 0, err
@@ -169,22 +169,4 @@ func taken(v accounts, acc Account) bool {
 		}
 	}
 	return false
-}
-
-// texts runs a query whose rows are one text column on db's read pool.
-func texts(ctx context.Context, db *schema.DB, query string) ([]string, error) {
-	rows, err := db.Read().QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }

@@ -68,7 +68,7 @@ func (c *Config) Import(ctx context.Context, from *schema.DB) (copied, kept int,
 			return 0, 0, err
 		}
 	}
-	namespaces, err := texts(ctx, from, `SELECT DISTINCT namespace FROM config_values ORDER BY namespace`)
+	namespaces, err := from.ReadStrings(ctx, `SELECT DISTINCT namespace FROM config_values ORDER BY namespace`)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -148,22 +148,4 @@ func storedKey(ctx context.Context, db *schema.DB) ([]byte, error) {
 		return nil, nil
 	}
 	return key, err
-}
-
-// texts runs a query whose rows are one text column on db's read pool.
-func texts(ctx context.Context, db *schema.DB, query string, args ...any) ([]string, error) {
-	rows, err := db.Read().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }

@@ -175,7 +175,7 @@ func (b *blobSQLite) List(ctx context.Context, database, table, prefix string) (
 			args = append(args, end)
 		}
 	}
-	return texts(ctx, b.db, query+` ORDER BY key`, args...)
+	return b.db.ReadStrings(ctx, query+` ORDER BY key`, args...)
 }
 
 func (b *blobSQLite) Abandon(ctx context.Context) error {

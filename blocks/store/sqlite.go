@@ -265,15 +265,15 @@ func (b *sqliteBackend) Read(ctx context.Context, database, table string, q Quer
 
 func (b *sqliteBackend) List(ctx context.Context, database, table string, q Query) ([]string, error) {
 	query, args := b.selectKeys(`key`, database, table, q)
-	return texts(ctx, b.db, query, args...)
+	return b.db.ReadStrings(ctx, query, args...)
 }
 
 func (b *sqliteBackend) Databases(ctx context.Context) ([]string, error) {
-	return texts(ctx, b.db, `SELECT DISTINCT db FROM store_records WHERE `+live+` ORDER BY db`, b.now().UnixNano())
+	return b.db.ReadStrings(ctx, `SELECT DISTINCT db FROM store_records WHERE `+live+` ORDER BY db`, b.now().UnixNano())
 }
 
 func (b *sqliteBackend) Tables(ctx context.Context, database string) ([]string, error) {
-	return texts(ctx, b.db, `SELECT DISTINCT tbl FROM store_records WHERE db = ? AND `+live+` ORDER BY tbl`,
+	return b.db.ReadStrings(ctx, `SELECT DISTINCT tbl FROM store_records WHERE db = ? AND `+live+` ORDER BY tbl`,
 		database, b.now().UnixNano())
 }
 
@@ -382,22 +382,4 @@ func prefixEnd(p string) (end string, ok bool) {
 		}
 	}
 	return "", false
-}
-
-// texts runs a query whose rows are one text column on db's read pool.
-func texts(ctx context.Context, db *schema.DB, query string, args ...any) ([]string, error) {
-	rows, err := db.Read().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
