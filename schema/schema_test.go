@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 var testMigrations = []Migrations{{
@@ -229,6 +230,59 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	db.Read().QueryRow(`SELECT count(*) FROM kv WHERE v = 'doomed'`).Scan(&doomed)
 	if rows != ok || doomed != 0 {
 		t.Fatalf("rows %d (want %d), doomed %d", rows, ok, doomed)
+	}
+}
+
+// TestCallerGivingUpSparesTheBatch: a caller whose context ends while its
+// statement runs inside a shared transaction does not take the others'
+// writes down with it. Were the statement interrupted (the driver calls
+// sqlite3_interrupt when the context ends), SQLite would roll back the
+// whole transaction and every write in the batch would fail.
+func TestCallerGivingUpSparesTheBatch(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "micro.db"))
+	defer db.Close()
+	// Hold the writer so that the next two writes queue and share a batch.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go db.Write(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		close(held)
+		<-hold
+		return nil
+	})
+	<-held
+	slowCtx, giveUp := context.WithCancel(context.Background())
+	defer giveUp()
+	slow, other := make(chan error, 1), make(chan error, 1)
+	go func() {
+		slow <- db.Write(slowCtx, func(ctx context.Context, tx *sql.Tx) error {
+			time.AfterFunc(20*time.Millisecond, giveUp)
+			// An insert that runs well past the caller giving up.
+			_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v)
+				WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000000)
+				SELECT 'slow', CAST(count(*) AS TEXT) FROM c`)
+			return err
+		})
+	}()
+	go func() {
+		other <- db.Write(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ('other', 'ok')`)
+			return err
+		})
+	}()
+	time.Sleep(50 * time.Millisecond) // both queued behind the held write
+	close(hold)
+	if err := <-other; err != nil {
+		t.Fatalf("the other write in the batch failed: %v", err)
+	}
+	if get(t, db, "other") != "ok" {
+		t.Fatal("the other write is not stored")
+	}
+	// Queued before it gave up, the slow caller is told what happened to
+	// its write, which ran to its end and committed.
+	if err := <-slow; err != nil {
+		t.Fatalf("slow write: %v", err)
+	}
+	if get(t, db, "slow") != "3000000" {
+		t.Fatal("the slow write answered success but is not stored")
 	}
 }
 
