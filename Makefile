@@ -1,7 +1,7 @@
 # micro: one binary, one SQLite file.
 #
 #   make run    build bin/micro and start the server on ./micro.db
-#   make test   gofmt, vet, stale-proto check and every test (unit, fuzz seeds, end to end)
+#   make test   gofmt, vet (the bench module too), stale-proto check and every test (unit, fuzz seeds, end to end)
 #   make bench  benchmarks, each against a baseline taken in the same run
 #   make bench-peers  micro against its peers (direct gRPC, net/http + SQLite,
 #               NATS JetStream) in one run: prints the README's table
@@ -47,10 +47,13 @@ screenshots:
 fmt:
 	gofmt -w $(shell git ls-files '*.go')
 
+# vet covers the bench module (its own go.mod) too, so it cannot rot
+# between make bench-peers runs.
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 # proto regenerates the committed Go code of proto/**/*.proto (protoc-gen-go
 # and protoc-gen-go-grpc) and testdata/**/*.proto (protoc-gen-go and
