@@ -48,8 +48,8 @@ func WithJetStream(js jetstream.JetStream, replicas int) Option {
 //	fam.<ns>.<account>.<family> a session: its refresh tokens (hashes), used or not
 //	rt.<hash>                  which fam key holds the refresh token with that hash
 //
-// Every name is lowercase hex behind a letter: KV keys allow only
-// [-/_=.A-Za-z0-9], and namespaces and ids are any string.
+// Every name is a jsstorage.Token ('_' and lowercase hex): KV keys allow
+// only [-/_=.A-Za-z0-9], and namespaces and ids are any string.
 type jsBackend struct {
 	js       jetstream.JetStream
 	replicas int

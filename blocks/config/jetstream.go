@@ -24,8 +24,8 @@ const Bucket = "micro_config"
 // (namespace after namespace) must not fill every node's disk.
 const bucketMaxBytes = 1 << 30
 
-// secretKeyKey is the bucket key of the secret key; namespace keys start
-// with "n", so it cannot collide with one.
+// secretKeyKey is the bucket key of the secret key; namespace keys are
+// tokens, starting with '_', so it cannot collide with one.
 const secretKeyKey = "secret-key"
 
 // casAttempts bounds the read-modify-write retries of one Set or Delete

@@ -38,8 +38,9 @@ const StreamMaxBytes = 8 << 30
 //	micro.evgrp.<ns>.<topic>.<group> a durable group's position and pending events
 //	micro.evtopic.<ns>.<topic>    a topic: its own retention
 //
-// Names are lowercase hex behind an "x": subjects allow only some bytes and
-// '.' separates tokens, and a namespace, topic or group is any string.
+// Names are jsstorage.Tokens ('_' and lowercase hex): subjects allow only
+// some bytes and '.' separates tokens, and a namespace, topic or group is
+// any string.
 const (
 	subjEvent = "micro.ev."
 	subjGroup = "micro.evgrp."
