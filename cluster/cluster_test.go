@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,19 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 const testSecret = "a-test-secret-of-enough-length"
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // startCluster starts n nodes on loopback, routed to each other, at once
 // (a majority must be up before any is ready).
@@ -33,7 +24,7 @@ func startCluster(t *testing.T, n int) ([]*Cluster, []Config) {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testkit.FreeAddr(t)
 	}
 	dir := t.TempDir()
 	cfgs := make([]Config, n)
@@ -47,22 +38,9 @@ func startCluster(t *testing.T, n int) ([]*Cluster, []Config) {
 		cfgs[i] = Config{Listen: "nats://" + addrs[i], Peers: peers, Secret: testSecret,
 			Data: filepath.Join(dir, fmt.Sprintf("n%d.db", i)), Logger: slog.New(slog.DiscardHandler), ReadyTimeout: time.Minute}
 	}
-	cs := make([]*Cluster, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cs[i], errs[i] = Start(context.Background(), cfgs[i])
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-		t.Cleanup(func() { cs[i].Close() })
+	cs := testkit.StartAll(t, n, func(i int) (*Cluster, error) { return Start(context.Background(), cfgs[i]) })
+	for _, c := range cs {
+		t.Cleanup(func() { c.Close() })
 	}
 	return cs, cfgs
 }
@@ -106,7 +84,7 @@ func TestStrangerCannotJoin(t *testing.T) {
 			t.Fatalf("node %d: replicas %d size %d", i, c.Replicas(), c.Size())
 		}
 	}
-	stranger := Config{Listen: "nats://" + freeAddr(t), Peers: []string{cfgs[0].Listen}, Secret: "not-the-cluster-secret-at-all",
+	stranger := Config{Listen: "nats://" + testkit.FreeAddr(t), Peers: []string{cfgs[0].Listen}, Secret: "not-the-cluster-secret-at-all",
 		Data: filepath.Join(t.TempDir(), "s.db"), Logger: slog.New(slog.DiscardHandler), ReadyTimeout: 3 * time.Second}
 	// Alone it has no majority of its two nodes, and the route is refused.
 	if s, err := Start(context.Background(), stranger); err == nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -30,23 +29,13 @@ type clusterNode struct {
 	args []string
 }
 
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startClusterNodes starts n nodes on loopback, each routed to the others,
 // all at once: a node is ready only once a majority is up.
 func startClusterNodes(t *testing.T, n int) []*clusterNode {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = freeLoopback(t)
+		routes[i] = testkit.FreeAddr(t)
 	}
 	dir := t.TempDir()
 	nodes := make([]*clusterNode, n)

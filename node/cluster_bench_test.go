@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,22 +30,12 @@ import (
 
 const benchSecret = "bench-cluster-secret-0123456789"
 
-func freeRoute(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // clusterConfigs are the configs of n nodes on loopback routed to each
 // other, with data files in dir.
 func clusterConfigs(tb testing.TB, dir string, n int) []Config {
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = freeRoute(tb)
+		routes[i] = testkit.FreeAddr(tb)
 	}
 	cfgs := make([]Config, n)
 	for i := range cfgs {
@@ -60,23 +49,7 @@ func clusterConfigs(tb testing.TB, dir string, n int) []Config {
 // startNodes starts nodes of cfgs at once (each waits for a majority).
 func startNodes(tb testing.TB, cfgs []Config) []*Node {
 	tb.Helper()
-	nodes := make([]*Node, len(cfgs))
-	errs := make([]error, len(cfgs))
-	var wg sync.WaitGroup
-	for i := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nodes[i], errs[i] = Start(context.Background(), cfgs[i])
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			tb.Fatalf("node %d: %v", i, err)
-		}
-	}
-	return nodes
+	return testkit.StartAll(tb, len(cfgs), func(i int) (*Node, error) { return Start(context.Background(), cfgs[i]) })
 }
 
 // adminConn dials n's proxy and returns a context carrying the default

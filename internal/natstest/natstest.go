@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // readyTimeout bounds how long a server may take to accept clients and,
@@ -42,7 +44,7 @@ func Cluster(tb testing.TB, n int) []*server.Server {
 	// server's route port is chosen before any starts.
 	routes := make([]*url.URL, n)
 	for i := range routes {
-		routes[i] = &url.URL{Scheme: "nats", Host: freeAddr(tb)}
+		routes[i] = &url.URL{Scheme: "nats", Host: testkit.FreeAddr(tb)}
 	}
 	servers := make([]*server.Server, n)
 	for i := range servers {
@@ -134,16 +136,4 @@ func ready(servers []*server.Server) bool {
 		}
 	}
 	return peers == len(servers)
-}
-
-// freeAddr returns a loopback address with a port free at the time of the
-// call.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().String()
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/letsencrypt/pebble/v2/ca"
@@ -26,9 +27,9 @@ import (
 // FreePort is a loopback port nothing listens on right now.
 func FreePort(t *testing.T) int {
 	t.Helper()
-	ln := testkit.Listen(t)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // LoopbackDNS answers every A question with 127.0.0.1 (and AAAA with
