@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	pb "micro.dev/micro/proto/trace"
@@ -27,6 +28,23 @@ type sqliteBackend struct {
 	counts map[string]int64
 }
 
+// rowsPerInsert is how many spans one INSERT carries: a statement per
+// span cost as much again as the rows themselves (binding, stepping and
+// resetting the statement through database/sql and the driver).
+// rowsPerInsert × spanColumns stays far under SQLite's 32766 parameters.
+const (
+	rowsPerInsert = 32
+	spanColumns   = 12
+)
+
+// insertSpans is the INSERT of n spans.
+func insertSpans(n int) string {
+	row := "(?" + strings.Repeat(", ?", spanColumns-1) + ")"
+	return `INSERT INTO trace_spans
+		(ns, trace_id, span_id, parent_id, service, name, kind, start_at, end_at, failed, error, attributes)
+		VALUES ` + row + strings.Repeat(", "+row, n-1)
+}
+
 // Record inserts the spans, then applies the caps: a namespace keeps at
 // most maxNS spans, its oldest going first; past max in all, the
 // namespaces holding the most lose their oldest, down to a fair share. So
@@ -41,23 +59,37 @@ func (b *sqliteBackend) Record(ctx context.Context, ns string, spans []*pb.Span)
 		}
 		b.counts = counts
 	}
-	var counts map[string]int64
-	err := b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		counts = maps.Clone(b.counts) // a retried write starts over
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO trace_spans
-			(ns, trace_id, span_id, parent_id, service, name, kind, start_at, end_at, failed, error, attributes)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+	// The spans go in rowsPerInsert at a time, the rest in one shorter
+	// insert, both prepared once on the writer.
+	full, err := b.db.Prepare(ctx, insertSpans(rowsPerInsert))
+	if err != nil {
+		return err
+	}
+	var rest *sql.Stmt
+	if r := len(spans) % rowsPerInsert; r > 0 {
+		if rest, err = b.db.Prepare(ctx, insertSpans(r)); err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for _, s := range spans {
-			attrs, err := json.Marshal(s.GetAttributes())
-			if err != nil {
-				return err
+	}
+	args := make([]any, 0, spanColumns*min(len(spans), rowsPerInsert))
+	var counts map[string]int64
+	err = b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		counts = maps.Clone(b.counts) // a retried write starts over
+		for chunk := range slices.Chunk(spans, rowsPerInsert) {
+			args = args[:0]
+			for _, s := range chunk {
+				attrs, err := json.Marshal(s.GetAttributes())
+				if err != nil {
+					return err
+				}
+				args = append(args, ns, s.GetTraceId(), s.GetSpanId(), s.GetParentId(), s.GetService(), s.GetName(),
+					s.GetKind(), s.GetStart(), s.GetEnd(), s.GetFailed(), s.GetError(), string(attrs))
 			}
-			if _, err := stmt.ExecContext(ctx, ns, s.GetTraceId(), s.GetSpanId(), s.GetParentId(), s.GetService(), s.GetName(),
-				s.GetKind(), s.GetStart(), s.GetEnd(), s.GetFailed(), s.GetError(), string(attrs)); err != nil {
+			stmt := full
+			if len(chunk) < rowsPerInsert {
+				stmt = rest
+			}
+			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}

@@ -167,3 +167,39 @@ func TestCapIsPerNamespace(t *testing.T) {
 		t.Fatalf("after reopening kept %v; want 10 in all, other's 2 and quiet's 3", got)
 	}
 }
+
+// TestRecordManyAtOnce records a batch that spans several multi-row
+// inserts and a shorter last one: every span is stored once, in order,
+// with its own fields.
+func TestRecordManyAtOnce(t *testing.T) {
+	tr, db := newBlock(t)
+	const n = 2*rowsPerInsert + 5
+	var spans []*pb.Span
+	for i := range n {
+		s := span(tid(i+1), sid(i+1), "", int64(i))
+		s.Attributes = map[string]string{"i": fmt.Sprint(i)}
+		spans = append(spans, s)
+	}
+	if _, err := tr.Record(as("micro", true), &pb.RecordRequest{Spans: spans}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Read().Query(`SELECT trace_id, span_id, start_at, attributes FROM trace_spans ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var trace, id, attrs string
+		var start int64
+		if err := rows.Scan(&trace, &id, &start, &attrs); err != nil {
+			t.Fatal(err)
+		}
+		if trace != tid(i+1) || id != sid(i+1) || start != int64(i) || attrs != fmt.Sprintf(`{"i":"%d"}`, i) {
+			t.Fatalf("row %d: %s %s %d %s", i, trace, id, start, attrs)
+		}
+	}
+	if i != n {
+		t.Fatalf("%d spans stored, want %d", i, n)
+	}
+}
