@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -48,26 +47,6 @@ func startNode(b *testing.B) *node.Node {
 // httpClient keeps a connection per caller, as a load generator does.
 func httpClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * callers, MaxIdleConnsPerHost: 2 * callers}}
-}
-
-// login is the default admin's access token, from the gateway at base.
-func login(b *testing.B, c *http.Client, base string) string {
-	b.Helper()
-	rsp, err := c.Post(base+"/auth/Auth/Token", "application/json",
-		strings.NewReader(`{"id":"admin","secret":"micro","options":{"namespace":"micro"}}`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rsp.Body.Close()
-	var out struct {
-		Token struct {
-			AccessToken string `json:"access_token"`
-		} `json:"token"`
-	}
-	if err := json.NewDecoder(rsp.Body).Decode(&out); err != nil || out.Token.AccessToken == "" {
-		b.Fatalf("login: %s %v", rsp.Status, err)
-	}
-	return out.Token.AccessToken
 }
 
 // post sends one JSON request and returns the answer's body, failing on

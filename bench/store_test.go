@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // value is what each benchmark record holds (100 bytes; base64 in JSON).
@@ -20,7 +22,7 @@ func BenchmarkStoreRead(b *testing.B) {
 	b.Run(fmt.Sprintf("gateway-%d", callers), func(b *testing.B) {
 		n := startNode(b)
 		base := "http://" + n.GatewayAddr()
-		token := login(b, hc, base)
+		token := testkit.AdminToken(b, hc, base)
 		readBench(b, hc, base+"/store/Store/Write", base+"/store/Store/Read", token)
 	})
 	b.Run(fmt.Sprintf("nethttp-%d", callers), func(b *testing.B) {
@@ -64,7 +66,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 	b.Run(fmt.Sprintf("gateway-%d", callers), func(b *testing.B) {
 		n := startNode(b)
 		base := "http://" + n.GatewayAddr()
-		write(b, base+"/store/Store/Write", login(b, hc, base))
+		write(b, base+"/store/Store/Write", testkit.AdminToken(b, hc, base))
 	})
 	b.Run(fmt.Sprintf("nethttp-tx-%d", callers), func(b *testing.B) {
 		write(b, startSQLitePeer(b, false)+"/write", "")

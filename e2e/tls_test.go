@@ -17,6 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"micro.dev/micro/internal/testacme"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // TestACMECertificate: with --domain, the server obtains a certificate from
@@ -61,7 +63,7 @@ func TestACMECertificate(t *testing.T) {
 
 	// An authenticated call through the gateway, and gRPC to the proxy,
 	// both verified.
-	token := s.adminTokenTLS(t, client)
+	token := testkit.AdminToken(t, client, s.gateway)
 	req, _ := http.NewRequest("POST", s.gateway+"/store/Store/Write", strings.NewReader(`{"record":{"key":"k","value":"dg=="}}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
@@ -103,22 +105,4 @@ func TestACMECertificate(t *testing.T) {
 	if again := rsp.TLS.PeerCertificates[0]; !again.Equal(leaf) {
 		t.Fatalf("restart served another certificate (serial %v, was %v)", again.SerialNumber, leaf.SerialNumber)
 	}
-}
-
-// adminTokenTLS logs in as the default admin through the HTTPS gateway.
-func (s *server) adminTokenTLS(t *testing.T, client *http.Client) string {
-	t.Helper()
-	rsp, err := client.Post(s.gateway+"/auth/Auth/Token", "application/json",
-		strings.NewReader(`{"id":"admin","secret":"micro","options":{"namespace":"micro"}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rsp.Body.Close()
-	b, _ := io.ReadAll(rsp.Body)
-	_, after, ok := strings.Cut(string(b), `"access_token":"`)
-	tok, _, _ := strings.Cut(after, `"`)
-	if rsp.StatusCode != 200 || !ok || tok == "" {
-		t.Fatalf("login over HTTPS: %s %s", rsp.Status, b)
-	}
-	return tok
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"testing"
 
 	"micro.dev/micro/internal/testca"
+
+	"micro.dev/micro/internal/testkit"
 )
 
 // BenchmarkStoreWriteGateway writes store records through the gateway with
@@ -45,7 +46,7 @@ func BenchmarkStoreWriteGateway(b *testing.B) {
 			}
 			client := &http.Client{Transport: transport}
 			base := n.scheme() + n.GatewayAddr()
-			token := benchLogin(b, client, base)
+			token := testkit.AdminToken(b, client, base)
 			var seq atomic.Int64
 			// Many callers at once, as a server has: group commit shares
 			// each fsync among them.
@@ -83,24 +84,4 @@ func readFile(b *testing.B, path string) []byte {
 		b.Fatal(err)
 	}
 	return data
-}
-
-// benchLogin is the default admin's access token, from the gateway at base.
-func benchLogin(b *testing.B, client *http.Client, base string) string {
-	b.Helper()
-	rsp, err := client.Post(base+"/auth/Auth/Token", "application/json",
-		strings.NewReader(`{"id":"admin","secret":"micro","options":{"namespace":"micro"}}`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rsp.Body.Close()
-	var out struct {
-		Token struct {
-			AccessToken string `json:"access_token"`
-		} `json:"token"`
-	}
-	if err := json.NewDecoder(rsp.Body).Decode(&out); err != nil || out.Token.AccessToken == "" {
-		b.Fatalf("login: %s %v", rsp.Status, err)
-	}
-	return out.Token.AccessToken
 }
