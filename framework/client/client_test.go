@@ -52,11 +52,18 @@ func (*Echo) Spell(ctx context.Context, req *Plain, stream server.Stream) error 
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startEcho(t *testing.T) string {
+// startEcho serves handlers (Echo when none) as service "echo" on
+// loopback and returns its address.
+func startEcho(t *testing.T, handlers ...any) string {
 	t.Helper()
+	if len(handlers) == 0 {
+		handlers = []any{new(Echo)}
+	}
 	s := server.New("echo", quiet())
-	if err := s.Handle(new(Echo)); err != nil {
-		t.Fatal(err)
+	for _, h := range handlers {
+		if err := s.Handle(h); err != nil {
+			t.Fatal(err)
+		}
 	}
 	lis := testkit.Listen(t)
 	go s.Serve(lis)

@@ -5,15 +5,12 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/framework/server"
-	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 )
 
@@ -25,25 +22,11 @@ func (*Words) Upper(ctx context.Context, req *string, rsp *string) error {
 	return nil
 }
 
-func startCodecs(t *testing.T) string {
-	t.Helper()
-	s := server.New("echo", quiet())
-	for _, h := range []any{new(Echo), new(Words)} {
-		if err := s.Handle(h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	lis := testkit.Listen(t)
-	go s.Serve(lis)
-	t.Cleanup(func() { s.Stop(time.Second) })
-	return lis.Addr().String()
-}
-
 // TestCodecs round-trips a call in each of Micro's codecs, chosen by the
 // request's content type: the server answers in the codec it was called
 // with.
 func TestCodecs(t *testing.T) {
-	addr := startCodecs(t)
+	addr := startEcho(t, new(Echo), new(Words))
 	c, err := New(Options{Proxy: "127.0.0.1:1", Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +113,7 @@ func TestCodecs(t *testing.T) {
 // a request whose envelope names another method than the one called is
 // refused.
 func TestEnvelopes(t *testing.T) {
-	addr := startCodecs(t)
+	addr := startEcho(t, new(Echo), new(Words))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
