@@ -17,7 +17,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"micro.dev/micro/internal/testacme"
-
 	"micro.dev/micro/internal/testkit"
 )
 

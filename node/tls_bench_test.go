@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"micro.dev/micro/internal/testca"
-
 	"micro.dev/micro/internal/testkit"
 )
 

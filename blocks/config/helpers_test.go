@@ -14,7 +14,6 @@ import (
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/config"
 	"micro.dev/micro/schema"
@@ -112,14 +111,11 @@ func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
 // forEachBackend runs test over each backend: SQLite (no options) and
 // JetStream on a fresh single server.
 func forEachBackend(t *testing.T, test func(t *testing.T, with ...Option)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t)
-	})
-	t.Run("jetstream", func(t *testing.T) {
-		t.Parallel()
-		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
-	})
+	blocktest.EachBackend(t, func(js jetstream.JetStream) []Option { return []Option{WithJetStream(js, 1)} },
+		func(t *testing.T, with ...Option) {
+			t.Parallel()
+			test(t, with...)
+		})
 }
 
 // storedSecretKey is the secret key the backend keeps, nil when none.

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/events"
 	"micro.dev/micro/schema"
@@ -239,14 +239,11 @@ func wantCode(tb testing.TB, what string, err error, code int32) *errors.Error {
 // forEachBackend runs test over each backend: SQLite (no options) and
 // JetStream on a fresh single server.
 func forEachBackend(t *testing.T, test func(t *testing.T, with ...Option)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t)
-	})
-	t.Run("jetstream", func(t *testing.T) {
-		t.Parallel()
-		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
-	})
+	blocktest.EachBackend(t, func(js jetstream.JetStream) []Option { return []Option{WithJetStream(js, 1)} },
+		func(t *testing.T, with ...Option) {
+			t.Parallel()
+			test(t, with...)
+		})
 }
 
 // storedEvents counts the events the backend holds, hidden ones included.

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/registry"
 	"micro.dev/micro/schema"
@@ -58,10 +58,9 @@ func newEnvAs(t *testing.T, acc *auth.Account, opts ...Option) *env {
 // eachBackend runs test over the SQLite backend and over the JetStream
 // one (one embedded server), with be the options selecting it.
 func eachBackend(t *testing.T, test func(t *testing.T, be ...Option)) {
-	t.Run("sqlite", func(t *testing.T) { test(t) })
-	t.Run("jetstream", func(t *testing.T) {
-		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1), WithClusterNode("n0"))
-	})
+	blocktest.EachBackend(t, func(js jetstream.JetStream) []Option {
+		return []Option{WithJetStream(js, 1), WithClusterNode("n0")}
+	}, test)
 }
 
 func svc(name, version string, ttl int64, nodes ...string) *pb.Service {

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
+	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	_ "micro.dev/micro/framework/codec" // the json codec, for calls with content subtype json
 	"micro.dev/micro/framework/metadata"
-	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/store"
 	"micro.dev/micro/schema"
@@ -77,10 +78,7 @@ func (e *env) sqlite() bool { return e.store.js == nil }
 // eachBackend runs test over the SQLite backend and over the JetStream
 // one (one embedded server), with be the options selecting it.
 func eachBackend(t *testing.T, test func(t *testing.T, be ...Option)) {
-	t.Run("sqlite", func(t *testing.T) { test(t) })
-	t.Run("jetstream", func(t *testing.T) {
-		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
-	})
+	blocktest.EachBackend(t, func(js jetstream.JetStream) []Option { return []Option{WithJetStream(js, 1)} }, test)
 }
 
 func (e *env) write(tb testing.TB, ctx context.Context, key, value string, expiry int64, o *pb.WriteOptions) {

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	grpcmd "google.golang.org/grpc/metadata"
 
+	"micro.dev/micro/blocks/internal/blocktest"
 	"micro.dev/micro/framework/auth"
 	"micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
-	"micro.dev/micro/internal/natstest"
 	"micro.dev/micro/internal/testkit"
 	pb "micro.dev/micro/proto/sync"
 	"micro.dev/micro/schema"
@@ -40,10 +41,7 @@ func newBlock(t *testing.T, authz auth.Authorizer, be ...Option) (*Sync, *testki
 // eachBackend runs test over the SQLite backend and over the JetStream
 // one (one embedded server), with be the options selecting it.
 func eachBackend(t *testing.T, test func(t *testing.T, be ...Option)) {
-	t.Run("sqlite", func(t *testing.T) { test(t) })
-	t.Run("jetstream", func(t *testing.T) {
-		test(t, WithJetStream(natstest.Connect(t, natstest.Server(t)), 1))
-	})
+	blocktest.EachBackend(t, func(js jetstream.JetStream) []Option { return []Option{WithJetStream(js, 1)} }, test)
 }
 
 // as is a context of an account of namespace ns: a service account when

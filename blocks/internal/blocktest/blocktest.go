@@ -1,14 +1,18 @@
 // Package blocktest serves a block's gRPC API in its tests as a given
 // caller, as the proxy does once it has resolved a token: the block's own
-// namespace checks then run on a real account.
+// namespace checks then run on a real account. It also runs a block's
+// tests over both its backends.
 package blocktest
 
 import (
 	"context"
+	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"micro.dev/micro/framework/auth"
+	"micro.dev/micro/internal/natstest"
 )
 
 // Admin is the default admin (admin of namespace micro), who may act in
@@ -40,3 +44,13 @@ type stream struct {
 }
 
 func (s stream) Context() context.Context { return s.ctx }
+
+// EachBackend runs test over both backends a block has, as subtests:
+// "sqlite" with no options, and "jetstream" with the options jetStream
+// makes for a fresh single embedded JetStream server.
+func EachBackend[O any](t *testing.T, jetStream func(js jetstream.JetStream) []O, test func(t *testing.T, with ...O)) {
+	t.Run("sqlite", func(t *testing.T) { test(t) })
+	t.Run("jetstream", func(t *testing.T) {
+		test(t, jetStream(natstest.Connect(t, natstest.Server(t)))...)
+	})
+}
