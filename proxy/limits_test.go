@@ -71,3 +71,28 @@ func TestStreamsPerConnectionAreBounded(t *testing.T) {
 		t.Fatal("the held stream did not go ahead after another ended")
 	}
 }
+
+// TestStreamsOutnumberTheWorkers: calls run on a pool of goroutines, yet
+// more long-lived streams than the pool has are all served at once (past
+// the pool, a call gets a goroutine of its own), on one connection and
+// under the default stream limit.
+func TestStreamsOutnumberTheWorkers(t *testing.T) {
+	p := New(Config{})
+	lis := testkit.Listen(t)
+	go p.Serve(lis)
+	t.Cleanup(func() { p.Stop(time.Second) })
+	hc := healthpb.NewHealthClient(testkit.Dial(t, lis.Addr().String()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := int(streamWorkers()) + 4
+	for i := range n {
+		// Health.Watch answers at once, then stays open until cancelled.
+		w, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = w.Recv()
+		}
+		if err != nil {
+			t.Fatalf("stream %d of %d, %d workers: %v", i+1, n, streamWorkers(), err)
+		}
+	}
+}
