@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +14,7 @@ import (
 	"micro.dev/micro/cluster"
 	"micro.dev/micro/node"
 	pb "micro.dev/micro/proto/admin"
+	"micro.dev/micro/schema"
 )
 
 // serverClusterFlags are `micro server`'s flags for running as a node of a
@@ -26,6 +29,7 @@ func serverClusterFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.StringVar(&c.TLSKey, "cluster-tls-key", "", "PEM private key `file` of --cluster-tls-cert")
 	fs.StringVar(&c.TLSCA, "cluster-tls-ca", "", "PEM `file` of the CAs a peer's route certificate must chain to; default the system's")
 	fs.DurationVar(&c.ReadyTimeout, "cluster-wait", cluster.DefaultReadyTimeout, "how long to wait at start for a majority of the nodes (a JetStream leader)")
+	fs.StringVar(&cfg.ClusterImport, "cluster-import", "", "import the appliance's database `file` (a stopped micro server --data FILE) when the cluster holds no data yet; a cluster that does is left as it is (see micro cluster import)")
 	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", "", "`host` or IP other nodes reach this node's proxy at; default the proxy's or --cluster's host, else the address facing the first peer")
 }
 
@@ -38,6 +42,7 @@ func (a *app) clusterCommand() *ffcli.Command {
 		FlagSet:    flag.NewFlagSet("micro cluster", flag.ContinueOnError),
 		Subcommands: []*ffcli.Command{
 			a.clusterStatus(),
+			a.clusterImport(),
 		},
 	}
 	cmd.Exec = a.group(cmd)
@@ -61,6 +66,92 @@ func (a *app) clusterStatus() *ffcli.Command {
 				return nil
 			})
 		})
+}
+
+// importChunk is the size of one streamed piece of micro cluster import.
+const importChunk = 1 << 20
+
+func (a *app) clusterImport() *ffcli.Command {
+	const path = "micro cluster import"
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	merge := fs.Bool("merge", false, "import into a cluster that already holds data: add what the file has and the cluster lacks, keep what the cluster has as it is")
+	cmd := a.leaf("import", path+" [--merge] <file>", "Copy an appliance's database file (store, config, auth, events) into the cluster", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf(path, "give the appliance's database file, e.g. micro cluster import ./micro.db")
+			}
+			file := args[0]
+			if err := schema.Idle(file); err != nil {
+				return exitf(exitFailure, "%v", err)
+			}
+			if _, err := schema.Check(ctx, file); err != nil {
+				return exitf(exitFailure, "%s is not a micro database that can be imported: %v", file, err)
+			}
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if fi.Size() > node.MaxImportSize {
+				return exitf(exitFailure, "%s is %d bytes; micro cluster import takes at most %d", file, fi.Size(), int64(node.MaxImportSize))
+			}
+			// An import takes as long as the file is large: no call timeout.
+			return a.withClient(ctx, callOptions{timeout: noTimeout}, func(ctx context.Context, cl *client) error {
+				stream, err := pb.NewAdminClient(cl.conn).Import(ctx)
+				if err != nil {
+					return err
+				}
+				msg := &pb.ImportChunk{Size: fi.Size(), Merge: *merge}
+				buf := make([]byte, importChunk)
+				for {
+					n, err := f.Read(buf)
+					if n > 0 {
+						msg.Data = buf[:n]
+						if err := stream.Send(msg); err != nil {
+							break // the server's answer says why
+						}
+						msg = &pb.ImportChunk{}
+					}
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						return err
+					}
+				}
+				rsp, err := stream.CloseAndRecv()
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 8, 2, ' ', 0)
+				fmt.Fprintln(tw, "BLOCK\tCOPIED\tKEPT (the cluster had them)")
+				for _, b := range rsp.GetBlocks() {
+					fmt.Fprintf(tw, "%s\t%d\t%d\n", b.GetName(), b.GetCopied(), b.GetKept())
+				}
+				tw.Flush()
+				fmt.Fprintf(a.stdout, "Imported %s into the cluster.\n", file)
+				return nil
+			})
+		})
+	cmd.LongHelp = "Copies a single-file appliance's state into the cluster this server is part of: the store\n" +
+		"(records and blobs), config (secrets sealed again with the cluster's key, or the file's key adopted\n" +
+		"when the cluster has none yet), auth (accounts with their passwords, rules, signing keys, so logins,\n" +
+		"tokens and service credentials go on working) and events (every topic's events in order, with\n" +
+		"their ids, times and metadata, and durable groups' positions).\n\n" +
+		"Stop the appliance first (micro server --data FILE): a file in use is refused. The file may be on\n" +
+		"this machine: it is streamed to the server (at most 64 GiB). Run it as an administrator of the\n" +
+		"micro namespace, against any node of the cluster.\n\n" +
+		"A cluster that already holds data is refused, saying what it holds. With --merge, what the file\n" +
+		"has and the cluster lacks is added and what the cluster has is kept as it is: a record, blob,\n" +
+		"account or namespace's rules under the same name, a config namespace, an events topic. The\n" +
+		"cluster's first admin, its password never changed, is replaced by the file's. Importing the same\n" +
+		"file twice copies nothing the second time. Not carried: refresh tokens (sessions log in again),\n" +
+		"config change logs, and what stays on each node (services run, traces, the registry)."
+	return cmd
 }
 
 func (a *app) printCluster(rsp *pb.ClusterResponse) {

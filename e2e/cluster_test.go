@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -134,6 +135,89 @@ func TestCluster(t *testing.T) {
 	t.Run("kill -9 mid-load", func(t *testing.T) {
 		killMidLoad(t, a, b)
 	})
+
+	// Last: the appliance's admin replaces the cluster's first one.
+	t.Run("import an appliance", func(t *testing.T) {
+		importAppliance(t, a, c)
+	})
+}
+
+// importAppliance writes store, config, auth and events on an appliance
+// (micro server --data a.db), stops it, imports a.db into the cluster with
+// micro cluster import through into, and reads it all back through other.
+// On the way: a file in use, a file that is not a database, a node not
+// clustered, callers not admins and a cluster holding data are refused.
+func importAppliance(t *testing.T, into, other *clusterNode) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "a.db")
+	app := startServer(t, data, "--admin-password", "appliance-pw")
+	ac := newCLI(t, app).login("admin", "appliance-pw")
+	ac.ok("store", "write", "imported", "from the appliance")
+	ac.ok("config", "set", "shop.greeting", `"hello"`)
+	ac.ok("config", "set", "shop.apikey", `"k-123"`, "--secret")
+	ac.ok("auth", "create", "account", "alice", "--secret", "alice-pw", "--scopes", "user")
+	for i := 1; i <= 5; i++ {
+		ac.ok("events", "publish", "-m", "i="+strconv.Itoa(i), "audit", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	history := ac.ok("events", "read", "audit")
+
+	refused := func(c *cli, want string, args ...string) {
+		t.Helper()
+		out, errOut, code := c.run(append([]string{"cluster", "import"}, args...)...)
+		if code == 0 || !strings.Contains(out+errOut, want) {
+			t.Fatalf("micro cluster import %s: exit %d, want an error with %q\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+	}
+	// A node that is not clustered refuses (the file: an idle copy).
+	snap := filepath.Join(dir, "snap.db")
+	ac.ok("backup", snap)
+	refused(ac, "is for a node of a cluster", snap)
+	admin := newCLI(t, into.server).login("admin", "micro")
+	refused(admin, "in use by another running micro server", data)
+	if err := app.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused(admin, "not a SQLite database", junk)
+	refused(newCLI(t, into.server), "Not authorized", data)
+	// The cluster holds the store test's records: refused without --merge.
+	refused(admin, "store: records in 1 databases", data)
+
+	out := admin.ok("cluster", "import", "--merge", data)
+	for _, want := range []string{"auth", "store", "config", "events", "Imported " + data} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("micro cluster import lacks %q:\n%s", want, out)
+		}
+	}
+	// Through the other node: the appliance's admin (which replaced the
+	// cluster's first) and user log in; what they wrote reads the same.
+	oc := newCLI(t, other.server).login("admin", "appliance-pw")
+	if got := oc.ok("store", "read", "imported"); !strings.Contains(got, "from the appliance") {
+		t.Fatalf("imported record: %s", got)
+	}
+	if got := oc.ok("config", "get", "shop.apikey", "--secret"); got != "k-123\n" {
+		t.Fatalf("imported secret: %q", got)
+	}
+	if got := oc.ok("config", "get", "shop.greeting"); got != "hello\n" {
+		t.Fatalf("imported config: %q", got)
+	}
+	if got := oc.ok("events", "read", "audit"); got != history {
+		t.Fatalf("events read through the cluster:\n%s\nwant, as on the appliance:\n%s", got, history)
+	}
+	alice := newCLI(t, other.server).login("alice", "alice-pw")
+	refused(alice, "Admin access to namespace micro is required", "--merge", data)
+
+	// Again: nothing is copied twice.
+	out = newCLI(t, into.server).login("admin", "appliance-pw").ok("cluster", "import", "--merge", data)
+	if !regexp.MustCompile(`events\s+0\s+5`).MatchString(out) || !regexp.MustCompile(`store\s+0\s+1`).MatchString(out) {
+		t.Fatalf("a second import copied something:\n%s", out)
+	}
+	if got := oc.ok("events", "read", "audit"); got != history {
+		t.Fatalf("events after a second import:\n%s", got)
+	}
 }
 
 // handledOn is how many calls to service s's proxy has answered

@@ -107,6 +107,10 @@ type Config struct {
 	// proxy at; empty means the proxy's or --cluster's host, else the
 	// local address facing the first peer.
 	ClusterAdvertise string
+	// ClusterImport, on a node of a cluster, imports the appliance's file
+	// at this path when the node starts and the cluster holds no data yet
+	// (node/import.go); a cluster that holds data is left as it is.
+	ClusterImport string
 }
 
 // Run starts a node with cfg and serves until ctx is done, then shuts down.

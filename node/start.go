@@ -70,6 +70,8 @@ type Node struct {
 	tlsParts     // tls.go
 	tracingParts // trace.go
 	clusterParts // cluster.go
+	// importing lets one micro cluster import run at a time (import.go).
+	importing sync.Mutex
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -132,6 +134,9 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
+	if err := n.importAtStart(ctx, cfg.ClusterImport); err != nil { // import.go
+		return err
+	}
 	n.watch() // observe.go
 	if err := n.startBackups(cfg); err != nil {
 		return err

@@ -115,3 +115,27 @@ func Replace(src, dest string) error {
 	}
 	return nil
 }
+
+// Idle reports whether the micro database file at path is whole on its
+// own, so that copying it copies the database: no server has it open
+// (ErrInUse), and no write-ahead log beside it holds writes the file does
+// not (a server that did not stop cleanly leaves one; the next open folds
+// it in). It writes nothing.
+func Idle(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return cleanPathError(err)
+	}
+	defer f.Close()
+	if err := lockFile(f); err != nil {
+		if errors.Is(err, ErrInUse) {
+			return fmt.Errorf("%s is %w; stop it first", path, ErrInUse)
+		}
+		return err
+	}
+	defer unlockFile(f)
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return fmt.Errorf("%s has a write-ahead log beside it (%s-wal) holding writes not yet in the file: the server that had it open did not stop cleanly; start it and stop it once (micro server --data %s), then try again", path, path, path)
+	}
+	return nil
+}

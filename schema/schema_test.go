@@ -333,3 +333,26 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatalf("backup has %d of 50 rows", n)
 	}
 }
+
+// TestIdle: a file a server has open is in use; closed, it is whole on
+// its own; a write-ahead log left beside it (a server that did not stop
+// cleanly) is reported, not ignored.
+func TestIdle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "micro.db")
+	db := open(t, path)
+	if err := Idle(path); !errors.Is(err, ErrInUse) {
+		t.Fatalf("open file: %v, want ErrInUse", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Idle(path); err != nil {
+		t.Fatalf("closed file: %v", err)
+	}
+	if err := os.WriteFile(path+"-wal", []byte("frames"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Idle(path); err == nil || !strings.Contains(err.Error(), "write-ahead log") {
+		t.Fatalf("file with a log beside it: %v", err)
+	}
+}

@@ -742,6 +742,178 @@ func (x *ClusterBlock) GetBackend() string {
 	return ""
 }
 
+type ImportChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// size is the file's size in bytes; on the first message only.
+	Size int64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// merge imports into a cluster that already holds data: what the
+	// file has and the cluster lacks is added, what the cluster has is
+	// kept as it is. On the first message only.
+	Merge         bool   `protobuf:"varint,2,opt,name=merge,proto3" json:"merge,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportChunk) Reset() {
+	*x = ImportChunk{}
+	mi := &file_admin_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportChunk) ProtoMessage() {}
+
+func (x *ImportChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportChunk.ProtoReflect.Descriptor instead.
+func (*ImportChunk) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImportChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ImportChunk) GetMerge() bool {
+	if x != nil {
+		return x.Merge
+	}
+	return false
+}
+
+func (x *ImportChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ImportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// blocks are what each block copied, in the order imported.
+	Blocks        []*ImportedBlock `protobuf:"bytes,1,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportResponse) Reset() {
+	*x = ImportResponse{}
+	mi := &file_admin_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportResponse) ProtoMessage() {}
+
+func (x *ImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
+func (*ImportResponse) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ImportResponse) GetBlocks() []*ImportedBlock {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+type ImportedBlock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// copied counts what the block added to the cluster (records and
+	// blobs; config values; accounts and rules; events and groups); kept
+	// what the file has that the cluster already held and kept as it was.
+	Copied        int64 `protobuf:"varint,2,opt,name=copied,proto3" json:"copied,omitempty"`
+	Kept          int64 `protobuf:"varint,3,opt,name=kept,proto3" json:"kept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportedBlock) Reset() {
+	*x = ImportedBlock{}
+	mi := &file_admin_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedBlock) ProtoMessage() {}
+
+func (x *ImportedBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedBlock.ProtoReflect.Descriptor instead.
+func (*ImportedBlock) Descriptor() ([]byte, []int) {
+	return file_admin_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ImportedBlock) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImportedBlock) GetCopied() int64 {
+	if x != nil {
+		return x.Copied
+	}
+	return 0
+}
+
+func (x *ImportedBlock) GetKept() int64 {
+	if x != nil {
+		return x.Kept
+	}
+	return 0
+}
+
 var File_admin_admin_proto protoreflect.FileDescriptor
 
 const file_admin_admin_proto_rawDesc = "" +
@@ -802,11 +974,22 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\"<\n" +
 	"\fClusterBlock\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\abackend\x18\x02 \x01(\tR\abackend2\xdb\x01\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\"K\n" +
+	"\vImportChunk\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05merge\x18\x02 \x01(\bR\x05merge\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"D\n" +
+	"\x0eImportResponse\x122\n" +
+	"\x06blocks\x18\x01 \x03(\v2\x1a.micro.admin.ImportedBlockR\x06blocks\"O\n" +
+	"\rImportedBlock\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06copied\x18\x02 \x01(\x03R\x06copied\x12\x12\n" +
+	"\x04kept\x18\x03 \x01(\x03R\x04kept2\xa0\x02\n" +
 	"\x05Admin\x12B\n" +
 	"\x06Backup\x12\x1a.micro.admin.BackupRequest\x1a\x18.micro.admin.BackupChunk\"\x000\x01\x12F\n" +
 	"\aBackups\x12\x1b.micro.admin.BackupsRequest\x1a\x1c.micro.admin.BackupsResponse\"\x00\x12F\n" +
-	"\aCluster\x12\x1b.micro.admin.ClusterRequest\x1a\x1c.micro.admin.ClusterResponse\"\x00B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
+	"\aCluster\x12\x1b.micro.admin.ClusterRequest\x1a\x1c.micro.admin.ClusterResponse\"\x00\x12C\n" +
+	"\x06Import\x12\x18.micro.admin.ImportChunk\x1a\x1b.micro.admin.ImportResponse\"\x00(\x01B#Z!micro.dev/micro/proto/admin;adminb\x06proto3"
 
 var (
 	file_admin_admin_proto_rawDescOnce sync.Once
@@ -820,7 +1003,7 @@ func file_admin_admin_proto_rawDescGZIP() []byte {
 	return file_admin_admin_proto_rawDescData
 }
 
-var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_admin_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_admin_admin_proto_goTypes = []any{
 	(*BackupRequest)(nil),   // 0: micro.admin.BackupRequest
 	(*BackupChunk)(nil),     // 1: micro.admin.BackupChunk
@@ -832,24 +1015,30 @@ var file_admin_admin_proto_goTypes = []any{
 	(*ClusterPeer)(nil),     // 7: micro.admin.ClusterPeer
 	(*ClusterStream)(nil),   // 8: micro.admin.ClusterStream
 	(*ClusterBlock)(nil),    // 9: micro.admin.ClusterBlock
+	(*ImportChunk)(nil),     // 10: micro.admin.ImportChunk
+	(*ImportResponse)(nil),  // 11: micro.admin.ImportResponse
+	(*ImportedBlock)(nil),   // 12: micro.admin.ImportedBlock
 }
 var file_admin_admin_proto_depIdxs = []int32{
-	4, // 0: micro.admin.BackupsResponse.snapshots:type_name -> micro.admin.Snapshot
-	7, // 1: micro.admin.ClusterResponse.peers:type_name -> micro.admin.ClusterPeer
-	8, // 2: micro.admin.ClusterResponse.streams:type_name -> micro.admin.ClusterStream
-	9, // 3: micro.admin.ClusterResponse.blocks:type_name -> micro.admin.ClusterBlock
-	7, // 4: micro.admin.ClusterStream.replicas:type_name -> micro.admin.ClusterPeer
-	0, // 5: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
-	2, // 6: micro.admin.Admin.Backups:input_type -> micro.admin.BackupsRequest
-	5, // 7: micro.admin.Admin.Cluster:input_type -> micro.admin.ClusterRequest
-	1, // 8: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
-	3, // 9: micro.admin.Admin.Backups:output_type -> micro.admin.BackupsResponse
-	6, // 10: micro.admin.Admin.Cluster:output_type -> micro.admin.ClusterResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: micro.admin.BackupsResponse.snapshots:type_name -> micro.admin.Snapshot
+	7,  // 1: micro.admin.ClusterResponse.peers:type_name -> micro.admin.ClusterPeer
+	8,  // 2: micro.admin.ClusterResponse.streams:type_name -> micro.admin.ClusterStream
+	9,  // 3: micro.admin.ClusterResponse.blocks:type_name -> micro.admin.ClusterBlock
+	7,  // 4: micro.admin.ClusterStream.replicas:type_name -> micro.admin.ClusterPeer
+	12, // 5: micro.admin.ImportResponse.blocks:type_name -> micro.admin.ImportedBlock
+	0,  // 6: micro.admin.Admin.Backup:input_type -> micro.admin.BackupRequest
+	2,  // 7: micro.admin.Admin.Backups:input_type -> micro.admin.BackupsRequest
+	5,  // 8: micro.admin.Admin.Cluster:input_type -> micro.admin.ClusterRequest
+	10, // 9: micro.admin.Admin.Import:input_type -> micro.admin.ImportChunk
+	1,  // 10: micro.admin.Admin.Backup:output_type -> micro.admin.BackupChunk
+	3,  // 11: micro.admin.Admin.Backups:output_type -> micro.admin.BackupsResponse
+	6,  // 12: micro.admin.Admin.Cluster:output_type -> micro.admin.ClusterResponse
+	11, // 13: micro.admin.Admin.Import:output_type -> micro.admin.ImportResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_admin_admin_proto_init() }
@@ -863,7 +1052,7 @@ func file_admin_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_admin_proto_rawDesc), len(file_admin_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	Admin_Backup_FullMethodName  = "/micro.admin.Admin/Backup"
 	Admin_Backups_FullMethodName = "/micro.admin.Admin/Backups"
 	Admin_Cluster_FullMethodName = "/micro.admin.Admin/Cluster"
+	Admin_Import_FullMethodName  = "/micro.admin.Admin/Import"
 )
 
 // AdminClient is the client API for Admin service.
@@ -43,6 +44,14 @@ type AdminClient interface {
 	// replicas of every micro_ stream, and where each block keeps its
 	// state. A node not clustered answers clustered=false.
 	Cluster(ctx context.Context, in *ClusterRequest, opts ...grpc.CallOption) (*ClusterResponse, error)
+	// Import copies an appliance's database file (micro server --data
+	// FILE, stopped) into the cluster this node is part of: the store,
+	// config, auth and events, block by block. The file travels in the
+	// stream, so it may be on the caller's machine: the first message
+	// says its size and the options, every message may carry bytes. A
+	// cluster that already holds data is refused unless merge is set.
+	// A node not clustered refuses (FailedPrecondition).
+	Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportChunk, ImportResponse], error)
 }
 
 type adminClient struct {
@@ -92,6 +101,19 @@ func (c *adminClient) Cluster(ctx context.Context, in *ClusterRequest, opts ...g
 	return out, nil
 }
 
+func (c *adminClient) Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportChunk, ImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[1], Admin_Import_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportChunk, ImportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_ImportClient = grpc.ClientStreamingClient[ImportChunk, ImportResponse]
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -111,6 +133,14 @@ type AdminServer interface {
 	// replicas of every micro_ stream, and where each block keeps its
 	// state. A node not clustered answers clustered=false.
 	Cluster(context.Context, *ClusterRequest) (*ClusterResponse, error)
+	// Import copies an appliance's database file (micro server --data
+	// FILE, stopped) into the cluster this node is part of: the store,
+	// config, auth and events, block by block. The file travels in the
+	// stream, so it may be on the caller's machine: the first message
+	// says its size and the options, every message may carry bytes. A
+	// cluster that already holds data is refused unless merge is set.
+	// A node not clustered refuses (FailedPrecondition).
+	Import(grpc.ClientStreamingServer[ImportChunk, ImportResponse]) error
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -129,6 +159,9 @@ func (UnimplementedAdminServer) Backups(context.Context, *BackupsRequest) (*Back
 }
 func (UnimplementedAdminServer) Cluster(context.Context, *ClusterRequest) (*ClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Cluster not implemented")
+}
+func (UnimplementedAdminServer) Import(grpc.ClientStreamingServer[ImportChunk, ImportResponse]) error {
+	return status.Error(codes.Unimplemented, "method Import not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -198,6 +231,13 @@ func _Admin_Cluster_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Import_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AdminServer).Import(&grpc.GenericServerStream[ImportChunk, ImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_ImportServer = grpc.ClientStreamingServer[ImportChunk, ImportResponse]
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -219,6 +259,11 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Backup",
 			Handler:       _Admin_Backup_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Import",
+			Handler:       _Admin_Import_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "admin/admin.proto",
