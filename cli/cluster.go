@@ -38,7 +38,7 @@ func (a *app) clusterCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "cluster",
 		ShortUsage: "micro cluster <command>",
-		ShortHelp:  "Show the cluster of micro servers (micro server --cluster)",
+		ShortHelp:  "Show the cluster of micro servers (micro server --cluster), and import an appliance into it",
 		FlagSet:    flag.NewFlagSet("micro cluster", flag.ContinueOnError),
 		Subcommands: []*ffcli.Command{
 			a.clusterStatus(),
