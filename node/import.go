@@ -94,12 +94,15 @@ func (n *Node) receiveImport(stream pb.Admin_ImportServer) (path string, merge b
 				done <- errors.InternalServerError("admin", "import: writing the file beside the database: %v", err)
 				return
 			}
-			if msg, err = stream.Recv(); err == io.EOF {
+			next, err := stream.Recv()
+			if err == io.EOF {
 				break
-			} else if err != nil {
+			}
+			if err != nil {
 				done <- err
 				return
 			}
+			msg = next
 		}
 		if got != size {
 			done <- errors.BadRequest("admin", "import: %d of the %d bytes announced arrived", got, size)
@@ -107,9 +110,11 @@ func (n *Node) receiveImport(stream pb.Admin_ImportServer) (path string, merge b
 		}
 		done <- f.Sync()
 	}()
+	timer := time.NewTimer(importReceiveWithin)
+	defer timer.Stop()
 	select {
 	case err = <-done:
-	case <-time.After(importReceiveWithin):
+	case <-timer.C:
 		// Returning ends the stream, and with it the receiving goroutine.
 		err = errors.Timeout("admin", "import: the file did not arrive within %s", importReceiveWithin)
 	}
