@@ -46,20 +46,8 @@ func (e *Events) Import(ctx context.Context, from *schema.DB) (copied, kept int,
 		return 0, 0, stderrors.New("events: not on JetStream")
 	}
 	src := newSQLite(from, e.now)
-	rows, err := from.Read().QueryContext(ctx, `SELECT DISTINCT namespace FROM events_topics ORDER BY namespace`)
+	namespaces, err := from.ReadStrings(ctx, `SELECT DISTINCT namespace FROM events_topics ORDER BY namespace`)
 	if err != nil {
-		return 0, 0, err
-	}
-	var namespaces []string
-	for rows.Next() {
-		var ns string
-		if err := rows.Scan(&ns); err != nil {
-			rows.Close()
-			return 0, 0, err
-		}
-		namespaces = append(namespaces, ns)
-	}
-	if err := rows.Close(); err != nil {
 		return 0, 0, err
 	}
 	for _, ns := range namespaces {
