@@ -1,9 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	stderrors "errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -162,4 +164,28 @@ func (e *env) storedNamespace(tb testing.TB, ns string) []byte {
 		tb.Fatal(err)
 	}
 	return v.Value()
+}
+
+// notOnDisk fails the test if the stopped database at path, or its
+// write-ahead log, holds secret in clear text, and returns the database
+// file's bytes.
+func notOnDisk(t *testing.T, path, secret string) []byte {
+	t.Helper()
+	var file []byte
+	for _, suffix := range []string{"", "-wal"} {
+		raw, err := os.ReadFile(path + suffix)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Fatalf("%s holds the secret in clear text", path+suffix)
+		}
+		if suffix == "" {
+			file = raw
+		}
+	}
+	return file
 }
