@@ -73,8 +73,10 @@ type DB struct {
 	w      *writer
 	space  *space // space.go
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt
+	stmtMu    sync.Mutex
+	stmts     map[string]*sql.Stmt // Prepare's, on the writer
+	readMu    sync.Mutex
+	readStmts map[string]*sql.Stmt // QueryRead's, on the read pool
 }
 
 // Open opens (creating if absent) the micro database at path.
@@ -210,6 +212,7 @@ func (db *DB) open(ctx context.Context, fresh bool, opts Options) error {
 		return err
 	}
 	db.stmts = map[string]*sql.Stmt{}
+	db.readStmts = map[string]*sql.Stmt{}
 	db.w = startWriter(db.writer, opts.MaxBatch, opts.Observe, db.space)
 	return nil
 }
@@ -248,6 +251,12 @@ func (db *DB) Close() error {
 	if db.w != nil {
 		db.w.stop()
 	}
+	db.readMu.Lock()
+	for _, stmt := range db.readStmts {
+		stmt.Close()
+	}
+	db.readStmts = nil
+	db.readMu.Unlock()
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 		db.reader = nil

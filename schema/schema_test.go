@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -354,5 +355,56 @@ func TestIdle(t *testing.T) {
 	}
 	if err := Idle(path); err == nil || !strings.Contains(err.Error(), "write-ahead log") {
 		t.Fatalf("file with a log beside it: %v", err)
+	}
+}
+
+// TestQueryRead: a read through a statement prepared once per query text
+// answers as a plain query does, with each call's own arguments; past the
+// cache's bound, queries still answer, unprepared; after Close it says so.
+func TestQueryRead(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "micro.db"))
+	put(t, db, "a", "1")
+	put(t, db, "b", "2")
+	read := func(query string, args ...any) string {
+		t.Helper()
+		rows, err := db.QueryRead(context.Background(), query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, ",")
+	}
+	const byKey = `SELECT v FROM kv WHERE k = ?`
+	if a, b := read(byKey, "a"), read(byKey, "b"); a != "1" || b != "2" {
+		t.Fatalf("reads by key: %q %q", a, b)
+	}
+	if n := len(db.readStmts); n != 1 {
+		t.Fatalf("%d statements kept for one query", n)
+	}
+	for i := range maxReadStmts + 10 {
+		if got := read(fmt.Sprintf(`SELECT v FROM kv WHERE k = ? AND %d = %d`, i, i), "b"); got != "2" {
+			t.Fatalf("query %d answered %q", i, got)
+		}
+	}
+	if n := len(db.readStmts); n != maxReadStmts {
+		t.Fatalf("%d statements kept, the bound is %d", n, maxReadStmts)
+	}
+	if _, err := db.QueryRead(context.Background(), `SELECT nothing FROM nowhere`); err == nil {
+		t.Fatal("a bad query answered")
+	}
+	db.Close()
+	if _, err := db.QueryRead(context.Background(), byKey, "a"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 }

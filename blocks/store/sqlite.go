@@ -233,7 +233,7 @@ func deleteTx(ctx context.Context, tx *sql.Tx, cur *sql.Stmt, database, table, k
 
 func (b *sqliteBackend) Read(ctx context.Context, database, table string, q Query) ([]Record, error) {
 	query, args := b.selectKeys(`key, expires_at, revision, created_at, updated_at, metadata, value`, database, table, q)
-	rows, err := b.db.Read().QueryContext(ctx, query, args...)
+	rows, err := b.db.QueryRead(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
