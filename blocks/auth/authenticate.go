@@ -155,7 +155,11 @@ func (a *Auth) checkLive(ctx context.Context, c *claims) error {
 	uid, ok := a.accounts.uids[key]
 	epoch := a.accounts.epoch
 	a.accounts.mu.Unlock()
-	if !ok {
+	// A uid other than the cached one is a token revoked, or one issued
+	// after a change this node's cache has not heard of yet (made through
+	// another node, whose notice the bucket's watch has not brought): the
+	// backend, read from the stream's leader, tells which.
+	if !ok || uid != c.UID {
 		acc, err := a.backend.Account(ctx, c.Issuer, c.Subject)
 		if errors.Is(err, ErrNotFound) {
 			return errTokenRevoked

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/metadata"
 	"micro.dev/micro/schema"
 )
@@ -17,19 +18,18 @@ func (a *Auth) Held(ctx context.Context) (string, error) {
 	if !ok {
 		return "", errors.New("auth: not on JetStream")
 	}
-	kv, err := b.bucket(ctx)
-	if err != nil {
+	if _, err := b.bucket(ctx); err != nil {
 		return "", err
 	}
-	accKeys, err := listKeys(ctx, kv, "acc.*")
+	accKeys, err := jsstorage.Keys(ctx, b.js, Bucket, "acc.*")
 	if err != nil {
-		return "", err
+		return "", jsstorage.Unavailable(errID, err)
 	}
-	ruleKeys, err := listKeys(ctx, kv, "rules.*")
+	ruleKeys, err := jsstorage.Keys(ctx, b.js, Bucket, "rules.*")
 	if err != nil {
-		return "", err
+		return "", jsstorage.Unavailable(errID, err)
 	}
-	accs := 0
+	accs, rules := 0, 0
 	for _, k := range accKeys {
 		var v accounts
 		if _, err := b.get(ctx, k, &v); err != nil {
@@ -41,10 +41,18 @@ func (a *Auth) Held(ctx context.Context) (string, error) {
 			}
 		}
 	}
-	if accs == 0 && len(ruleKeys) == 0 {
+	for _, k := range ruleKeys {
+		var v rulesValue
+		if at, err := b.get(ctx, k, &v); err != nil {
+			return "", err
+		} else if at != 0 {
+			rules++
+		}
+	}
+	if accs == 0 && rules == 0 {
 		return "", nil
 	}
-	return fmt.Sprintf("%d accounts, rules of their own in %d namespaces", accs, len(ruleKeys)), nil
+	return fmt.Sprintf("%d accounts, rules of their own in %d namespaces", accs, rules), nil
 }
 
 // firstAdmin is the default admin as the first start made it: its
@@ -96,16 +104,17 @@ func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, e
 			return copied, kept, err
 		}
 		var c, k int
+		var added []string
 		replaced := false
 		if err := update(ctx, dest, accKey(ns), func(v *accounts, _ bool) (*accounts, error) {
-			c, k, replaced = 0, 0, false
+			c, k, replaced, added = 0, 0, false, nil
 			if *v == nil {
 				*v = accounts{}
 			}
 			for _, acc := range accs {
 				if old, ok := (*v)[acc.ID]; ok && acc.ID == AdminID && firstAdmin(old) && old.UID != acc.UID {
 					(*v)[acc.ID] = acc
-					c, replaced = c+1, true
+					c, replaced, added = c+1, true, append(added, acc.ID)
 					continue
 				}
 				if taken(*v, acc) {
@@ -113,7 +122,7 @@ func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, e
 					continue
 				}
 				(*v)[acc.ID] = acc
-				c++
+				c, added = c+1, append(added, acc.ID)
 			}
 			if c == 0 {
 				return nil, errKeep
@@ -123,6 +132,11 @@ func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, e
 			return copied, kept, fmt.Errorf("auth: accounts of %s: %w", ns, err)
 		}
 		copied, kept = copied+c, kept+k
+		// As every change of an account through this block: this node's
+		// cache forgets it now, not when the bucket's watch tells.
+		for _, id := range added {
+			a.forgetAccount(ns, id)
+		}
 		if replaced {
 			// The first start's admin's sessions end with it.
 			if err := dest.dropSessions(ctx, ns, AdminID); err != nil {
@@ -147,6 +161,7 @@ func (a *Auth) Import(ctx context.Context, from *schema.DB) (copied, kept int, e
 		}); err != nil {
 			return copied, kept, fmt.Errorf("auth: rules of %s: %w", ns, err)
 		}
+		a.forgetRules(ns)
 		copied, kept = copied+c, kept+k
 	}
 	return copied, kept, nil

@@ -18,16 +18,15 @@ func (c *Config) Held(ctx context.Context) (string, error) {
 	if !ok {
 		return "", stderrors.New("config: not on JetStream")
 	}
-	kv, err := b.bucket(ctx)
-	if err != nil {
+	if _, err := b.bucket(ctx); err != nil {
 		return "", err
 	}
-	keys, err := kv.ListKeys(ctx)
+	keys, err := jsstorage.Keys(ctx, b.js, Bucket, ">")
 	if err != nil {
 		return "", jsstorage.Unavailable(errID, err)
 	}
 	n := 0
-	for k := range keys.Keys() {
+	for _, k := range keys {
 		if ns, err := jsstorage.Name(k); err == nil {
 			if has, err := b.Exists(ctx, ns); err != nil {
 				return "", err

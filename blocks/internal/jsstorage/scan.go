@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -107,3 +108,23 @@ func (r replay) Messages() <-chan jetstream.Msg {
 }
 
 func (r replay) Error() error { return r.err }
+
+// Keys lists the keys of bucket whose subjects match filter (a key
+// pattern, such as "acc.*"), deleted ones included, in one request to the
+// stream's leader: no consumer, so it answers while a consumer could not
+// be placed (a node just back).
+func Keys(ctx context.Context, js jetstream.JetStream, bucket, filter string) ([]string, error) {
+	stream, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(Subject(bucket, filter)))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, Subject(bucket, "")))
+	}
+	return keys, nil
+}
