@@ -21,26 +21,6 @@ import (
 	"micro.dev/micro/schema"
 )
 
-// echoDesc is a one-method service that answers with its request.
-var echoDesc = grpc.ServiceDesc{
-	ServiceName: "echo.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Call",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
-			var f codec.Frame
-			if err := dec(&f); err != nil {
-				return nil, err
-			}
-			h := func(ctx context.Context, req any) (any, error) { return req, nil }
-			if in == nil {
-				return h(ctx, &f)
-			}
-			return in(ctx, &f, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/echo.Echo/Call"}, h)
-		},
-	}},
-}
-
 // BenchmarkAuthOverhead calls a trivial endpoint through the proxy over
 // loopback: without auth (the baseline), then with the auth block checking
 // an admin's token against the rules on every call. Compare the ns/op.
@@ -59,7 +39,7 @@ func BenchmarkAuthOverhead(b *testing.B) {
 
 	serve := func(b *testing.B, cfg Config) *grpc.ClientConn {
 		p := New(cfg)
-		p.Server().RegisterService(&echoDesc, struct{}{})
+		p.Server().RegisterService(&testkit.EchoService, struct{}{})
 		a.Register(p.Server())
 		lis := testkit.Listen(b)
 		go p.Serve(lis)
@@ -106,7 +86,7 @@ func BenchmarkTracing(b *testing.B) {
 		if tracer != nil {
 			p.SetTracer(tracer)
 		}
-		p.Server().RegisterService(&echoDesc, struct{}{})
+		p.Server().RegisterService(&testkit.EchoService, struct{}{})
 		lis := testkit.Listen(b)
 		go p.Serve(lis)
 		b.Cleanup(func() { p.Stop(time.Second) })

@@ -194,7 +194,7 @@ func TestForwardErrors(t *testing.T) {
 // gateway does), not with gRPC's bare "unknown method".
 func TestUnknownEndpointOfABlock(t *testing.T) {
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	p.Server().RegisterService(&echoDesc, struct{}{})
+	p.Server().RegisterService(&testkit.EchoService, struct{}{})
 	r := router.New(router.Config{Local: p.Methods})
 	t.Cleanup(r.Close)
 	p.SetRouter(r)

@@ -12,26 +12,6 @@ import (
 	"micro.dev/micro/proxy"
 )
 
-// echoDesc is a one-method service that answers with its request.
-var echoDesc = grpc.ServiceDesc{
-	ServiceName: "echo.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Call",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
-			var f codec.Frame
-			if err := dec(&f); err != nil {
-				return nil, err
-			}
-			h := func(ctx context.Context, req any) (any, error) { return req, nil }
-			if in == nil {
-				return h(ctx, &f)
-			}
-			return in(ctx, &f, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/echo.Echo/Call"}, h)
-		},
-	}},
-}
-
 // BenchmarkProxyObserver calls a trivial endpoint through the proxy over
 // loopback without an Observer (the baseline), then with the metrics
 // counting every call. Compare the ns/op.
@@ -39,7 +19,7 @@ func BenchmarkProxyObserver(b *testing.B) {
 	serve := func(b *testing.B, cfg proxy.Config) *grpc.ClientConn {
 		cfg.Logger = quiet
 		p := proxy.New(cfg)
-		p.Server().RegisterService(&echoDesc, struct{}{})
+		p.Server().RegisterService(&testkit.EchoService, struct{}{})
 		lis := testkit.Listen(b)
 		go p.Serve(lis)
 		b.Cleanup(func() { p.Stop(time.Second) })
