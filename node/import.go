@@ -76,6 +76,9 @@ func (n *Node) receiveImport(stream pb.Admin_ImportServer) (path string, merge b
 	if size <= 0 || size > MaxImportSize {
 		return "", false, errors.BadRequest("admin", "import: the file is %d bytes; give a size from 1 to %d bytes in the first message", size, int64(MaxImportSize))
 	}
+	if err := n.db.Room(size); err != nil {
+		return "", false, errors.InsufficientStorage("admin", "import: the server has no room for the file: %v", err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(n.db.Path()), ".micro-import-*.db")
 	if err != nil {
 		return "", false, errors.InternalServerError("admin", "import: %v", err)

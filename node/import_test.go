@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	grpcmd "google.golang.org/grpc/metadata"
@@ -127,6 +128,18 @@ func TestImport(t *testing.T) {
 		_, err := importBytes(t, nodes[2], tc.size, tc.data, true)
 		if errors.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a %d saying %q", tc.name, err, tc.code, tc.want)
+		}
+	}
+	// A file larger than the disk's free space is refused before a byte
+	// is written (checked where the disk has less free than the largest
+	// import allowed).
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); free < MaxImportSize {
+			_, err := importBytes(t, nodes[2], free+1, []byte("x"), true)
+			if errors.Code(err) != 507 || !strings.Contains(err.Error(), "no room for the file") {
+				t.Errorf("a file larger than the free space: %v, want a 507", err)
+			}
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".micro-import-*")); len(left) > 0 {

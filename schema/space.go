@@ -64,6 +64,23 @@ func (s *space) low() error {
 		ErrDiskFull, free, s.minFree)
 }
 
+// Room reports whether n more bytes fit beside the database and still
+// leave Options.MinFreeSpace free: nil when they do, or when free space
+// cannot be read here, else an ErrDiskFull error saying how much is free.
+// For what writes files next to the database (an upload spooled before it
+// is read) and would otherwise fill the disk the database needs.
+func (db *DB) Room(n int64) error {
+	if db.space == nil {
+		return nil
+	}
+	free, ok := freeSpace(db.space.dir)
+	if !ok || free-db.space.minFree >= n {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bytes do not fit where the database is: %d bytes free, %d of them kept free (--min-free-space)",
+		ErrDiskFull, n, free, db.space.minFree)
+}
+
 // note records a write's outcome.
 func (s *space) note(err error) {
 	switch {

@@ -73,3 +73,25 @@ func TestMinFreeSpace(t *testing.T) {
 		t.Fatalf("a freeing write under the minimum: %v", err)
 	}
 }
+
+// TestRoom: what fits beside the database is told from free space less
+// the minimum kept free.
+func TestRoom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "micro.db")
+	db, err := Open(context.Background(), path, Options{Migrations: testMigrations, MinFreeSpace: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	free, ok := freeSpace(filepath.Dir(path))
+	if !ok {
+		t.Skip("free space is not known on this system")
+	}
+	if err := db.Room(1); err != nil {
+		t.Fatalf("one byte: %v", err)
+	}
+	err = db.Room(free) // fits the disk, not with the megabyte kept free
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "--min-free-space") {
+		t.Fatalf("all the free space: %v", err)
+	}
+}
