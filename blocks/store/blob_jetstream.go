@@ -258,16 +258,3 @@ func (b *blobJetStream) Purge(ctx context.Context) (int64, error) {
 	}
 	return purged, nil
 }
-
-// count returns how many blobs the object store holds.
-func (b *blobJetStream) count(ctx context.Context) (int, error) {
-	obs, _, err := b.ready()
-	if err != nil {
-		return 0, err
-	}
-	infos, err := obs.List(ctx)
-	if stderrors.Is(err, jetstream.ErrNoObjectsFound) {
-		return 0, nil
-	}
-	return len(infos), err
-}

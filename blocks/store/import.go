@@ -5,7 +5,9 @@ import (
 	stderrors "errors"
 	"fmt"
 	"io"
+	"strings"
 
+	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/schema"
 )
 
@@ -13,20 +15,39 @@ import (
 const importPage = 1000
 
 // Held says what the store holds on JetStream, "" when nothing: what an
-// import into it would merge with.
+// import into it would merge with. It asks the streams' leaders for their
+// counts rather than scanning: a scan needs a consumer placed, which times
+// out on a cluster whose node has just come back.
 func (s *Store) Held(ctx context.Context) (string, error) {
-	if s.js == nil {
+	records, ok := s.backend.(*jsBackend)
+	if !ok {
 		return "", stderrors.New("store: not on JetStream")
 	}
-	dbs, err := s.backend.Databases(ctx)
+	stream, err := records.ready()
 	if err != nil {
 		return "", err
 	}
-	blobs, err := s.blobs.backend.(*blobJetStream).count(ctx)
-	if err != nil || len(dbs)+blobs == 0 {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return "", jsstorage.Unavailable(errID, err)
+	}
+	_, blobStream, err := s.blobs.backend.(*blobJetStream).ready()
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("records in %d databases, %d blobs", len(dbs), blobs), nil
+	blobInfo, err := blobStream.Info(ctx)
+	if err != nil {
+		return "", jsstorage.Unavailable(errID, err)
+	}
+	// A key counts until a delete's marker expires (deletedTTL).
+	var held []string
+	if n := info.State.NumSubjects; n > 0 {
+		held = append(held, fmt.Sprintf("%d record keys", n))
+	}
+	if blobInfo.State.Msgs > 0 {
+		held = append(held, "blobs")
+	}
+	return strings.Join(held, ", "), nil
 }
 
 // Import copies the live records and blobs of an appliance's file from
