@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -120,6 +121,11 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 		grpc.ChainUnaryInterceptor(debug.countUnary, s.traceUnary, s.recoverUnary),
 		grpc.ChainStreamInterceptor(debug.countStream, s.traceStream, s.recoverStream),
 		grpc.UnknownServiceHandler(s.unknown),
+		// Calls run on a pool of goroutines whose stacks have already
+		// grown to a call's depth (interceptors, codec, the handler): a
+		// new goroutine per call grows its stack again each time. Past
+		// the pool, calls get a goroutine of their own as before.
+		grpc.NumStreamWorkers(streamWorkers()),
 	)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	// Reflection lets grpcurl (directly, or through the micro proxy, which
@@ -132,6 +138,10 @@ func (s *GRPCServer) Serve(lis net.Listener) error {
 	s.mu.Unlock()
 	return srv.Serve(lis)
 }
+
+// streamWorkers is the size of the pool of call goroutines: a few per
+// CPU, since a handler often waits on a block or another service.
+func streamWorkers() uint32 { return uint32(max(16, 4*runtime.GOMAXPROCS(0))) }
 
 // Stop marks the server not serving, lets calls in flight finish for up to
 // grace, then closes every connection.

@@ -305,3 +305,26 @@ func TestContentSubtype(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsOutnumberTheWorkers: calls run on a pool of goroutines, yet
+// more open streams than the pool has are all served at once (past the
+// pool, a call gets a goroutine of its own).
+func TestStreamsOutnumberTheWorkers(t *testing.T) {
+	conn := serve(t, new(Greeter))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := int(streamWorkers()) + 4
+	for i := range n {
+		// Each Echo stays open, its handler waiting for the next message.
+		echo, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/greeter.Greeter/Echo")
+		if err == nil {
+			err = echo.SendMsg(&pb.ReadRequest{Key: "k"})
+		}
+		if err == nil {
+			err = echo.RecvMsg(new(pb.ReadResponse))
+		}
+		if err != nil {
+			t.Fatalf("stream %d of %d, %d workers: %v", i+1, n, streamWorkers(), err)
+		}
+	}
+}
