@@ -87,7 +87,7 @@ func (b *backend) metadata() grpcmd.MD {
 func setup(t *testing.T) (*backend, *grpc.ClientConn) {
 	t.Helper()
 	b := &backend{}
-	bs := grpc.NewServer(grpc.UnknownServiceHandler(b.handle))
+	bs := grpc.NewServer(grpc.UnknownServiceHandler(b.handle), grpc.MaxRecvMsgSize(codec.MaxMessageSize), grpc.MaxSendMsgSize(codec.MaxMessageSize))
 	baddr := testkit.Serve(t, bs)
 
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -215,5 +215,41 @@ func TestUnknownEndpointOfABlock(t *testing.T) {
 	// Health and reflection are not blocks: gRPC's own answer stays.
 	if st, _ := status.FromError(call("/grpc.health.v1.Health/Nope")); st.Code() != codes.Unimplemented {
 		t.Fatalf("unknown method of health: %v", st)
+	}
+}
+
+// TestForwardLarge: a message near the size limit crosses the proxy whole
+// both ways, unary and streamed, over the router's connection with its
+// fixed flow-control windows (router/pool.go), smaller than the message.
+func TestForwardLarge(t *testing.T) {
+	_, conn := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	payload := strings.Repeat("x", codec.MaxMessageSize-1024)
+	want := "application/grpc+bytes:" + payload
+	opts := []grpc.CallOption{grpc.CallContentSubtype(codec.Bytes), grpc.MaxCallRecvMsgSize(codec.MaxMessageSize), grpc.MaxCallSendMsgSize(codec.MaxMessageSize)}
+	var out codec.Frame
+	if err := conn.Invoke(ctx, "/echo.Echo/Call", &codec.Frame{Data: []byte(payload)}, &out, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if string(out.Data) != want {
+		t.Fatalf("unary: %d bytes back, want %d", len(out.Data), len(want))
+	}
+	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/echo.Echo/Chat", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := st.SendMsg(&codec.Frame{Data: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+		var f codec.Frame
+		if err := st.RecvMsg(&f); err != nil || string(f.Data) != want {
+			t.Fatalf("stream: %d bytes back (%v), want %d", len(f.Data), err, len(want))
+		}
+	}
+	st.CloseSend()
+	if err := st.RecvMsg(new(codec.Frame)); err != io.EOF {
+		t.Fatalf("end: %v", err)
 	}
 }
