@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	grpcmd "google.golang.org/grpc/metadata"
+
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
@@ -34,7 +36,9 @@ type call struct {
 	Subtype   string // gRPC content subtype: codec.JSON or codec.Proto
 	// ContentType is the response's Content-Type.
 	ContentType string
-	Metadata    metadata.Metadata
+	// Metadata is the call's outgoing gRPC metadata, built here whole
+	// (keys lower-case) so that it is handed on without a copy.
+	Metadata grpcmd.MD
 	// Version is the path's leading version segment ("v1" of /v1/foo/bar),
 	// which MapPath made part of Service ("v1.foo"); empty when none.
 	Version string
@@ -76,15 +80,15 @@ func (g *Gateway) newCall(r *http.Request) (*call, error) {
 
 // callMetadata is the metadata a call made for r carries: its headers, the
 // namespace, the caller's credentials and the client's address.
-func (g *Gateway) callMetadata(r *http.Request, namespace string) metadata.Metadata {
+func (g *Gateway) callMetadata(r *http.Request, namespace string) grpcmd.MD {
 	md := headerMetadata(r.Header)
-	md[metadata.Namespace] = namespace
+	md[metadata.Namespace] = []string{namespace}
 	if authz := Authorization(r); authz != "" {
-		md[metadata.Authorization] = authz
+		md[metadata.Authorization] = []string{authz}
 	}
 	// Always overwritten: a header of that name is the client's claim; the
 	// connection's address, or what a trusted proxy forwards, is the fact.
-	md[metadata.ClientAddress] = g.cfg.TrustedProxies.Of(r)
+	md[metadata.ClientAddress] = []string{g.cfg.TrustedProxies.Of(r)}
 	return md
 }
 
@@ -371,14 +375,14 @@ var skipHeaders = map[string]bool{
 // repeated values comma-joined. Pairs gRPC would refuse (keys outside its
 // alphabet, reserved "grpc-" keys, values with non-printable or non-ASCII
 // bytes) are dropped, since one bad header must not fail the whole call.
-func headerMetadata(h http.Header) metadata.Metadata {
+func headerMetadata(h http.Header) grpcmd.MD {
 	skip := map[string]bool{}
 	for _, v := range h.Values("Connection") {
 		for f := range strings.SplitSeq(v, ",") {
 			skip[strings.ToLower(textproto.TrimString(f))] = true
 		}
 	}
-	md := make(metadata.Metadata, len(h))
+	md := make(grpcmd.MD, len(h)+3) // and callMetadata's three
 	for k, vs := range h {
 		k = strings.ToLower(k)
 		if skipHeaders[k] || skip[k] || strings.HasPrefix(k, "grpc-") || !validKey(k) {
@@ -388,7 +392,7 @@ func headerMetadata(h http.Header) metadata.Metadata {
 		if !strings.HasSuffix(k, "-bin") && !validValue(v) {
 			continue
 		}
-		md[k] = v
+		md[k] = []string{v}
 	}
 	return md
 }

@@ -10,11 +10,11 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
+	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/framework/metadata"
 	"micro.dev/micro/internal/tracing"
 )
 
@@ -47,10 +47,10 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 	}
 	noteRouted(r, c.Service, c.Namespace)
 
-	ctx = metadata.NewContext(ctx, c.Metadata)
 	if g.cfg.Tracer != nil {
-		ctx = tracing.Outgoing(ctx) // the callee's parent is the gateway's span
+		tracing.Inject(ctx, c.Metadata) // the callee's parent is the gateway's span
 	}
+	ctx = grpcmd.NewOutgoingContext(ctx, c.Metadata)
 	if route.ServerStream || route.ClientStream {
 		if isWebsocket(r) {
 			// Same call, the first websocket message being the request.

@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/client"
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
-	"micro.dev/micro/framework/metadata"
 	eventspb "micro.dev/micro/proto/events"
 )
 
@@ -85,7 +85,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteRouted(r, "events", ns)
-	ctx = metadata.NewContext(ctx, md)
+	ctx = grpcmd.NewOutgoingContext(ctx, md)
 	stream, err := route.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true},
 		client.FullMethod("events", "Stream.Consume"), grpc.CallContentSubtype(codec.Proto))
 	if err == nil {

@@ -37,11 +37,14 @@ func (p *Proxy) authorize(ctx context.Context, fullMethod string) (context.Conte
 	if publicServices[service] {
 		return ctx, nil
 	}
+	// The address settled on is the call's micro-client-address, whatever
+	// the caller sent; the gateway's call carries it already.
 	addr := p.clientAddr(ctx)
-	md, _ := grpcmd.FromIncomingContext(ctx)
-	md = md.Copy()
-	md.Set(metadata.ClientAddress, addr)
-	ctx = grpcmd.NewIncomingContext(ctx, md)
+	if v := grpcmd.ValueFromIncomingContext(ctx, metadata.ClientAddress); len(v) != 1 || v[0] != addr {
+		md, _ := grpcmd.FromIncomingContext(ctx) // a copy, ours to change
+		md.Set(metadata.ClientAddress, addr)
+		ctx = grpcmd.NewIncomingContext(ctx, md)
+	}
 	if p.auth != nil {
 		if ctx, err = p.auth.Authenticate(ctx, service, endpoint, addr); err != nil {
 			return nil, err

@@ -82,11 +82,14 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 	}
 	p.routed(ctx, route.Stream()) // observe.go
 
-	in, _ := grpcmd.FromIncomingContext(ctx)
-	md := grpcmd.MD{}
-	for k, v := range in {
-		if !skipForward[k] && !strings.HasPrefix(k, "grpc-") {
-			md[k] = v
+	md, _ := grpcmd.FromIncomingContext(ctx) // a copy: what is not forwarded is deleted from it
+	var opts []grpc.CallOption
+	if sub := contentSubtype(md.Get("content-type")); sub != "" {
+		opts = append(opts, grpc.CallContentSubtype(sub))
+	}
+	for k := range md {
+		if skipForward[k] || strings.HasPrefix(k, "grpc-") {
+			delete(md, k)
 		}
 	}
 	if _, has := ctx.Deadline(); !has {
@@ -99,10 +102,6 @@ func (p *Proxy) forward(_ any, ss grpc.ServerStream) error {
 			ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 			defer cancel()
 		}
-	}
-	var opts []grpc.CallOption
-	if sub := contentSubtype(in.Get("content-type")); sub != "" {
-		opts = append(opts, grpc.CallContentSubtype(sub))
 	}
 	if !route.Stream() {
 		return forwardUnary(grpcmd.NewOutgoingContext(ctx, md), ss, route, method, opts)

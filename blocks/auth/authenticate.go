@@ -33,24 +33,29 @@ const bearerPrefix = "Bearer "
 // A call to Auth.Token ignores an unusable token, so that a stale token (an
 // old cookie, say) never stands in the way of logging in again.
 func (a *Auth) Authenticate(ctx context.Context, service, endpoint, clientAddr string) (context.Context, error) {
-	md, _ := grpcmd.FromIncomingContext(ctx)
-	acc, err := a.Identify(ctx, first(md, metadata.Authorization))
+	acc, err := a.Identify(ctx, first(ctx, metadata.Authorization))
 	if err != nil {
 		if !(service == "auth" && endpoint == "Auth.Token" && merrors.Code(err) == 401) {
 			return nil, err
 		}
 		acc = nil
 	}
-	ns := first(md, metadata.Namespace)
+	given := grpcmd.ValueFromIncomingContext(ctx, metadata.Namespace)
+	ns := ""
+	if len(given) > 0 {
+		ns = given[0]
+	}
 	if ns == "" && acc != nil {
 		ns = acc.Issuer
 	}
 	if ns == "" {
 		ns = metadata.DefaultNamespace
 	}
-	md = md.Copy()
-	md.Set(metadata.Namespace, ns)
-	ctx = grpcmd.NewIncomingContext(ctx, md)
+	if len(given) != 1 || given[0] != ns {
+		md, _ := grpcmd.FromIncomingContext(ctx) // a copy, ours to change
+		md.Set(metadata.Namespace, ns)
+		ctx = grpcmd.NewIncomingContext(ctx, md)
+	}
 
 	rules, err := a.rulesOf(ctx, ns)
 	if err != nil {
@@ -124,8 +129,8 @@ func (a *Auth) tokenError(ctx context.Context, err error) error {
 	return a.failed(ctx, "checking a token", err)
 }
 
-func first(md grpcmd.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+func first(ctx context.Context, key string) string {
+	if v := grpcmd.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""

@@ -61,8 +61,10 @@ func NamespaceFrom(ctx context.Context) string {
 // NewContext returns ctx carrying md as outgoing metadata, merged over any
 // outgoing metadata ctx already has.
 func NewContext(ctx context.Context, md Metadata) context.Context {
-	out, _ := metadata.FromOutgoingContext(ctx)
-	out = out.Copy()
+	out, _ := metadata.FromOutgoingContext(ctx) // a copy, ours to change
+	if out == nil {
+		out = make(metadata.MD, len(md))
+	}
 	for k, v := range md {
 		out.Set(strings.ToLower(k), v)
 	}

@@ -82,10 +82,21 @@ func Outgoing(ctx context.Context) context.Context {
 	if !sc.IsValid() {
 		return ctx
 	}
-	md, _ := grpcmd.FromOutgoingContext(ctx)
-	md = md.Copy()
-	propagator.Inject(ctx, mdCarrier(md))
+	md, _ := grpcmd.FromOutgoingContext(ctx) // a copy, ours to change
+	if md == nil {
+		md = grpcmd.MD{}
+	}
+	Inject(ctx, md)
 	return grpcmd.NewOutgoingContext(ctx, md)
+}
+
+// Inject writes the span context of ctx (traceparent, tracestate) into md,
+// for a caller building its outgoing metadata itself: Outgoing without the
+// copy of what ctx already carries.
+func Inject(ctx context.Context, md grpcmd.MD) {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		propagator.Inject(ctx, mdCarrier(md))
+	}
 }
 
 // End sets the span's status from err and ends it.
