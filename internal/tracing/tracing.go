@@ -133,13 +133,15 @@ type Options struct {
 	Extra []sdktrace.SpanExporter
 }
 
-// NewProvider returns an SDK tracer provider sampling every trace that
+// NewProvider returns an SDK tracer provider, whose new traces get
+// time-ordered ids (ids.go), sampling every trace that
 // starts here or was sampled by the caller, whose finished spans go in
 // bounded batches to o.Export and o.Extra. Shut it down to flush.
 func NewProvider(o Options) *sdktrace.TracerProvider {
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", o.Service))),
+		sdktrace.WithIDGenerator(timeOrderedIDs{}), // ids.go
 	}
 	if o.Export != nil {
 		opts = append(opts, sdktrace.WithBatcher(&exporter{service: o.Service, export: o.Export},
