@@ -107,11 +107,7 @@ func MarshalJSON(v any) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var out bytes.Buffer
-		if err := json.Compact(&out, b); err != nil {
-			return nil, err
-		}
-		return out.Bytes(), nil
+		return compact(b), nil
 	default:
 		return json.Marshal(v)
 	}
@@ -158,4 +154,46 @@ func (bytesCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	}
 	return fmt.Errorf("bytes codec: cannot unmarshal into %T, want *codec.Frame or *[]byte", v)
+}
+
+// compact drops the whitespace outside strings from JSON that protojson
+// wrote, in place: what json.Compact does to valid JSON, at a fraction of
+// its cost (json.Compact was a fifth of encoding a store record's answer).
+// protojson adds at most a space after a comma, and only in some builds.
+func compact(b []byte) []byte {
+	w := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			end := stringEnd(b, i)
+			w += copy(b[w:], b[i:end+1])
+			i = end
+		default:
+			b[w] = c
+			w++
+		}
+	}
+	return b[:w]
+}
+
+// stringEnd is the index of the quote closing the string opened at open:
+// the first quote after it preceded by an even number of backslashes (the
+// last byte when there is none).
+func stringEnd(b []byte, open int) int {
+	for i := open + 1; i < len(b); i++ {
+		k := bytes.IndexByte(b[i:], '"')
+		if k < 0 {
+			break
+		}
+		i += k
+		escapes := 0
+		for j := i - 1; j > open && b[j] == '\\'; j-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return i
+		}
+	}
+	return len(b) - 1
 }
