@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	stderrors "errors"
 	"fmt"
@@ -205,6 +206,33 @@ func (b *blobJetStream) List(ctx context.Context, database, table, prefix string
 	}
 	slices.Sort(keys)
 	return keys, nil
+}
+
+// tables returns the tables holding a blob, in order.
+func (b *blobJetStream) tables(ctx context.Context) ([]blobTable, error) {
+	obs, _, err := b.ready()
+	if err != nil {
+		return nil, err
+	}
+	infos, err := obs.List(ctx)
+	if stderrors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	seen := map[blobTable]bool{}
+	var out []blobTable
+	for _, oi := range infos {
+		if db, tbl, _, err := splitKey(oi.Name); err == nil && !seen[blobTable{db, tbl}] {
+			seen[blobTable{db, tbl}] = true
+			out = append(out, blobTable{db, tbl})
+		}
+	}
+	slices.SortFunc(out, func(x, y blobTable) int {
+		return cmp.Or(strings.Compare(x.database, y.database), strings.Compare(x.table, y.table))
+	})
+	return out, nil
 }
 
 // Abandon does nothing: uploads on other nodes may be in progress, and an

@@ -60,33 +60,62 @@ func (s *Store) Import(ctx context.Context, from *schema.DB) (copied, kept int, 
 	if !ok {
 		return 0, 0, stderrors.New("store: not on JetStream")
 	}
-	src := newSQLite(from, s.now, s.hub) // only read: the hub hears nothing
-	dbs, err := src.Databases(ctx)
+	// One record a write: a record the cluster has fails only its own.
+	copied, kept, err = copyRecords(ctx, newSQLite(from, s.now, noNotify{}), dest, 1)
 	if err != nil {
-		return 0, 0, err
+		return copied, kept, err
 	}
-	absent := int64(0)
+	c, k, err := copyBlobs(ctx, newBlobSQLite(from, s.now), s.blobs.backend)
+	return copied + c, kept + k, err
+}
+
+// Export copies the live records and blobs of the store on JetStream into
+// to, a fresh file opened with Migrations: Import the other way, through
+// the same copy, so the file holds what an appliance's would.
+func (s *Store) Export(ctx context.Context, to *schema.DB) (copied int, err error) {
+	src, ok := s.backend.(*jsBackend)
+	if !ok {
+		return 0, stderrors.New("store: not on JetStream")
+	}
+	blobs, ok := s.blobs.backend.(*blobJetStream)
+	if !ok {
+		return 0, stderrors.New("store: blobs not on JetStream")
+	}
+	// A file's commit syncs: a page of records a commit.
+	copied, _, err = copyRecords(ctx, src, newSQLite(to, s.now, noNotify{}), importPage)
+	if err != nil {
+		return copied, err
+	}
+	c, _, err := copyBlobs(ctx, blobs, newBlobSQLite(to, s.now))
+	return copied + c, err
+}
+
+// recordSource yields every live record of a backend, with its database
+// and table.
+type recordSource interface {
+	eachRecord(ctx context.Context, fn func(database, table string, r Record) error) error
+}
+
+// eachRecord reads the file table by table, a page at a time.
+func (b *sqliteBackend) eachRecord(ctx context.Context, fn func(database, table string, r Record) error) error {
+	dbs, err := b.Databases(ctx)
+	if err != nil {
+		return err
+	}
 	for _, db := range dbs {
-		tables, err := src.Tables(ctx, db)
+		tables, err := b.Tables(ctx, db)
 		if err != nil {
-			return copied, kept, err
+			return err
 		}
 		for _, table := range tables {
 			for offset := uint64(0); ; offset += importPage {
-				recs, err := src.Read(ctx, db, table, Query{Limit: importPage, Offset: offset})
+				recs, err := b.Read(ctx, db, table, Query{Limit: importPage, Offset: offset})
 				if err != nil {
-					return copied, kept, err
+					return err
 				}
 				for _, r := range recs {
-					_, err := dest.Batch(ctx, db, []Op{{Table: table, Write: &r, IfRevision: &absent, keepTimes: true}})
-					var mismatch *RevisionMismatch
-					switch {
-					case err == nil:
-						copied++
-					case stderrors.As(err, &mismatch):
-						kept++
-					default:
-						return copied, kept, fmt.Errorf("store: %s/%s/%s: %w", db, table, r.Key, err)
+					if err := fn(db, table, r); err != nil {
+						return err
 					}
 				}
 				if len(recs) < importPage {
@@ -95,13 +124,102 @@ func (s *Store) Import(ctx context.Context, from *schema.DB) (copied, kept int, 
 			}
 		}
 	}
-	c, k, err := s.importBlobs(ctx, newBlobSQLite(from, s.now))
-	return copied + c, kept + k, err
+	return nil
 }
 
-// importBlobs copies every blob of src the store does not have.
-func (s *Store) importBlobs(ctx context.Context, src *blobSQLite) (copied, kept int, err error) {
-	dest := s.blobs.backend
+// eachRecord scans the bucket once: a page by offset would scan it again
+// for every page.
+func (b *jsBackend) eachRecord(ctx context.Context, fn func(database, table string, r Record) error) error {
+	stream, err := b.ready()
+	if err != nil {
+		return err
+	}
+	return b.scan(ctx, stream, "", "", false, fn)
+}
+
+// copyPageBytes bounds the values a page of copied records holds.
+const copyPageBytes = 8 << 20
+
+// copyRecords writes every live record of src into dest, create-only and
+// with the record's own times, in batches of up to batch records of one
+// database. A batch refused because dest has one of its records is
+// written again a record at a time: a record dest has is kept as it is
+// and counted in kept.
+func copyRecords(ctx context.Context, src recordSource, dest Backend, batch int) (copied, kept int, err error) {
+	absent := int64(0)
+	pages := map[string][]Op{}
+	size := 0
+	flush := func(db string) error {
+		ops := pages[db]
+		delete(pages, db)
+		if len(ops) == 0 {
+			return nil
+		}
+		var mismatch *RevisionMismatch
+		if len(ops) > 1 {
+			_, err := dest.Batch(ctx, db, ops)
+			if err == nil {
+				copied += len(ops)
+				return nil
+			}
+			if !stderrors.As(err, &mismatch) {
+				return fmt.Errorf("store: %s: %w", db, err)
+			}
+		}
+		for _, op := range ops {
+			switch _, err := dest.Batch(ctx, db, []Op{op}); {
+			case err == nil:
+				copied++
+			case stderrors.As(err, &mismatch):
+				kept++
+			default:
+				return fmt.Errorf("store: %s/%s/%s: %w", db, op.Table, op.Write.Key, err)
+			}
+		}
+		return nil
+	}
+	err = src.eachRecord(ctx, func(db, table string, r Record) error {
+		pages[db] = append(pages[db], Op{Table: table, Write: &r, IfRevision: &absent, keepTimes: true})
+		size += len(r.Value)
+		if len(pages[db]) < batch && size < copyPageBytes {
+			return nil
+		}
+		if size >= copyPageBytes {
+			size = 0
+			for db := range pages {
+				if err := flush(db); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return flush(db)
+	})
+	for db := range pages {
+		if err == nil {
+			err = flush(db)
+		}
+	}
+	return copied, kept, err
+}
+
+// noNotify hears a copy's writes: nobody watches the file copied from or
+// to.
+type noNotify struct{}
+
+func (noNotify) Reserve() uint64         { return 1 }
+func (noNotify) Commit(uint64, []Change) {}
+func (noNotify) Lost()                   {}
+
+// blobSource lists the tables of a blob backend that hold blobs.
+type blobSource interface {
+	BlobBackend
+	tables(ctx context.Context) ([]blobTable, error)
+}
+
+// copyBlobs copies every blob of src that dest does not have; one dest
+// has is kept as it is.
+func copyBlobs(ctx context.Context, src blobSource, dest BlobBackend) (copied, kept int, err error) {
 	tables, err := src.tables(ctx)
 	if err != nil {
 		return 0, 0, err

@@ -32,10 +32,11 @@ func (b *jsBackend) Read(ctx context.Context, database, table string, q Query) (
 		return []Record{r}, nil
 	}
 	var out []Record
-	err = b.scan(ctx, stream, database, table, false, func(_, _ string, r Record) {
+	err = b.scan(ctx, stream, database, table, false, func(_, _ string, r Record) error {
 		if matches(r.Key, q) {
 			out = append(out, r)
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -57,10 +58,11 @@ func (b *jsBackend) List(ctx context.Context, database, table string, q Query) (
 		return []string{recs[0].Key}, nil
 	}
 	var out []string
-	err = b.scan(ctx, stream, database, table, true, func(_, _ string, r Record) {
+	err = b.scan(ctx, stream, database, table, true, func(_, _ string, r Record) error {
 		if matches(r.Key, q) {
 			out = append(out, r.Key)
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -95,7 +97,7 @@ func page[T any](items []T, q Query) []T {
 // database or table), with its database and table, in no order. The
 // stream does not keep keys in order, so a read sorts what it selects, and
 // reading a prefix scans the table.
-func (b *jsBackend) scan(ctx context.Context, stream jetstream.Stream, database, table string, headersOnly bool, fn func(db, table string, r Record)) error {
+func (b *jsBackend) scan(ctx context.Context, stream jetstream.Stream, database, table string, headersOnly bool, fn func(db, table string, r Record) error) error {
 	filter := []string{"*", "*", "*"}
 	if database != "" {
 		filter[0] = jsstorage.Token(database)
@@ -122,7 +124,7 @@ func (b *jsBackend) scan(ctx context.Context, stream jetstream.Stream, database,
 			return err
 		}
 		if r.ExpiresAt.IsZero() || r.ExpiresAt.After(now) {
-			fn(db, tbl, r)
+			return fn(db, tbl, r)
 		}
 		return nil
 	})
@@ -144,7 +146,10 @@ func (b *jsBackend) names(ctx context.Context, database string, name func(db, ta
 		return nil, err
 	}
 	seen := map[string]bool{}
-	err = b.scan(ctx, stream, database, "", true, func(db, table string, _ Record) { seen[name(db, table)] = true })
+	err = b.scan(ctx, stream, database, "", true, func(db, table string, _ Record) error {
+		seen[name(db, table)] = true
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

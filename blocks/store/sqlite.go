@@ -36,12 +36,14 @@ func newSQLite(db *schema.DB, now func() time.Time, notify Notifier) *sqliteBack
 // live is the condition that hides expired rows; its argument is now.
 const live = `(expires_at IS NULL OR expires_at > ?)`
 
+// upsert writes a record: ?5 is its update time, ?8 its creation time
+// (both now, unless a copy keeps the record's own), ?9 now.
 const upsert = `INSERT INTO store_records
 	(db, tbl, key, expires_at, revision, created_at, updated_at, metadata, value)
-	VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7)
+	VALUES (?1, ?2, ?3, ?4, 1, ?8, ?5, ?6, ?7)
 	ON CONFLICT (db, tbl, key) DO UPDATE SET
-		revision   = CASE WHEN expires_at <= excluded.updated_at THEN 1 ELSE revision + 1 END,
-		created_at = CASE WHEN expires_at <= excluded.updated_at THEN excluded.created_at ELSE created_at END,
+		revision   = CASE WHEN expires_at <= ?9 THEN 1 ELSE revision + 1 END,
+		created_at = CASE WHEN expires_at <= ?9 THEN excluded.created_at ELSE created_at END,
 		expires_at = excluded.expires_at,
 		updated_at = excluded.updated_at,
 		metadata   = excluded.metadata,
@@ -133,7 +135,7 @@ func (b *sqliteBackend) Batch(ctx context.Context, database string, ops []Op) ([
 				err error
 			)
 			if op.Write != nil {
-				ch, rev, err = writeTx(ctx, tx, stmt, cur, database, op.Table, *op.Write, op.IfRevision, nowT)
+				ch, rev, err = writeTx(ctx, tx, stmt, cur, database, op.Table, *op.Write, op.IfRevision, op.keepTimes, nowT)
 			} else {
 				ch, err = deleteTx(ctx, tx, cur, database, op.Table, op.DeleteKey, op.IfRevision, nowT.UnixNano())
 			}
@@ -160,7 +162,7 @@ func (b *sqliteBackend) Batch(ctx context.Context, database string, ops []Op) ([
 
 // writeTx creates or replaces r inside tx and returns the changes it made
 // and the revision written.
-func writeTx(ctx context.Context, tx *sql.Tx, stmt, cur *sql.Stmt, database, table string, r Record, ifRevision *int64, nowT time.Time) ([]Change, int64, error) {
+func writeTx(ctx context.Context, tx *sql.Tx, stmt, cur *sql.Stmt, database, table string, r Record, ifRevision *int64, keepTimes bool, nowT time.Time) ([]Change, int64, error) {
 	meta := []byte("{}")
 	if len(r.Metadata) > 0 {
 		var err error
@@ -184,18 +186,23 @@ func writeTx(ctx context.Context, tx *sql.Tx, stmt, cur *sql.Stmt, database, tab
 	if err := checkRevision(ifRevision, rev, expired); err != nil {
 		return nil, 0, err
 	}
-	if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, now, string(meta), value); err != nil {
+	created, updated := nowT, nowT
+	if keepTimes && !r.Created.IsZero() {
+		created, updated = r.Created, r.Updated
+	}
+	if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, database, table, r.Key, expires, updated.UnixNano(), string(meta), value,
+		created.UnixNano(), now); err != nil {
 		return nil, 0, err
 	}
 	rec := r
-	rec.Updated = nowT
+	rec.Updated = updated
 	var changes []Change
 	switch {
 	case rev == 0:
-		rec.Revision, rec.Created = 1, nowT
+		rec.Revision, rec.Created = 1, created
 		changes = []Change{{Type: ChangeCreate, Database: database, Table: table, Record: rec}}
 	case expired:
-		rec.Revision, rec.Created = 1, nowT
+		rec.Revision, rec.Created = 1, created
 		changes = []Change{
 			{Type: ChangeExpire, Database: database, Table: table, Record: Record{Key: r.Key, Revision: rev}},
 			{Type: ChangeCreate, Database: database, Table: table, Record: rec},

@@ -249,7 +249,7 @@ func TestSweeperDeletesExpiredRows(t *testing.T) {
 	expires := e.clock.Now().Add(time.Second).UnixNano()
 	err := e.db.Write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
 		for i := range 2*sweepBatch + 10 {
-			if _, err := tx.ExecContext(ctx, upsert, "micro", "micro", fmt.Sprintf("tmp/%04d", i), expires, 0, "{}", []byte("v")); err != nil {
+			if _, err := tx.ExecContext(ctx, upsert, "micro", "micro", fmt.Sprintf("tmp/%04d", i), expires, 0, "{}", []byte("v"), 0, 0); err != nil {
 				return err
 			}
 		}
