@@ -6,6 +6,10 @@ import (
 	"database/sql"
 	stderrors "errors"
 	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/schema"
@@ -18,27 +22,34 @@ func (c *Config) Held(ctx context.Context) (string, error) {
 	if !ok {
 		return "", stderrors.New("config: not on JetStream")
 	}
-	if _, err := b.bucket(ctx); err != nil {
+	namespaces, err := b.namespaces(ctx)
+	if err != nil || len(namespaces) == 0 {
 		return "", err
+	}
+	return fmt.Sprintf("config in %d namespaces", len(namespaces)), nil
+}
+
+// namespaces lists, sorted, the namespaces holding a leaf.
+func (b *jsBackend) namespaces(ctx context.Context) ([]string, error) {
+	if _, err := b.bucket(ctx); err != nil {
+		return nil, err
 	}
 	keys, err := jsstorage.Keys(ctx, b.js, Bucket, ">")
 	if err != nil {
-		return "", jsstorage.Unavailable(errID, err)
+		return nil, jsstorage.Unavailable(errID, err)
 	}
-	n := 0
+	var out []string
 	for _, k := range keys {
 		if ns, err := jsstorage.Name(k); err == nil {
 			if has, err := b.Exists(ctx, ns); err != nil {
-				return "", err
+				return nil, err
 			} else if has {
-				n++
+				out = append(out, ns)
 			}
 		}
 	}
-	if n == 0 {
-		return "", nil
-	}
-	return fmt.Sprintf("config in %d namespaces", n), nil
+	slices.Sort(out)
+	return out, nil
 }
 
 // Import copies the config of an appliance's file from (opened with
@@ -56,7 +67,6 @@ func (c *Config) Import(ctx context.Context, from *schema.DB) (copied, kept int,
 	if _, ok := c.backend.(*jsBackend); !ok {
 		return 0, 0, stderrors.New("config: not on JetStream")
 	}
-	src := newSQLite(from, c.now, c.retain)
 	fileKey, err := storedKey(ctx, from)
 	if err != nil {
 		return 0, 0, err
@@ -71,12 +81,83 @@ func (c *Config) Import(ctx context.Context, from *schema.DB) (copied, kept int,
 	if err != nil {
 		return 0, 0, err
 	}
+	reseal := func(ns string, l *Leaf) error {
+		if clusterSealer == nil {
+			if clusterSealer, err = c.adoptKey(ctx, fileKey); err != nil {
+				return err
+			}
+		}
+		if l.KeyID == clusterSealer.id {
+			return nil // sealed with the cluster's key: opens as it is
+		}
+		if fileSealer == nil {
+			return fmt.Errorf("config: secret %s in namespace %s was sealed with key %s, which the file does not hold (MICRO_CONFIG_SECRET_KEY); start the cluster with that key to import it", l.Path, ns, l.KeyID)
+		}
+		plain, err := fileSealer.open(ns, l.Path, l.Value, l.KeyID)
+		if err != nil {
+			return err
+		}
+		if l.Value, err = clusterSealer.seal(ns, l.Path, plain); err != nil {
+			return err
+		}
+		l.KeyID = clusterSealer.id
+		return nil
+	}
+	return copyNamespaces(ctx, newSQLite(from, c.now, c.retain), ordered{c.backend, &c.writeMu}, namespaces, reseal)
+}
+
+// ordered is a Backend whose sets are ordered with the block's own writes
+// (Config.writeMu), as every write through the block is.
+type ordered struct {
+	Backend
+	mu *sync.Mutex
+}
+
+func (b ordered) Set(ctx context.Context, ns, path string, leaves []Leaf, replace bool) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Backend.Set(ctx, ns, path, leaves, replace)
+}
+
+// Export copies the config on JetStream into to, a fresh file opened with
+// Migrations: Import the other way, through the same copy. The secrets
+// copy sealed as they are, and the cluster's stored key goes into the
+// file as an appliance keeps its own, so they open where the file is
+// started. A cluster given its key (MICRO_CONFIG_SECRET_KEY) stores none:
+// its file opens with that key given again, as an appliance's would.
+func (c *Config) Export(ctx context.Context, to *schema.DB) (copied int, err error) {
+	src, ok := c.backend.(*jsBackend)
+	if !ok {
+		return 0, stderrors.New("config: not on JetStream")
+	}
+	namespaces, err := src.namespaces(ctx)
+	if err != nil {
+		return 0, err
+	}
+	dest := newSQLite(to, c.now, c.retain)
+	key, err := src.storedKey(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if key != nil {
+		if _, err := dest.SecretKey(ctx, func() ([]byte, error) { return key, nil }); err != nil {
+			return 0, err
+		}
+	}
+	copied, _, err = copyNamespaces(ctx, src, dest, namespaces, nil)
+	return copied, err
+}
+
+// copyNamespaces copies namespaces from src into dest, each whole: one
+// dest holds already is kept as it is, its leaves in src counted in kept.
+// reseal, when set, makes each secret one that opens in dest.
+func copyNamespaces(ctx context.Context, src, dest Backend, namespaces []string, reseal func(ns string, l *Leaf) error) (copied, kept int, err error) {
 	for _, ns := range namespaces {
 		leaves, err := src.Leaves(ctx, ns, "")
 		if err != nil {
 			return copied, kept, err
 		}
-		has, err := c.backend.Exists(ctx, ns)
+		has, err := dest.Exists(ctx, ns)
 		if err != nil {
 			return copied, kept, err
 		}
@@ -84,34 +165,14 @@ func (c *Config) Import(ctx context.Context, from *schema.DB) (copied, kept int,
 			kept += len(leaves)
 			continue
 		}
-		for i, l := range leaves {
-			if !l.Secret {
-				continue
-			}
-			if clusterSealer == nil {
-				if clusterSealer, err = c.adoptKey(ctx, fileKey); err != nil {
+		for i := range leaves {
+			if leaves[i].Secret && reseal != nil {
+				if err := reseal(ns, &leaves[i]); err != nil {
 					return copied, kept, err
 				}
 			}
-			if l.KeyID == clusterSealer.id {
-				continue // sealed with the cluster's key: opens as it is
-			}
-			if fileSealer == nil {
-				return copied, kept, fmt.Errorf("config: secret %s in namespace %s was sealed with key %s, which the file does not hold (MICRO_CONFIG_SECRET_KEY); start the cluster with that key to import it", l.Path, ns, l.KeyID)
-			}
-			plain, err := fileSealer.open(ns, l.Path, l.Value, l.KeyID)
-			if err != nil {
-				return copied, kept, err
-			}
-			if leaves[i].Value, err = clusterSealer.seal(ns, l.Path, plain); err != nil {
-				return copied, kept, err
-			}
-			leaves[i].KeyID = clusterSealer.id
 		}
-		c.writeMu.Lock()
-		_, err = c.backend.Set(ctx, ns, "", leaves, false)
-		c.writeMu.Unlock()
-		if err != nil {
+		if _, err = dest.Set(ctx, ns, "", leaves, false); err != nil {
 			return copied, kept, fmt.Errorf("config: namespace %s: %w", ns, err)
 		}
 		copied += len(leaves)
@@ -137,6 +198,23 @@ func (c *Config) adoptKey(ctx context.Context, fileKey []byte) (*sealer, error) 
 		c.sealMu.Unlock()
 	}
 	return c.secrets(ctx)
+}
+
+// storedKey is the cluster's stored secret key, nil when it has none:
+// read, never made.
+func (b *jsBackend) storedKey(ctx context.Context) ([]byte, error) {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := kv.Get(ctx, secretKeyKey)
+	if stderrors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, jsstorage.Unavailable(errID, err)
+	}
+	return e.Value(), nil
 }
 
 // storedKey is the secret key the file keeps, nil when it has none.
