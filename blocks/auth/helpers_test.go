@@ -48,7 +48,13 @@ func openDB(tb testing.TB, path string) *schema.DB {
 
 func newEnv(tb testing.TB, opts ...Option) *env {
 	tb.Helper()
-	e := &env{with: opts, path: filepath.Join(tb.TempDir(), "micro.db"), clock: testkit.NewClock()}
+	return newEnvAt(tb, filepath.Join(tb.TempDir(), "micro.db"), opts...)
+}
+
+// newEnvAt is newEnv on the database file at path, made if absent.
+func newEnvAt(tb testing.TB, path string, opts ...Option) *env {
+	tb.Helper()
+	e := &env{with: opts, path: path, clock: testkit.NewClock()}
 	e.db = openDB(tb, e.path)
 	tb.Cleanup(func() {
 		if err := e.db.Close(); err != nil {

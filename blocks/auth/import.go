@@ -2,8 +2,12 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"micro.dev/micro/blocks/internal/jsstorage"
 	"micro.dev/micro/framework/metadata"
@@ -184,4 +188,91 @@ func taken(v accounts, acc Account) bool {
 		}
 	}
 	return false
+}
+
+// Export copies auth on JetStream into to, a fresh file opened with
+// Migrations, namespace by namespace: the accounts with their password
+// hashes and uids, the rules of namespaces that have their own, and the
+// signing keys, each read through the Backend as Import reads the file's.
+// The file is marked as started once (its first key and admin are the
+// cluster's), so an appliance started on it makes none of its own, and
+// tokens the cluster issued verify there until they expire. Refresh
+// tokens are not carried, as an import does not carry them.
+func (a *Auth) Export(ctx context.Context, to *schema.DB) (copied int, err error) {
+	src, ok := a.backend.(*jsBackend)
+	if !ok {
+		return 0, errors.New("auth: not on JetStream")
+	}
+	namespaces, err := src.namespaces(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, ns := range namespaces {
+		keys, err := src.Keys(ctx, ns)
+		if err != nil {
+			return copied, err
+		}
+		accs, err := src.Accounts(ctx, ns)
+		if err != nil {
+			return copied, err
+		}
+		rules, own, err := src.Rules(ctx, ns)
+		if err != nil {
+			return copied, err
+		}
+		err = to.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			for _, k := range keys {
+				if err := insertKey(ctx, tx, k); err != nil {
+					return fmt.Errorf("key %s: %w", k.ID, err)
+				}
+			}
+			for _, acc := range accs {
+				if err := insertAccount(ctx, tx, acc); err != nil {
+					return fmt.Errorf("account %s: %w", acc.ID, err)
+				}
+			}
+			if own {
+				return ownRules(ctx, tx, ns, rules, time.Now())
+			}
+			return nil
+		})
+		if err != nil {
+			return copied, fmt.Errorf("auth: namespace %s: %w", ns, err)
+		}
+		copied += len(accs)
+		if own {
+			copied += len(rules)
+		}
+	}
+	err = to.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO auth_settings (key, value) VALUES (?, ?)`,
+			bootstrapKey, time.Now().UTC().Format(time.RFC3339))
+		return err
+	})
+	return copied, err
+}
+
+// namespaces lists, sorted, the namespaces with accounts, rules or keys.
+func (b *jsBackend) namespaces(ctx context.Context) ([]string, error) {
+	if _, err := b.bucket(ctx); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, prefix := range []string{"acc.", "rules.", "keys."} {
+		keys, err := jsstorage.Keys(ctx, b.js, Bucket, prefix+"*")
+		if err != nil {
+			return nil, jsstorage.Unavailable(errID, err)
+		}
+		for _, k := range keys {
+			if ns, err := jsstorage.Name(strings.TrimPrefix(k, prefix)); err == nil {
+				seen[ns] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out, nil
 }
