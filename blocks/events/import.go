@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +31,27 @@ func (e *Events) Held(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d topics", len(topics)), nil
+}
+
+// namespaces lists, sorted, the namespaces with a topic.
+func (b *jsBackend) namespaces(ctx context.Context) ([]string, error) {
+	topics, err := b.subjects(ctx, subjTopic+">")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, subj := range topics {
+		tok, _, _ := strings.Cut(strings.TrimPrefix(subj, subjTopic), ".")
+		if ns, err := jsstorage.Name(tok); err == nil {
+			seen[ns] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Import copies the events of an appliance's file from (opened with
@@ -148,4 +171,93 @@ func (b *jsBackend) importTopic(ctx context.Context, src *sqliteBackend, ns stri
 	}
 	b.js.Conn().Publish(subjWake+jsstorage.Token(ns)+"."+jsstorage.Token(t.Name), nil)
 	return copied, 0, nil
+}
+
+// Export copies events on JetStream into to, a fresh file opened with
+// Migrations, topic by topic: what Import carries the other way (every
+// retained event with its number, id, publish time, timestamp and
+// metadata; the topic's retention and where its numbering and publish
+// times stand; each durable group's position and pending events), read
+// through the Backend as Import reads the file's. A topic's groups are
+// read before its last number, and events are copied up to that number:
+// no group in the file stands past its topic's last event.
+func (e *Events) Export(ctx context.Context, to *schema.DB) (copied int, err error) {
+	src, ok := e.backend.(*jsBackend)
+	if !ok {
+		return 0, stderrors.New("events: not on JetStream")
+	}
+	dest := newSQLite(to, e.now)
+	namespaces, err := src.namespaces(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, ns := range namespaces {
+		topics, err := src.Topics(ctx, ns)
+		if err != nil {
+			return copied, err
+		}
+		for _, t := range topics {
+			c, err := src.exportTopic(ctx, dest, ns, t)
+			copied += c
+			if err != nil {
+				return copied, fmt.Errorf("events: topic %s of %s: %w", t.Name, ns, err)
+			}
+		}
+	}
+	return copied, nil
+}
+
+// exportTopic copies one topic into dest, a page of events a commit.
+func (b *jsBackend) exportTopic(ctx context.Context, dest *sqliteBackend, ns string, t TopicInfo) (copied int, err error) {
+	groups := map[string]GroupState{}
+	for _, name := range t.Groups {
+		g, found, err := b.LoadGroup(ctx, ns, t.Name, name)
+		if err != nil {
+			return 0, fmt.Errorf("group %s: %w", name, err)
+		}
+		if found {
+			groups[name] = g
+		}
+	}
+	last, err := b.LastSeq(ctx, ns, t.Name)
+	if err != nil {
+		return 0, err
+	}
+	marker, _, err := b.marker(ctx, ns, t.Name)
+	if err != nil {
+		return 0, err
+	}
+	published := marker.Published
+	if err := dest.putTopic(ctx, ns, t.Name, t.Retention, last, published, nil); err != nil {
+		return 0, err
+	}
+	for from := t.First; from <= last; {
+		evs, err := b.Read(ctx, ns, t.Name, Query{From: from, Limit: importBatch})
+		if err != nil {
+			return copied, err
+		}
+		for len(evs) > 0 && evs[len(evs)-1].Seq > last {
+			evs = evs[:len(evs)-1] // published after the groups were read
+		}
+		if len(evs) == 0 {
+			break
+		}
+		published = max(published, evs[len(evs)-1].Published.UnixNano())
+		if err := dest.putTopic(ctx, ns, t.Name, t.Retention, last, published, evs); err != nil {
+			return copied, err
+		}
+		copied += len(evs)
+		from = evs[len(evs)-1].Seq + 1
+	}
+	for _, name := range t.Groups {
+		g, ok := groups[name]
+		if !ok {
+			continue
+		}
+		if _, _, err := dest.SaveGroup(ctx, ns, t.Name, name, GroupChange{Next: g.Next, Put: g.Pending}); err != nil {
+			return copied, fmt.Errorf("group %s: %w", name, err)
+		}
+		copied++
+	}
+	return copied, nil
 }

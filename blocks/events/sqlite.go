@@ -114,23 +114,29 @@ func appendTx(ctx context.Context, tx *sql.Tx, st *writeStmts, ns, topic string,
 	for i := range evs {
 		ev := &evs[i]
 		ev.Topic, ev.Seq, ev.Published = topic, first+uint64(i), time.Unix(0, published)
-		meta := "{}"
-		if len(ev.Metadata) > 0 {
-			b, err := json.Marshal(ev.Metadata)
-			if err != nil {
-				return err
-			}
-			meta = string(b)
-		}
-		payload := ev.Payload
-		if payload == nil {
-			payload = []byte{} // nil binds as NULL
-		}
-		if _, err := insert.ExecContext(ctx, id, int64(ev.Seq), ev.ID, published, ev.Timestamp, meta, payload); err != nil {
+		if err := insertEvent(ctx, insert, id, ev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// insertEvent stores ev, with its Seq and Published, in topic id.
+func insertEvent(ctx context.Context, insert *sql.Stmt, id int64, ev *Event) error {
+	meta := "{}"
+	if len(ev.Metadata) > 0 {
+		b, err := json.Marshal(ev.Metadata)
+		if err != nil {
+			return err
+		}
+		meta = string(b)
+	}
+	payload := ev.Payload
+	if payload == nil {
+		payload = []byte{} // nil binds as NULL
+	}
+	_, err := insert.ExecContext(ctx, id, int64(ev.Seq), ev.ID, ev.Published.UnixNano(), ev.Timestamp, meta, payload)
+	return err
 }
 
 const topicID = `(SELECT id FROM events_topics WHERE namespace = ? AND name = ?)`
@@ -319,6 +325,37 @@ func (b *sqliteBackend) SaveGroup(ctx context.Context, ns, topic, group string, 
 		return nil, 0, err
 	}
 	return dead, 0, nil
+}
+
+// putTopic writes a topic copied from elsewhere: its retention (0: none),
+// last number and last publish time (unix ns) as they stood there, and
+// evs with their own numbers and times.
+func (b *sqliteBackend) putTopic(ctx context.Context, ns, topic string, retention time.Duration, last uint64, published int64, evs []Event) error {
+	st, err := b.stmts(ctx)
+	if err != nil {
+		return err
+	}
+	var keep any
+	if retention > 0 {
+		keep = int64(retention)
+	}
+	return b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		id, err := ensureTopic(ctx, tx, st, ns, topic)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE events_topics SET last_seq = ?, last_published = ?, retention = ? WHERE id = ?`,
+			int64(last), published, keep, id); err != nil {
+			return err
+		}
+		insert := tx.StmtContext(ctx, st.insertEvent)
+		for i := range evs {
+			if err := insertEvent(ctx, insert, id, &evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ensureTopic returns the id of a topic, creating it empty if needed.
