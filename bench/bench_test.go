@@ -32,11 +32,14 @@ func parallel(b *testing.B) {
 }
 
 // startNode runs a whole micro node (every block, the proxy and the
-// gateway on loopback ports) on a new database; it stops with b.
+// gateway on loopback ports) on a new database; it stops with b. Its
+// garbage collector is paced as micro server's is (node.Config.PaceGC);
+// the setting being the process's, a peer measured while the node runs
+// (helloworld's direct calls) has it too, the others run at Go's default.
 func startNode(b *testing.B) *node.Node {
 	b.Helper()
 	n, err := node.Start(context.Background(), node.Config{Data: filepath.Join(b.TempDir(), "micro.db"),
-		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet(), Trace: *trace})
+		GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0", Logger: quiet(), Trace: *trace, PaceGC: true})
 	if err != nil {
 		b.Fatal(err)
 	}

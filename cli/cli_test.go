@@ -194,6 +194,9 @@ func TestServerFlags(t *testing.T) {
 	if cfg.Version != Version || cfg.Logger == nil {
 		t.Errorf("version %q logger %v", cfg.Version, cfg.Logger)
 	}
+	if !cfg.PaceGC {
+		t.Error("micro server does not pace its garbage collector")
+	}
 
 	// Environment, then a config file; the command line wins over both.
 	file := filepath.Join(t.TempDir(), "micro.conf")

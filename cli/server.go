@@ -93,6 +93,7 @@ func (a *app) serverCommand() *ffcli.Command {
 			}
 			cfg.Version = Version
 			cfg.Logger = logger
+			cfg.PaceGC = true // the server is this process's only work
 			if err := runNode(ctx, cfg); err != nil {
 				// One line, whatever the error holds, so it reads well in
 				// journald and docker logs.

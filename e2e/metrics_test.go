@@ -185,3 +185,25 @@ func TestMetricsPublic(t *testing.T) {
 		t.Fatalf("no micro_build_info in %d families", len(fams))
 	}
 }
+
+// TestGCPercent: micro server raises the garbage collector's percent over
+// Go's default of 100 while its heap is small, unless GOGC is set, which
+// it leaves as the user set it (go_gc_gogc_percent is the runtime's own).
+func TestGCPercent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env   []string
+		check func(float64) bool
+		want  string
+	}{
+		{nil, func(v float64) bool { return v > 100 && v <= 400 }, "over 100, at most 400"},
+		{[]string{"GOGC=150"}, eq(150), "150 from GOGC"},
+	} {
+		// An empty GOGC is Go's default, as unset: the test's own GOGC, if
+		// any, stays out.
+		s := startServerEnv(t, "", append([]string{"GOGC="}, c.env...), "--metrics-public")
+		if got := sample(scrapeMetrics(t, s, ""), "go_gc_gogc_percent"); !c.check(got) {
+			t.Errorf("go_gc_gogc_percent with %v = %v, want %s", c.env, got, c.want)
+		}
+	}
+}

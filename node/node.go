@@ -54,6 +54,13 @@ type Config struct {
 	OTLPEndpoint string
 	// Limits bound the connections clients hold (limits.go).
 	Limits Limits
+	// PaceGC has the garbage collector's percent follow the live heap
+	// from the end of the start to Close (internal/gcpercent): up to
+	// GOGC=400 while the heap is small, never more than 64 MiB of garbage
+	// beyond what Go's default holds. GOGC set in the environment wins.
+	// It changes the whole process: micro server sets it, one node per
+	// process; tests and programs embedding nodes leave it off.
+	PaceGC bool
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// MetricsPublic serves GET /metrics on the gateway to anyone; otherwise

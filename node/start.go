@@ -72,6 +72,8 @@ type Node struct {
 	clusterParts // cluster.go
 	// importing lets one micro cluster import run at a time (import.go).
 	importing sync.Mutex
+	// stopPacingGC ends Config.PaceGC's pacing (memory.go); nil without it.
+	stopPacingGC func()
 }
 
 // Start opens the database, starts the blocks and begins serving. On error
@@ -184,6 +186,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	// The warnings come before the started line, so whoever waits for that
 	// line (an operator's script, the tests) has them too.
 	n.warnUnsafe(cfg, n.tls != nil) // warnings.go
+	n.paceGC(cfg)                   // memory.go
 	log.Info("micro server started", started...)
 	go releaseStartupMemory()
 	return nil
@@ -301,6 +304,9 @@ func (n *Node) Close() error {
 			errs = append(errs, err)
 		}
 		n.log.Info("micro server stopped", "data", n.db.Path())
+	}
+	if n.stopPacingGC != nil {
+		n.stopPacingGC()
 	}
 	n.flushLog()
 	return errors.Join(errs...)
