@@ -133,8 +133,8 @@ type Router struct {
 	local     map[string]map[string]grpc.MethodInfo // service -> Handler.Method -> info
 
 	mu    sync.Mutex
-	cache map[string]*entry
-	rr    map[string]*atomic.Uint64
+	cache map[serviceKey]*entry
+	rr    map[serviceKey]*atomic.Uint64
 	down  map[string]time.Time // address -> until
 
 	unsubscribe func()
@@ -142,6 +142,7 @@ type Router struct {
 
 type entry struct {
 	services []*regpb.Service // nil: not found
+	nodes    []*regpb.Node    // every node of services, found once per entry
 	until    time.Time
 }
 
@@ -151,8 +152,8 @@ func New(cfg Config) *Router {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		now:   cfg.Now,
-		cache: map[string]*entry{},
-		rr:    map[string]*atomic.Uint64{},
+		cache: map[serviceKey]*entry{},
+		rr:    map[serviceKey]*atomic.Uint64{},
 		down:  map[string]time.Time{},
 	}
 	if r.log == nil {
@@ -176,13 +177,15 @@ func (r *Router) Close() {
 	r.pool.close()
 }
 
-func cacheKey(domain, service string) string { return domain + "\x00" + service }
+// serviceKey names a service of a domain in the router's maps (a struct,
+// so that looking one up builds no string).
+type serviceKey struct{ domain, service string }
 
 // changed drops the cached answer for a service that changed.
 func (r *Router) changed(res *regpb.Result) {
 	s := res.GetService()
 	r.mu.Lock()
-	delete(r.cache, cacheKey(s.GetOptions().GetDomain(), s.GetName()))
+	delete(r.cache, serviceKey{s.GetOptions().GetDomain(), s.GetName()})
 	r.mu.Unlock()
 }
 
@@ -292,16 +295,17 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 		namespace = metadata.DefaultNamespace
 	}
 	domain := namespace
-	svcs, err := r.lookup(ctx, domain, service)
+	cached, err := r.lookup(ctx, domain, service)
 	if err != nil {
 		return nil, err
 	}
-	if len(svcs) == 0 && namespace != metadata.DefaultNamespace {
+	if len(cached.services) == 0 && namespace != metadata.DefaultNamespace {
 		domain = metadata.DefaultNamespace
-		if svcs, err = r.lookup(ctx, domain, service); err != nil {
+		if cached, err = r.lookup(ctx, domain, service); err != nil {
 			return nil, err
 		}
 	}
+	svcs := cached.services
 	if len(svcs) == 0 {
 		return nil, errors.ServiceNotFound(service)
 	}
@@ -337,13 +341,13 @@ func (r *Router) resolve(ctx context.Context, namespace, service, endpoint strin
 		}
 		return nil, unknownEndpoint(service, endpoint, names)
 	}
-	nodes := nodesOf(svcs)
+	nodes := cached.nodes
 	if r.cfg.Via != nil {
 		if nodes = r.owners(ctx, nodes); len(nodes) == 0 {
 			return nil, errors.ServiceUnavailable(errID, "service %s has no node on micro node %s, which the call was forwarded to", service, r.cfg.Self)
 		}
 	}
-	route.Conn = &nodeConn{r: r, key: cacheKey(domain, service), service: service, nodes: nodes}
+	route.Conn = &nodeConn{r: r, key: serviceKey{domain, service}, service: service, nodes: nodes}
 	return route, nil
 }
 
@@ -405,17 +409,17 @@ func nodesOf(svcs []*regpb.Service) []*regpb.Node {
 
 // lookup answers from the cache, else asks the registry and caches the
 // answer until it expires, the service changes, or maxCacheAge.
-func (r *Router) lookup(ctx context.Context, domain, service string) ([]*regpb.Service, error) {
-	key := cacheKey(domain, service)
+func (r *Router) lookup(ctx context.Context, domain, service string) (*entry, error) {
+	key := serviceKey{domain, service}
 	now := r.now()
 	r.mu.Lock()
 	e, ok := r.cache[key]
 	r.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.services, nil
+		return e, nil
 	}
 	if r.cfg.Registry == nil {
-		return nil, nil
+		return &entry{}, nil
 	}
 	svcs, until, err := r.cfg.Registry.Lookup(ctx, domain, service)
 	if err != nil {
@@ -428,15 +432,25 @@ func (r *Router) lookup(ctx context.Context, domain, service string) ([]*regpb.S
 	if until.IsZero() || until.After(limit) {
 		until = limit
 	}
+	e = &entry{services: svcs, nodes: nodesOf(svcs), until: until}
 	r.mu.Lock()
-	r.cache[key] = &entry{services: svcs, until: until}
+	r.cache[key] = e
 	r.mu.Unlock()
-	return svcs, nil
+	return e, nil
 }
 
 // order returns the nodes to try for one call: round-robin from the next
 // start, nodes that recently refused connections last.
-func (r *Router) order(key string, nodes []*regpb.Node) []*regpb.Node {
+func (r *Router) order(key serviceKey, nodes []*regpb.Node) []*regpb.Node {
+	if len(nodes) == 1 {
+		// The one node to try, down or not; a lapsed mark is forgotten.
+		r.mu.Lock()
+		if until, ok := r.down[nodes[0].Address]; ok && !r.now().Before(until) {
+			delete(r.down, nodes[0].Address)
+		}
+		r.mu.Unlock()
+		return nodes
+	}
 	r.mu.Lock()
 	ctr, ok := r.rr[key]
 	if !ok {
@@ -456,9 +470,6 @@ func (r *Router) order(key string, nodes []*regpb.Node) []*regpb.Node {
 	}
 	r.mu.Unlock()
 	start := int(ctr.Add(1)-1) % len(nodes)
-	if len(nodes) == 1 {
-		return nodes // down or not, the one node to try
-	}
 	up := make([]*regpb.Node, 0, len(nodes))
 	var down []*regpb.Node
 	for i := range nodes {
@@ -505,7 +516,7 @@ func cutLast(s, sep string) (before, after string, found bool) {
 // before dying.
 type nodeConn struct {
 	r       *Router
-	key     string
+	key     serviceKey
 	service string
 	nodes   []*regpb.Node
 }
