@@ -211,6 +211,14 @@ func TestTimeout(t *testing.T) {
 	if r := e.do(t, "POST", "/store/Store/Tables", `{"database":"slow"}`, "Timeout", "20ms"); r.code != 408 {
 		t.Fatalf("duration timeout: %d %s", r.code, r.body)
 	}
+	// A Timeout header longer than Config.Timeout is the call's bound.
+	start = time.Now()
+	if r := e.do(t, "POST", "/store/Store/Tables", `{"database":"slow"}`, "Timeout", "300ms"); r.code != 408 {
+		t.Fatalf("longer timeout: %d %s", r.code, r.body)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("a call given 300ms was cut off after %v", d)
+	}
 }
 
 func TestStreaming(t *testing.T) {

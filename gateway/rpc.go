@@ -27,16 +27,16 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if c.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
+	// A unary call is bounded by its Timeout header, else Config.Timeout;
+	// routing by the shorter of the two. When the call's bound is the
+	// routing's too (the common case), one context serves both.
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = g.cfg.Timeout
 	}
-
-	rctx, rcancel := context.WithTimeout(ctx, g.cfg.Timeout)
-	route, err := g.route(rctx, c)
-	rcancel()
+	ctx, cancel := context.WithTimeout(r.Context(), min(timeout, g.cfg.Timeout))
+	defer cancel()
+	route, err := g.route(ctx, c)
 	if err != nil {
 		g.fail(w, r, errors.FromError(err, apiID))
 		return
@@ -46,6 +46,18 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteRouted(r, c.Service, c.Namespace)
+	if stream := route.ServerStream || route.ClientStream; stream || timeout > g.cfg.Timeout {
+		// A stream without a Timeout header is bounded only by the
+		// client's connection, since it may be long-lived; a call with
+		// a Timeout header longer than Config.Timeout gets all of it.
+		cancel()
+		ctx, cancel = context.WithCancel(r.Context())
+		defer cancel()
+		if c.Timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+			defer cancel()
+		}
+	}
 
 	if g.cfg.Tracer != nil {
 		tracing.Inject(ctx, c.Metadata) // the callee's parent is the gateway's span
@@ -63,12 +75,6 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 	if isWebsocket(r) {
 		g.fail(w, r, badRequest("%s of %s does not stream; call it without a websocket", c.Endpoint, c.Service))
 		return
-	}
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = g.cfg.Timeout
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
 	}
 	g.callDeadlines(w, timeout)
 	var reply codec.Frame
