@@ -25,12 +25,13 @@ func serverClusterFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.Var((*nameList)(&c.Peers), "cluster-peers", "comma-separated route addresses of the other nodes (`host:port,...`)")
 	fs.StringVar(&c.Name, "cluster-name", cluster.DefaultName, "the cluster's `name`; nodes join only a cluster of their name")
 	fs.StringVar(&c.Secret, "cluster-secret", "", "shared `secret` nodes authenticate their routes with (at least 16 characters); required unless --cluster is on loopback")
-	fs.StringVar(&c.TLSCert, "cluster-tls-cert", "", "PEM certificate `file` routes present (TLS between nodes, with --cluster-tls-key)")
+	fs.StringVar(&c.TLSCert, "cluster-tls-cert", "", "PEM certificate `file` nodes present to each other, on routes and forwarded calls (mutual TLS between nodes, with --cluster-tls-key)")
 	fs.StringVar(&c.TLSKey, "cluster-tls-key", "", "PEM private key `file` of --cluster-tls-cert")
-	fs.StringVar(&c.TLSCA, "cluster-tls-ca", "", "PEM `file` of the CAs a peer's route certificate must chain to; default the system's")
+	fs.StringVar(&c.TLSCA, "cluster-tls-ca", "", "PEM `file` of the CAs a peer's certificate must chain to; default the system's")
 	fs.DurationVar(&c.ReadyTimeout, "cluster-wait", cluster.DefaultReadyTimeout, "how long to wait at start for a majority of the nodes (a JetStream leader)")
 	fs.StringVar(&cfg.ClusterImport, "cluster-import", "", "import the appliance's database `file` (a stopped micro server --data FILE) when the cluster holds no data yet; a cluster that does is left as it is (see micro cluster import)")
-	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", "", "`host` or IP other nodes reach this node's proxy at; default the proxy's or --cluster's host, else the address facing the first peer")
+	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", "", "`host` or IP other nodes reach this node at; default the listener's or --cluster's host, else the address facing the first peer")
+	fs.StringVar(&cfg.ClusterForward, "cluster-forward", "", "`HOST:PORT` other nodes forward calls for this node's services to, mutual TLS with --cluster-tls-cert (plaintext without); default --cluster's host, port 6223")
 }
 
 // clusterCommand is `micro cluster`: the cluster this server is part of.

@@ -286,6 +286,12 @@ func (c *Cluster) options() (*server.Options, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--cluster-tls-cert/key/ca: %w", err)
 		}
+		// A route is both ends: the node dialling checks the peer's
+		// certificate against the same CAs. GenTLSConfig fills only the
+		// server's side; nats-server's config file mirrors it so, and
+		// without it a node trusted the system's roots alone and never
+		// reached a peer whose certificate --cluster-tls-ca signed.
+		tc.RootCAs = tc.ClientCAs
 		o.Cluster.TLSConfig, o.Cluster.TLSTimeout = tc, 5
 	}
 	seen := map[string]bool{}

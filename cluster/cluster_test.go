@@ -136,7 +136,7 @@ func TestReplicatedAcrossNodes(t *testing.T) {
 
 	var ms []*Members
 	for i, c := range cs {
-		m, err := c.Announce(ctx, Member{Proxy: fmt.Sprintf("127.0.0.1:%d", 9000+i)})
+		m, err := c.Announce(ctx, Member{Proxy: fmt.Sprintf("127.0.0.1:%d", 9000+i), Forward: fmt.Sprintf("127.0.0.1:%d", 6300+i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,12 +145,12 @@ func TestReplicatedAcrossNodes(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		addr, ok := ms[1].Proxy(cs[2].ServerName())
-		if ok && addr == "127.0.0.1:9002" && len(ms[1].List()) == 3 {
+		addr, ok := ms[1].Forward(cs[2].ServerName())
+		if ok && addr == "127.0.0.1:6302" && len(ms[1].List()) == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node 1 does not see node 2's proxy: %q %v, members %+v", addr, ok, ms[1].List())
+			t.Fatalf("node 1 does not see node 2's forwarding address: %q %v, members %+v", addr, ok, ms[1].List())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

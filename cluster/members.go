@@ -13,8 +13,9 @@ import (
 )
 
 // The members bucket lists the micro nodes of the cluster: where each
-// one's proxy listens, so a node can forward a call to the node that runs
-// the service (router.Config.Via), and when each was last heard of.
+// one's forwarding listener is, so a node can forward a call to the node
+// that runs the service (router.Config.Via), where its proxy and gateway
+// are, and when each was last heard of.
 const (
 	membersBucket = "micro_nodes"
 	// memberTTL: a node not heard of for this long is offline and its
@@ -29,8 +30,13 @@ type Member struct {
 	// Name is the node's server name (Cluster.ServerName), also its node
 	// id in the registry and network.
 	Name string `json:"name"`
-	// Proxy is the address other nodes reach its gRPC proxy at.
+	// Proxy is the address its gRPC proxy is reached at, for people and
+	// the network API.
 	Proxy string `json:"proxy"`
+	// Forward is the address other nodes forward calls to it at: its
+	// forwarding listener (ForwardAddress), mutual TLS when the routes
+	// have TLS.
+	Forward string `json:"forward,omitempty"`
 	// Gateway is its HTTP gateway's listen address, for people.
 	Gateway string `json:"gateway,omitempty"`
 	Version string `json:"version,omitempty"`
@@ -134,15 +140,16 @@ func (m *Members) run(ctx context.Context, w jetstream.KeyWatcher) {
 	}
 }
 
-// Proxy is the proxy address of node name, if it is a known member.
-func (m *Members) Proxy(name string) (string, bool) {
+// Forward is the forwarding address of node name, if it is a known
+// member.
+func (m *Members) Forward(name string) (string, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	mem, ok := m.known[name]
-	if !ok || time.Since(mem.Seen) > memberTTL || mem.Proxy == "" {
+	if !ok || time.Since(mem.Seen) > memberTTL || mem.Forward == "" {
 		return "", false
 	}
-	return mem.Proxy, true
+	return mem.Forward, true
 }
 
 // List returns the members heard of within memberTTL, by name.

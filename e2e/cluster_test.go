@@ -47,7 +47,7 @@ func startClusterNodes(t *testing.T, n int) []*clusterNode {
 		name := string(rune('A' + i))
 		nodes[i] = &clusterNode{name: name, data: filepath.Join(dir, name+".db"), owner: t,
 			args: []string{"--cluster", "nats://" + routes[i], "--cluster-peers", strings.Join(routes, ","),
-				"--cluster-secret", clusterSecret, "--cluster-wait", "60s"}}
+				"--cluster-secret", clusterSecret, "--cluster-wait", "60s", "--cluster-forward", testkit.FreeAddr(t)}}
 		nodes[i].server = launchServer(t, nil, nodes[i].data, nil, nodes[i].args...)
 	}
 	for _, nd := range nodes {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,32 +30,43 @@ import (
 type clusterParts struct {
 	cluster *cluster.Cluster
 	members *cluster.Members
+	// forwardLn takes the calls other nodes forward here, served by the
+	// proxy like any call; forwardTLS and viaTLS are its mutual TLS, the
+	// server's and the client's side, both nil without cluster TLS.
+	forwardLn          net.Listener
+	forwardTLS, viaTLS *tls.Config
 	// backends names, per block, where it keeps its state in the cluster
 	// ("jetstream", "nats"); a block not named is on this node's SQLite
 	// file, not replicated.
 	backends map[string]string
 }
 
-// startCluster starts the embedded NATS server and waits for JetStream,
-// then announces this node's proxy to the others. It runs after the
-// listeners are bound (the proxy's port is announced) and before the
-// blocks are built (they take the cluster's JetStream). The node's id
-// becomes its server name, stable across restarts, so services it
-// registered stay routed to it.
+// startCluster binds the forwarding listener, starts the embedded NATS
+// server and waits for JetStream, then announces this node's forwarding
+// address and proxy to the others. It runs after the listeners are bound
+// and before the blocks are built (they take the cluster's JetStream).
+// The node's id becomes its server name, stable across restarts, so
+// services it registered stay routed to it.
 func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 	if cfg.Cluster.Listen == "" {
 		return nil
-	}
-	if len(cfg.Domains) > 0 || cfg.TLSCert != "" {
-		// Nodes forward calls to each other's proxies (router.OwnerKey);
-		// they do so in plaintext today, which a TLS-only proxy refuses.
-		return errors.New("--cluster with TLS on the proxy (--domain, --tls-cert) is not supported yet: " +
-			"nodes forward calls to each other's proxies in plaintext; run the cluster behind a TLS-terminating load balancer")
 	}
 	if cfg.BackupTo != "" {
 		return errors.New("--backup-to with --cluster: a backup copies this node's SQLite file, which in a cluster " +
 			"does not hold the replicated state (store, config, auth, registry, events, runtime, sync); " +
 			"cluster backups are not supported yet: the state is kept in three copies, see README Cluster")
+	}
+	// Bound before NATS starts, which may wait minutes for a majority: a
+	// port in use or an unreadable certificate fails the start at once.
+	if n.forwardTLS, n.viaTLS, err = cfg.Cluster.ForwardTLS(); err != nil {
+		return err
+	}
+	forwardAddr, err := cfg.Cluster.ForwardAddress(cfg.ClusterForward)
+	if err != nil {
+		return err
+	}
+	if n.forwardLn, err = n.listen("cluster forwarding (--cluster-forward)", forwardAddr); err != nil {
+		return err
 	}
 	cc := cfg.Cluster
 	cc.Data, cc.Logger = cfg.Data, n.log
@@ -63,12 +75,34 @@ func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 	}
 	n.id = n.cluster.ServerName()
 	n.backends = map[string]string{}
-	proxy, err := advertise(n.proxyLis.Addr().String(), cfg.ClusterAdvertise, n.cluster.RouteAddress(), cfg.Cluster.Peers)
+	routes := n.cluster.RouteAddress()
+	forward, err := advertise(n.forwardLn.Addr().String(), cfg.ClusterAdvertise, routes, cfg.Cluster.Peers)
 	if err != nil {
 		return err
 	}
-	n.members, err = n.cluster.Announce(ctx, cluster.Member{Proxy: proxy, Gateway: n.gatewayLn.Addr().String(), Version: cfg.Version})
+	proxy, err := advertise(n.proxyLis.Addr().String(), cfg.ClusterAdvertise, routes, cfg.Cluster.Peers)
+	if err != nil {
+		return err
+	}
+	n.members, err = n.cluster.Announce(ctx, cluster.Member{Proxy: proxy, Forward: forward,
+		Gateway: n.gatewayLn.Addr().String(), Version: cfg.Version})
 	return err
+}
+
+// serveForwarding serves the calls other nodes forward here with the
+// proxy's own server, so they meet every check a call to the proxy
+// meets (the caller's token, the rules): over mutual TLS with the
+// cluster's certificate when the routes have TLS, else in plaintext like
+// the routes.
+func (n *Node) serveForwarding() {
+	if n.forwardLn == nil {
+		return
+	}
+	ln := n.forwardLn
+	if n.forwardTLS != nil {
+		ln = tls.NewListener(ln, n.forwardTLS)
+	}
+	n.serve("cluster forwarding", func() error { return n.proxy.Server().Serve(ln) })
 }
 
 // errClusterBackup refuses micro backup on a clustered node rather than
@@ -76,19 +110,20 @@ func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 var errClusterBackup = merrors.NotImplemented("admin", "micro backup copies a node's SQLite file, which in a cluster "+
 	"does not hold the replicated state; cluster backups are not supported yet (see README Cluster)")
 
-// advertise is the address other nodes reach this node's proxy at: its
-// port, on the host given (--cluster-advertise), else the proxy's or the
-// route listener's host when either names one, else the local address
-// this machine would use to reach the first peer.
-func advertise(proxyAddr, host, routeAddr string, peers []string) (string, error) {
-	_, port, err := net.SplitHostPort(proxyAddr)
+// advertise is the address other nodes reach one of this node's
+// listeners (the forwarding listener, the proxy) at: its port, on the host
+// given (--cluster-advertise), else the listener's or the route
+// listener's host when either names one, else the local address this
+// machine would use to reach the first peer.
+func advertise(listenAddr, host, routeAddr string, peers []string) (string, error) {
+	_, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
 		return "", err
 	}
 	if host != "" {
 		return net.JoinHostPort(host, port), nil
 	}
-	for _, a := range []string{proxyAddr, routeAddr} {
+	for _, a := range []string{listenAddr, routeAddr} {
 		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 				return net.JoinHostPort(h, port), nil
@@ -110,7 +145,7 @@ func advertise(proxyAddr, host, routeAddr string, peers []string) (string, error
 		c.Close()
 		return net.JoinHostPort(local, port), nil
 	}
-	return "", errors.New("--cluster-advertise: cannot tell the address other nodes reach this node's proxy at (the proxy and --cluster listen on every interface); give the host or IP")
+	return "", errors.New("--cluster-advertise: cannot tell the address other nodes reach this node at (its listeners and --cluster listen on every interface); give the host or IP")
 }
 
 // closeCluster leaves the members bucket and stops the NATS server: after
@@ -223,17 +258,17 @@ func (n *Node) networkOptions() []network.Option {
 }
 
 // routeVia lets the router reach services other nodes own through their
-// proxies.
+// forwarding listeners, with the cluster's TLS.
 func (n *Node) routeVia(cfg *router.Config) {
 	if n.cluster == nil {
 		return
 	}
-	cfg.Self = n.id
+	cfg.Self, cfg.ViaTLS = n.id, n.viaTLS
 	cfg.Via = func(node string) (string, bool) {
 		if node == n.id {
 			return "", false
 		}
-		return n.members.Proxy(node)
+		return n.members.Forward(node)
 	}
 }
 
@@ -331,5 +366,19 @@ func (n *Node) clusterStarted() []any {
 	if n.cluster == nil {
 		return nil
 	}
-	return []any{"cluster", n.cluster.Name(), "node", n.id, "routes", n.cluster.RouteAddress()}
+	forwarding := "plaintext"
+	if n.forwardTLS != nil {
+		forwarding = "mutual TLS"
+	}
+	return []any{"cluster", n.cluster.Name(), "node", n.id, "routes", n.cluster.RouteAddress(),
+		"forwarding", n.forwardLn.Addr().String(), "forwarding_tls", forwarding}
+}
+
+// ForwardAddr is the address of the cluster's forwarding listener, ""
+// when the node is not clustered.
+func (n *Node) ForwardAddr() string {
+	if n.forwardLn == nil {
+		return ""
+	}
+	return n.forwardLn.Addr().String()
 }

@@ -40,7 +40,7 @@ func clusterConfigs(tb testing.TB, dir string, n int) []Config {
 	cfgs := make([]Config, n)
 	for i := range cfgs {
 		cfgs[i] = Config{Data: filepath.Join(dir, fmt.Sprintf("n%d.db", i)), GatewayAddress: "127.0.0.1:0", ProxyAddress: "127.0.0.1:0",
-			Logger:  slog.New(slog.DiscardHandler),
+			ClusterForward: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
 			Cluster: cluster.Config{Listen: "nats://" + routes[i], Peers: routes, Secret: benchSecret, ReadyTimeout: time.Minute}}
 	}
 	return cfgs

@@ -83,7 +83,8 @@ type Config struct {
 	// an ACME CA (ACMEDirectory, default Let's Encrypt), cached in the
 	// database; TLSCert and TLSKey serve a given pair instead, read again
 	// when the files change or on SIGHUP. Either way the gateway, proxy
-	// and dashboard listeners speak TLS only.
+	// and dashboard listeners speak TLS only. A clustered node may have
+	// them: calls between nodes go over the cluster's forwarding listener.
 	Domains       []string
 	ACMEEmail     string
 	ACMEDirectory string
@@ -110,10 +111,16 @@ type Config struct {
 	// of a cluster on an embedded NATS JetStream (node/cluster.go); its
 	// Data and Logger are the node's own. Empty, no NATS runs.
 	Cluster cluster.Config
-	// ClusterAdvertise is the host or IP other nodes reach this node's
-	// proxy at; empty means the proxy's or --cluster's host, else the
-	// local address facing the first peer.
+	// ClusterAdvertise is the host or IP other nodes reach this node at
+	// (its forwarding listener, and its proxy in the members list); empty
+	// means the listener's or --cluster's host, else the local address
+	// facing the first peer.
 	ClusterAdvertise string
+	// ClusterForward is the listener other nodes forward calls for this
+	// node's services to (host:port); empty means --cluster's host at
+	// cluster.DefaultForwardPort. It speaks mutual TLS with the cluster's
+	// certificate when Cluster.TLSCert is set, else plaintext.
+	ClusterForward string
 	// ClusterImport, on a node of a cluster, imports the appliance's file
 	// at this path when the node starts and the cluster holds no data yet
 	// (node/import.go); a cluster that holds data is left as it is.

@@ -167,7 +167,8 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	go n.serveProxy() // tls.go
+	go n.serveProxy()      // tls.go
+	go n.serveForwarding() // cluster.go; nothing without --cluster
 	go n.serve("gateway", func() error { return n.serveHTTP(n.gateway, n.gatewayLn) })
 
 	started := []any{
@@ -289,6 +290,9 @@ func (n *Node) Close() error {
 	}
 	if n.servicesLn != nil {
 		n.servicesLn.Close()
+	}
+	if n.forwardLn != nil { // closed already, unless the node never served
+		n.forwardLn.Close()
 	}
 	if n.inproc != nil {
 		n.inproc.Close()

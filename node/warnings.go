@@ -12,9 +12,12 @@ import (
 
 // exposure is one of the server's listeners, as the warnings see it.
 type exposure struct {
-	name string // "gateway", "proxy", "dashboard"
+	name string // "gateway", "proxy", "dashboard", "cluster-forward"
 	addr net.Addr
 	tls  bool
+	// cluster is a listener between the nodes of a cluster, made safe by
+	// the cluster's TLS rather than the public certificate.
+	cluster bool
 }
 
 // warning is one log line.
@@ -26,9 +29,13 @@ type warning struct {
 // unsafeSettings returns the warnings for what is still unsafe.
 func unsafeSettings(listeners []exposure, defaultPassword, metricsPublic bool) []warning {
 	var out []warning
-	var plain []string
+	var plain, plainCluster []string
 	for _, l := range listeners {
-		if !l.tls && !loopbackListener(l.addr) {
+		switch {
+		case l.tls || loopbackListener(l.addr):
+		case l.cluster:
+			plainCluster = append(plainCluster, l.name+"="+l.addr.String())
+		default:
 			plain = append(plain, l.name+"="+l.addr.String())
 		}
 	}
@@ -36,6 +43,11 @@ func unsafeSettings(listeners []exposure, defaultPassword, metricsPublic bool) [
 		out = append(out, warning{"unsafe: plaintext on a non-loopback address: passwords and tokens cross the network in the clear; " +
 			"serve TLS (--domain, or --tls-cert and --tls-key) or listen on 127.0.0.1 behind a TLS proxy",
 			[]any{"listeners", strings.Join(plain, " ")}})
+	}
+	if len(plainCluster) > 0 {
+		out = append(out, warning{"unsafe: calls forwarded between the cluster's nodes cross the network in plaintext, with their tokens; " +
+			"give every node --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (mutual TLS, as for the routes) or keep the nodes on a private network",
+			[]any{"listeners", strings.Join(plainCluster, " ")}})
 	}
 	if defaultPassword {
 		out = append(out, warning{"unsafe: the admin account still has the default password \"micro\" (accepted from loopback only); " +
@@ -63,11 +75,14 @@ func loopbackListener(addr net.Addr) bool {
 // warnUnsafe logs the start's warnings, once each.
 func (n *Node) warnUnsafe(cfg Config, servesTLS bool) {
 	listeners := []exposure{
-		{"gateway", n.gatewayLn.Addr(), servesTLS},
-		{"proxy", n.proxyLis.Addr(), servesTLS},
+		{"gateway", n.gatewayLn.Addr(), servesTLS, false},
+		{"proxy", n.proxyLis.Addr(), servesTLS, false},
 	}
 	if n.dashboardLn != nil {
-		listeners = append(listeners, exposure{"dashboard", n.dashboardLn.Addr(), servesTLS})
+		listeners = append(listeners, exposure{"dashboard", n.dashboardLn.Addr(), servesTLS, false})
+	}
+	if n.forwardLn != nil {
+		listeners = append(listeners, exposure{"cluster-forward", n.forwardLn.Addr(), n.forwardTLS != nil, true})
 	}
 	for _, w := range unsafeSettings(listeners, n.auth.DefaultPasswordInUse(), cfg.MetricsPublic) {
 		n.log.Warn(w.msg, w.attrs...)

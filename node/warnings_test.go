@@ -88,13 +88,25 @@ func TestStartWarnings(t *testing.T) {
 func TestUnsafeSettings(t *testing.T) {
 	tcp := func(s string) net.Addr { a, _ := net.ResolveTCPAddr("tcp", s); return a }
 	ls := []exposure{
-		{"gateway", tcp("[::]:8080"), false},
-		{"proxy", tcp("0.0.0.0:8081"), false},
-		{"dashboard", tcp("127.0.0.1:8082"), false},
+		{"gateway", tcp("[::]:8080"), false, false},
+		{"proxy", tcp("0.0.0.0:8081"), false, false},
+		{"dashboard", tcp("127.0.0.1:8082"), false, false},
 	}
 	w := unsafeSettings(ls, false, false)
 	if len(w) != 1 || w[0].attrs[1] != "gateway=[::]:8080 proxy=0.0.0.0:8081" {
 		t.Fatalf("plaintext on every interface: %+v", w)
+	}
+	// A clustered node's forwarding listener in plaintext: its own
+	// warning, naming the cluster's TLS; over TLS or on loopback, none.
+	forward := exposure{"cluster-forward", tcp("10.0.0.5:6223"), false, true}
+	w = unsafeSettings([]exposure{forward}, false, false)
+	if len(w) != 1 || !strings.Contains(w[0].msg, "--cluster-tls-cert") || w[0].attrs[1] != "cluster-forward=10.0.0.5:6223" {
+		t.Fatalf("plaintext forwarding: %+v", w)
+	}
+	for _, safe := range []exposure{{"cluster-forward", tcp("10.0.0.5:6223"), true, true}, {"cluster-forward", tcp("127.0.0.1:6223"), false, true}} {
+		if w := unsafeSettings([]exposure{safe}, false, false); len(w) != 0 {
+			t.Fatalf("%+v: %+v", safe, w)
+		}
 	}
 	for i := range ls {
 		ls[i].tls = true

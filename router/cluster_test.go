@@ -2,15 +2,19 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"micro.dev/micro/framework/codec"
 	"micro.dev/micro/framework/errors"
+	"micro.dev/micro/internal/testca"
 	regpb "micro.dev/micro/proto/registry"
 )
 
@@ -92,5 +96,71 @@ func TestRoutesThroughOwningNode(t *testing.T) {
 	reg.set("micro", owned("echo", map[*node]string{theirs: "B"}))
 	if got, err := call(t, plain, "micro", "echo"); err != nil || !strings.Contains(got, "theirs") {
 		t.Fatalf("no cluster: %q %v", got, err)
+	}
+}
+
+// nodeTLS is the client side of a cluster node's certificate from ca,
+// trusting peers' certificates from roots.
+func nodeTLS(t *testing.T, ca *testca.CA, roots *x509.CertPool) *tls.Config {
+	t.Helper()
+	cert, err := tls.X509KeyPair(ca.Issue(t, "127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12}
+}
+
+// TestHopsOverTLS: with ViaTLS, the hop to another node's forwarding
+// listener is mutual TLS: it goes through with the cluster's certificate
+// and fails, never falling back to plaintext or to dialling the service,
+// with no certificate, a stranger's, or a peer the cluster's CA did not
+// sign. Services' own nodes are still dialled in plaintext.
+func TestHopsOverTLS(t *testing.T) {
+	ca, stranger := testca.New(t), testca.New(t)
+	serverTLS := ca.ServerTLS(t, "127.0.0.1")
+	serverTLS.ClientAuth, serverTLS.ClientCAs = tls.RequireAndVerifyClientCert, ca.Pool()
+	proxyB := startNode(t, "proxy-of-b", grpc.Creds(credentials.NewTLS(serverTLS)))
+	impostor := startNode(t, "impostor", grpc.Creds(credentials.NewTLS(stranger.ServerTLS(t, "127.0.0.1"))))
+	theirs, mine := startNode(t, "theirs"), startNode(t, "mine")
+
+	reg := newFakeRegistry()
+	reg.set("micro", owned("echo", map[*node]string{theirs: "B"}))
+	reg.set("micro", owned("local", map[*node]string{mine: "A"}))
+	members := map[string]string{"B": proxyB.addr}
+	via := func(id string) (string, bool) { a, ok := members[id]; return a, ok }
+	router := func(viaTLS *tls.Config) *Router {
+		r := New(Config{Registry: reg, Self: "A", Via: via, ViaTLS: viaTLS})
+		t.Cleanup(r.Close)
+		return r
+	}
+
+	good := router(nodeTLS(t, ca, ca.Pool()))
+	if got, err := call(t, good, "micro", "echo"); err != nil || got != "proxy-of-b" {
+		t.Fatalf("hop over mutual TLS: %q %v", got, err)
+	}
+	if got, err := call(t, good, "micro", "local"); err != nil || got != "mine" {
+		t.Fatalf("this node's own service, in plaintext: %q %v", got, err)
+	}
+
+	for name, r := range map[string]*Router{
+		"plaintext":                router(nil),
+		"no client certificate":    router(&tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}),
+		"a stranger's certificate": router(nodeTLS(t, stranger, ca.Pool())),
+	} {
+		got, err := call(t, r, "micro", "echo")
+		if err == nil || errors.FromError(err, "").Code != 503 {
+			t.Errorf("%s: %q %v; want the call to fail (503)", name, got, err)
+		}
+	}
+	// A node answering at B's address with a certificate the cluster's CA
+	// did not sign is not B.
+	members["B"] = impostor.addr
+	if got, err := call(t, router(nodeTLS(t, ca, ca.Pool())), "micro", "echo"); err == nil {
+		t.Fatalf("a hop to a peer outside the cluster's CA went through: %q", got)
+	}
+	theirs.mu.Lock()
+	defer theirs.mu.Unlock()
+	if theirs.md != nil {
+		t.Fatal("the service B owns was dialled directly: a failed hop fell back")
 	}
 }

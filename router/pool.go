@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"sync"
@@ -56,16 +57,23 @@ func newPool(now func() time.Time) *pool {
 }
 
 // get returns the connection to addr, dialling it (lazily: grpc.NewClient
-// connects on first use) when there is none.
-func (p *pool) get(addr string) (*grpc.ClientConn, error) {
+// connects on first use) when there is none: over TLS with tc, in
+// plaintext when tc is nil. The two are pooled apart, so a service that
+// registered another node's forwarding address never has a hop ride its
+// plaintext connection.
+func (p *pool) get(addr string, tc *tls.Config) (*grpc.ClientConn, error) {
+	key := poolKey(addr, tc != nil)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pc, ok := p.conns[addr]; ok {
+	if pc, ok := p.conns[key]; ok {
 		pc.lastUsed = p.now()
 		return pc.conn, nil
 	}
-	// Nodes serve plaintext at the address they registered.
-	conn, err := client.Connect(client.Target{Address: addr},
+	target := client.Target{Address: addr}
+	if tc != nil {
+		target.TLS = tc.Clone()
+	}
+	conn, err := client.Connect(target,
 		// gRPC itself closes the transport once no call has used it for
 		// this long; the reaper then forgets the connection.
 		grpc.WithIdleTimeout(idleAfter),
@@ -75,8 +83,15 @@ func (p *pool) get(addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.conns[addr] = &pooled{conn: conn, lastUsed: p.now()}
+	p.conns[key] = &pooled{conn: conn, lastUsed: p.now()}
 	return conn, nil
+}
+
+func poolKey(addr string, tls bool) string {
+	if tls {
+		return "tls:" + addr
+	}
+	return addr
 }
 
 // drop takes addr's connection out of the pool, so the next call dials
@@ -84,11 +99,12 @@ func (p *pool) get(addr string) (*grpc.ClientConn, error) {
 // keep it for dropDelay.
 func (p *pool) drop(addr string) {
 	p.mu.Lock()
-	pc, ok := p.conns[addr]
-	delete(p.conns, addr)
-	p.mu.Unlock()
-	if ok {
-		time.AfterFunc(dropDelay, func() { pc.conn.Close() })
+	defer p.mu.Unlock()
+	for _, key := range []string{poolKey(addr, false), poolKey(addr, true)} {
+		if pc, ok := p.conns[key]; ok {
+			delete(p.conns, key)
+			time.AfterFunc(dropDelay, func() { pc.conn.Close() })
+		}
 	}
 }
 
@@ -102,12 +118,12 @@ func (p *pool) reap() {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		for addr, pc := range p.conns {
+		for key, pc := range p.conns {
 			// A connection with a call on it (a long stream, say) is never
 			// idle, whatever lastUsed says.
 			if p.now().Sub(pc.lastUsed) > idleAfter && pc.conn.GetState() == connectivity.Idle {
 				pc.conn.Close()
-				delete(p.conns, addr)
+				delete(p.conns, key)
 			}
 		}
 		p.mu.Unlock()
@@ -118,9 +134,9 @@ func (p *pool) close() {
 	p.once.Do(func() { close(p.done) })
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, pc := range p.conns {
+	for key, pc := range p.conns {
 		pc.conn.Close()
-		delete(p.conns, addr)
+		delete(p.conns, key)
 	}
 }
 

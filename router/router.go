@@ -15,6 +15,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -62,23 +63,28 @@ type Config struct {
 	// no tracing work.
 	Tracer oteltrace.Tracer
 	// Self and Via route across the micro nodes of a cluster (see
-	// OwnerKey): Self is this node's id, Via gives another node's proxy
-	// address while that node is up. Without Via every registered node is
-	// dialled at its address.
+	// OwnerKey): Self is this node's id, Via gives the address another
+	// node takes forwarded calls at while that node is up. Without Via
+	// every registered node is dialled at its address.
 	Self string
-	Via  func(node string) (proxyAddr string, ok bool)
+	Via  func(node string) (forwardAddr string, ok bool)
+	// ViaTLS, when set, is how the hops to other nodes are dialled
+	// (mutual TLS with the cluster's certificate); nil is plaintext.
+	// Services' own nodes are dialled in plaintext either way.
+	ViaTLS *tls.Config
 }
 
 // OwnerKey is the metadata key of a registered service node naming the
 // micro node it registered through (the node that runs it, for services
 // started by micro run). In a cluster, a call to a service node owned by
-// another micro node goes to that node's proxy, which dials the service
+// another micro node goes to that node's forwarding listener, served by
+// its proxy, which dials the service
 // where it listens: services listen on their machine's loopback by
 // default, which only their own node reaches.
 const OwnerKey = "micro_node"
 
 // ForwardedHeader marks a call one node's router forwarded to another's
-// proxy: that proxy routes it to service nodes of its own only, so a call
+// proxy (its forwarding listener): that proxy routes it to service nodes of its own only, so a call
 // never bounces between nodes. A client setting it only narrows its own
 // call to the nodes of the node it calls.
 const ForwardedHeader = "micro-forwarded-by"
@@ -491,6 +497,15 @@ func (r *Router) markDown(addr string) {
 	r.pool.drop(addr)
 }
 
+// dialTLS is how node n is dialled: a hop to another micro node with
+// ViaTLS, a service's own node in plaintext.
+func (r *Router) dialTLS(n *regpb.Node) *tls.Config {
+	if n.GetMetadata()[viaKey] == "" {
+		return nil
+	}
+	return r.cfg.ViaTLS
+}
+
 // hop marks a call to another micro node's proxy as forwarded.
 func (r *Router) hop(ctx context.Context, n *regpb.Node) context.Context {
 	if n.GetMetadata()[viaKey] == "" {
@@ -532,7 +547,7 @@ func (c *nodeConn) Invoke(ctx context.Context, method string, args, reply any, o
 		if i == maxAttempts {
 			break
 		}
-		conn, err := c.r.pool.get(n.Address)
+		conn, err := c.r.pool.get(n.Address, c.r.dialTLS(n))
 		if err != nil {
 			return errors.InternalServerError(errID, "connecting to %s: %v", n.Address, err)
 		}
@@ -565,7 +580,7 @@ func (c *nodeConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 		if i == maxAttempts {
 			break
 		}
-		conn, err := c.r.pool.get(n.Address)
+		conn, err := c.r.pool.get(n.Address, c.r.dialTLS(n))
 		if err != nil {
 			return nil, errors.InternalServerError(errID, "connecting to %s: %v", n.Address, err)
 		}

@@ -81,10 +81,10 @@ type node struct {
 	md   grpcmd.MD
 }
 
-func startNode(t *testing.T, name string) *node {
+func startNode(t *testing.T, name string, opts ...grpc.ServerOption) *node {
 	t.Helper()
 	n := &node{name: name}
-	n.gs = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+	n.gs = grpc.NewServer(append(opts, grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 		var in codec.Frame
 		if err := ss.RecvMsg(&in); err != nil {
 			return err
@@ -93,7 +93,7 @@ func startNode(t *testing.T, name string) *node {
 		n.md, _ = grpcmd.FromIncomingContext(ss.Context())
 		n.mu.Unlock()
 		return ss.SendMsg(&codec.Frame{Data: []byte(n.name)})
-	}))
+	}))...)
 	n.addr = testkit.Serve(t, n.gs)
 	return n
 }

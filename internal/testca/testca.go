@@ -54,8 +54,18 @@ func New(t testing.TB) *CA {
 	return &CA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// Issue signs a server certificate for hosts (IP addresses or DNS names)
-// and returns it and its key, PEM-encoded.
+// Pool is a pool of the CA's certificate, for clients (or servers checking
+// clients) to trust.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// Issue signs a certificate for hosts (IP addresses or DNS names) and
+// returns it and its key, PEM-encoded. It is good for servers and for
+// clients, as the certificates of a cluster's nodes are: each presents it
+// both when it dials a peer and when it answers one.
 func (ca *CA) Issue(t testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -72,7 +82,7 @@ func (ca *CA) Issue(t testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
