@@ -169,14 +169,14 @@ func (a *app) printCluster(rsp *pb.ClusterResponse) {
 		rsp.GetName(), rsp.GetSize(), rsp.GetReplicas(), rsp.GetNode(), leader)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tONLINE\tCURRENT\tLAG\tRTT\tPROXY\tGATEWAY")
+	fmt.Fprintln(tw, "NODE\tONLINE\tCURRENT\tLAG\tRTT\tPROXY\tFORWARD\tGATEWAY")
 	for _, p := range rsp.GetPeers() {
 		name := p.GetName()
 		if name == rsp.GetNode() {
 			name += " (this)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, yesNo(p.GetOnline()), yesNo(p.GetCurrent()), p.GetLag(),
-			dash(p.GetRtt()), dash(p.GetProxy()), dash(p.GetGateway()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, yesNo(p.GetOnline()), yesNo(p.GetCurrent()), p.GetLag(),
+			dash(p.GetRtt()), dash(p.GetProxy()), dash(p.GetForward()), dash(p.GetGateway()))
 	}
 	tw.Flush()
 

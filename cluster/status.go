@@ -32,8 +32,9 @@ type Peer struct {
 	// of the streams this node can see.
 	Current bool
 	Lag     uint64
-	// Proxy and Gateway are where the node serves (from its announcement).
-	Proxy, Gateway string
+	// Proxy and Gateway are where the node serves, Forward where the
+	// others forward calls to it (from its announcement).
+	Proxy, Gateway, Forward string
 	// RTT of this node's route to it ("" for itself).
 	RTT string
 }
@@ -87,7 +88,7 @@ func (c *Cluster) Status(ctx context.Context, members *Members) (*Status, error)
 	if members != nil {
 		for _, m := range members.List() {
 			p := peer(m.Name)
-			p.Proxy, p.Gateway = m.Proxy, m.Gateway
+			p.Proxy, p.Gateway, p.Forward = m.Proxy, m.Gateway, m.Forward
 		}
 	}
 	metaLag := false

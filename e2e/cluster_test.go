@@ -25,9 +25,10 @@ const clusterSecret = "e2e-cluster-secret-0123456789"
 // what it takes to start it again on the same data and route port.
 type clusterNode struct {
 	*server
-	name string // A, B, C
-	data string
-	args []string
+	name    string // A, B, C
+	data    string
+	forward string // --cluster-forward
+	args    []string
 	// owner is the test the node lives as long as: a node started again
 	// in a subtest must outlive that subtest.
 	owner *testing.T
@@ -45,9 +46,9 @@ func startClusterNodes(t *testing.T, n int) []*clusterNode {
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
 		name := string(rune('A' + i))
-		nodes[i] = &clusterNode{name: name, data: filepath.Join(dir, name+".db"), owner: t,
-			args: []string{"--cluster", "nats://" + routes[i], "--cluster-peers", strings.Join(routes, ","),
-				"--cluster-secret", clusterSecret, "--cluster-wait", "60s", "--cluster-forward", testkit.FreeAddr(t)}}
+		nodes[i] = &clusterNode{name: name, data: filepath.Join(dir, name+".db"), owner: t, forward: testkit.FreeAddr(t)}
+		nodes[i].args = []string{"--cluster", "nats://" + routes[i], "--cluster-peers", strings.Join(routes, ","),
+			"--cluster-secret", clusterSecret, "--cluster-wait", "60s", "--cluster-forward", nodes[i].forward}
 		nodes[i].server = launchServer(t, nil, nodes[i].data, nil, nodes[i].args...)
 	}
 	for _, nd := range nodes {
@@ -80,7 +81,8 @@ func TestCluster(t *testing.T) {
 	cliA, cliB, cliC := newAdminCLI(t, a.server), newAdminCLI(t, b.server), newAdminCLI(t, c.server)
 
 	status := cliB.ok("cluster", "status")
-	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream", "events    jetstream", "runtime   jetstream", "sync      jetstream"} {
+	for _, want := range []string{"Cluster micro: 3 nodes, 3 replicas per stream", "KV_micro_store", "store     jetstream", "registry  jetstream", "events    jetstream", "runtime   jetstream", "sync      jetstream",
+		"FORWARD", a.forward, b.forward, c.forward} {
 		if !strings.Contains(status, want) {
 			t.Fatalf("micro cluster status lacks %q:\n%s", want, status)
 		}

@@ -358,7 +358,7 @@ func (a *admin) Cluster(ctx context.Context, _ *pb.ClusterRequest) (*pb.ClusterR
 
 func peerProto(p cluster.Peer) *pb.ClusterPeer {
 	return &pb.ClusterPeer{Name: p.Name, Online: p.Online, Current: p.Current, Lag: p.Lag,
-		Proxy: p.Proxy, Gateway: p.Gateway, Rtt: p.RTT}
+		Proxy: p.Proxy, Gateway: p.Gateway, Forward: p.Forward, Rtt: p.RTT}
 }
 
 // clusterStarted adds the cluster to the node's "started" log line.

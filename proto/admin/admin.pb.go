@@ -526,7 +526,9 @@ type ClusterPeer struct {
 	Proxy   string `protobuf:"bytes,5,opt,name=proxy,proto3" json:"proxy,omitempty"`
 	Gateway string `protobuf:"bytes,6,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	// rtt of this node's route to it.
-	Rtt           string `protobuf:"bytes,7,opt,name=rtt,proto3" json:"rtt,omitempty"`
+	Rtt string `protobuf:"bytes,7,opt,name=rtt,proto3" json:"rtt,omitempty"`
+	// forward is where other nodes forward calls for its services.
+	Forward       string `protobuf:"bytes,8,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +608,13 @@ func (x *ClusterPeer) GetGateway() string {
 func (x *ClusterPeer) GetRtt() string {
 	if x != nil {
 		return x.Rtt
+	}
+	return ""
+}
+
+func (x *ClusterPeer) GetForward() string {
+	if x != nil {
+		return x.Forward
 	}
 	return ""
 }
@@ -957,7 +966,7 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\breplicas\x18\x06 \x01(\x05R\breplicas\x12.\n" +
 	"\x05peers\x18\a \x03(\v2\x18.micro.admin.ClusterPeerR\x05peers\x124\n" +
 	"\astreams\x18\b \x03(\v2\x1a.micro.admin.ClusterStreamR\astreams\x121\n" +
-	"\x06blocks\x18\t \x03(\v2\x19.micro.admin.ClusterBlockR\x06blocks\"\xa7\x01\n" +
+	"\x06blocks\x18\t \x03(\v2\x19.micro.admin.ClusterBlockR\x06blocks\"\xc1\x01\n" +
 	"\vClusterPeer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12\x18\n" +
@@ -965,7 +974,8 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\x03lag\x18\x04 \x01(\x04R\x03lag\x12\x14\n" +
 	"\x05proxy\x18\x05 \x01(\tR\x05proxy\x12\x18\n" +
 	"\agateway\x18\x06 \x01(\tR\agateway\x12\x10\n" +
-	"\x03rtt\x18\a \x01(\tR\x03rtt\"\xa3\x01\n" +
+	"\x03rtt\x18\a \x01(\tR\x03rtt\x12\x18\n" +
+	"\aforward\x18\b \x01(\tR\aforward\"\xa3\x01\n" +
 	"\rClusterStream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\tR\x06leader\x124\n" +
