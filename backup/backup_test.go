@@ -396,3 +396,60 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleStandsBy: of two schedulers on one destination, the one
+// another process takes the backups for (Config.TakenBy) takes none and
+// says who does; when the other stands by in turn, it takes them.
+func TestScheduleStandsBy(t *testing.T) {
+	dest, err := backup.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader sync.Map // "leader" -> name
+	leader.Store("leader", "a")
+	sched := map[string]*backup.Scheduler{}
+	for _, name := range []string{"a", "b"} {
+		db := openDB(t, filepath.Join(t.TempDir(), "micro.db"))
+		defer db.Close()
+		put(t, db, "node", name)
+		s, err := backup.New(backup.Config{DB: db, To: dest, Every: 20 * time.Millisecond, TakenBy: func() string {
+			if l, _ := leader.Load("leader"); l != name {
+				return l.(string)
+			}
+			return ""
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched[name] = s
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range sched {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a %+v, b %+v", what, sched["a"].Status(), sched["b"].Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("a takes backups, b stands by", func() bool {
+		return sched["a"].Status().Successes >= 3 && sched["b"].Status().Standby == "a"
+	})
+	if st := sched["b"].Status(); st.Successes != 0 || st.Failures != 0 {
+		t.Fatalf("b, standing by, took backups: %+v", st)
+	}
+	leader.Store("leader", "b")
+	waitFor("b takes over", func() bool {
+		return sched["b"].Status().Successes >= 1 && sched["a"].Status().Standby == "b"
+	})
+	if st := sched["b"].Status(); st.Standby != "" {
+		t.Fatalf("b takes backups but says %q does", st.Standby)
+	}
+}

@@ -22,6 +22,13 @@ type Config struct {
 	Keep int
 	// Logger gets a line per backup: info when done, error when failed.
 	Logger *slog.Logger
+	// TakenBy, when set, names who takes the backups now: "" this
+	// process, else another (in a cluster, the node that leads; "no
+	// leader" while there is none). A process that stands by takes no
+	// backup when one is due and reads the schedule again from the
+	// destination, so whichever process takes over goes on from the
+	// newest snapshot there.
+	TakenBy func() string
 }
 
 // Status is what a scheduler has done, for /health, /metrics and
@@ -32,6 +39,9 @@ type Status struct {
 	Keep        int
 	// Running is true while a backup is being taken.
 	Running bool
+	// Standby names who takes the backups when it is not this process
+	// (Config.TakenBy), as of the last time one was due.
+	Standby string
 	// Next is when the next backup is due.
 	Next        time.Time
 	LastAttempt time.Time
@@ -88,6 +98,7 @@ func (s *Scheduler) Status() Status {
 // interval after the newest snapshot already at the destination, so a
 // restart neither skips nor doubles one.
 func (s *Scheduler) Run(ctx context.Context) {
+	s.standBy()
 	next := s.first(ctx)
 	for {
 		s.mu.Lock()
@@ -100,12 +111,44 @@ func (s *Scheduler) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		if s.standBy() {
+			next = s.nextAfterStandby(ctx)
+			continue
+		}
 		if _, err := s.Backup(ctx); err != nil {
 			next = time.Now().Add(s.retryDelay())
 		} else {
 			next = time.Now().Add(s.cfg.Every)
 		}
 	}
+}
+
+// standBy says whether another process takes the backup due now, and
+// records who.
+func (s *Scheduler) standBy() bool {
+	by := ""
+	if s.cfg.TakenBy != nil {
+		by = s.cfg.TakenBy()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Standby = by
+	return by != ""
+}
+
+// nextAfterStandby is when a process that stood by looks again: when the
+// next backup is due after the newest at the destination, and at least a
+// minute (or an interval, when shorter) from now, so a standby whose
+// leader is not taking them does not spin.
+func (s *Scheduler) nextAfterStandby(ctx context.Context) time.Time {
+	return later(s.first(ctx), time.Now().Add(min(s.cfg.Every, time.Minute)))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // first is when the first backup is due. A destination that cannot be
