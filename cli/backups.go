@@ -68,6 +68,9 @@ func (a *app) printBackups(rsp *pb.BackupsResponse) {
 		keep = "all"
 	}
 	fmt.Fprintf(tw, "Destination:\t%s\n", rsp.GetDestination())
+	if by := rsp.GetStandby(); by != "" {
+		fmt.Fprintf(tw, "Taken by:\t%s (the cluster's leader); this node stands by\n", by)
+	}
 	fmt.Fprintf(tw, "Schedule:\tevery %s, keep %s\n", time.Duration(rsp.GetEverySeconds())*time.Second, keep)
 	fmt.Fprintf(tw, "Last success:\t%s\n", when(rsp.GetLastSuccess()))
 	if rsp.GetLastError() != "" {

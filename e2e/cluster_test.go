@@ -69,7 +69,8 @@ func (nd *clusterNode) restart(t *testing.T) {
 }
 
 // TestCluster is issue 16's proof on one machine: three nodes on loopback;
-// a write on one read on the others; a service run on A called through
+// a write on one read on the others, and in a backup taken through
+// another, which an appliance serves; a service run on A called through
 // C's gateway, which forwards it to A's proxy; kill -9 of a node while a
 // writer goes on loses no acknowledged write, and the node, started again,
 // catches up; auth answers through every node after that restart, and
@@ -90,10 +91,6 @@ func TestCluster(t *testing.T) {
 	if out := cliC.ok("network", "nodes"); strings.Count(out, "127.0.0.1:") != 3 {
 		t.Fatalf("micro network nodes on C lists not the three nodes:\n%s", out)
 	}
-	// A backup of a node's file would miss the replicated state: refused.
-	if out, errOut, code := cliA.run("backup", filepath.Join(t.TempDir(), "copy.db")); code == 0 || !strings.Contains(out+errOut, "cluster backups are not supported yet") {
-		t.Fatalf("micro backup on a clustered node: exit %d\n%s%s", code, out, errOut)
-	}
 	if code, body := get(t, c.gateway+"/health"); code != 200 || !strings.Contains(body, `"online":3`) {
 		t.Fatalf("/health on C: %d %s", code, body)
 	}
@@ -105,6 +102,19 @@ func TestCluster(t *testing.T) {
 				out, _, code := cl.run("store", "read", "greeting")
 				return code == 0 && strings.Contains(out, "written on A")
 			})
+		}
+	})
+
+	t.Run("backup", func(t *testing.T) {
+		// Through C, of the cluster's state: a file an appliance serves.
+		file := filepath.Join(t.TempDir(), "cluster.db")
+		cliC.ok("backup", file)
+		app := startServer(t, file)
+		if got := newAdminCLI(t, app).ok("store", "read", "greeting"); !strings.Contains(got, "written on A") {
+			t.Fatalf("an appliance on the cluster's backup reads: %s", got)
+		}
+		if err := app.stop(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
 		}
 	})
 
@@ -423,8 +433,8 @@ func eventsGroup(t *testing.T, pub *clusterNode, members ...*clusterNode) {
 }
 
 // TestClusterRefusesUnsafe: a route listener others can reach needs the
-// cluster secret, and a clustered node takes no file backups: the server
-// says so and exits.
+// cluster secret, of a length worth the name: the server says so and
+// exits.
 func TestClusterRefusesUnsafe(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, nil)
@@ -435,7 +445,6 @@ func TestClusterRefusesUnsafe(t *testing.T) {
 	}{
 		{[]string{"--cluster", "nats://0.0.0.0:16222"}, "--cluster-secret (MICRO_CLUSTER_SECRET) is required"},
 		{[]string{"--cluster", "nats://127.0.0.1:16222", "--cluster-secret", "short"}, "at least 16"},
-		{[]string{"--cluster", "nats://127.0.0.1:16222", "--backup-to", t.TempDir()}, "--backup-to with --cluster"},
 	} {
 		args := append([]string{"server", "--data", data, "--gateway-address", "127.0.0.1:0", "--proxy-address", "127.0.0.1:0",
 			"--dashboard-address", ""}, tc.args...)

@@ -20,7 +20,9 @@ type admin struct {
 }
 
 // Backup takes a consistent snapshot next to the database (VACUUM INTO, so
-// writers go on) and streams it to the caller, who may be on another machine.
+// writers go on), or on a node of a cluster exports the cluster's state
+// into a fresh file (export.go), and streams it to the caller, who may be
+// on another machine.
 func (a *admin) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error {
 	ctx := stream.Context()
 	// The whole database holds every namespace's secrets: only an
@@ -28,16 +30,17 @@ func (a *admin) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error 
 	if err := a.node.authz.Check(ctx, metadata.DefaultNamespace, true); err != nil {
 		return err
 	}
-	if a.node.cluster != nil {
-		return errClusterBackup // cluster.go
-	}
 	dir, err := os.MkdirTemp(filepath.Dir(a.node.db.Path()), ".micro-backup-")
 	if err != nil {
 		return errors.InternalServerError("admin", "backup: %v", err)
 	}
 	defer os.RemoveAll(dir)
 	snap := filepath.Join(dir, "snapshot.db")
-	if err := a.node.db.Backup(ctx, snap); err != nil {
+	if err := a.node.snapshotSource().Backup(ctx, snap); err != nil {
+		if a.node.cluster != nil {
+			// What fails is reading the cluster: try again once it answers.
+			return errors.ServiceUnavailable("admin", "backup of the cluster: %v", err)
+		}
 		return errors.InternalServerError("admin", "backup: %v", err)
 	}
 	f, err := os.Open(snap)

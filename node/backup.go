@@ -20,7 +20,8 @@ type backups struct {
 	stop func() // ends the schedule, waiting for a backup under way to stop
 }
 
-// startBackups opens the backup destination and starts the schedule; a
+// startBackups opens the backup destination and starts the schedule (in a
+// cluster on every node, the one that leads taking them: export.go); a
 // destination that cannot be named refuses the start, one that cannot be
 // reached is a failed backup, retried. It also removes what a backup
 // staged beside the database before a crash.
@@ -32,7 +33,8 @@ func (n *Node) startBackups(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("--backup-to (MICRO_BACKUP_TO): %w", err)
 	}
-	sched, err := backup.New(backup.Config{DB: n.db, To: dest, Every: cfg.BackupEvery, Keep: cfg.BackupKeep, Logger: n.log})
+	sched, err := backup.New(backup.Config{DB: n.snapshotSource(), To: dest, Every: cfg.BackupEvery, Keep: cfg.BackupKeep,
+		Logger: n.log, TakenBy: n.backupTakenBy()})
 	if err != nil {
 		return err
 	}
@@ -68,6 +70,9 @@ func (n *Node) backupHealth() map[string]any {
 	st := n.backups.Status()
 	b := map[string]any{"status": "ok", "destination": st.Destination, "failures": st.Failures}
 	switch {
+	case st.Standby != "" && !st.Failing():
+		b["status"] = "standby"
+		b["taken_by"] = st.Standby
 	case st.Failing():
 		b["status"] = "failing"
 		b["error"] = st.LastError
@@ -106,6 +111,7 @@ func (a *admin) Backups(ctx context.Context, _ *pb.BackupsRequest) (*pb.BackupsR
 		LastSuccess:  unixNano(st.LastSuccess),
 		LastError:    st.LastError,
 		LastErrorAt:  unixNano(st.LastErrorAt),
+		Standby:      st.Standby,
 		Successes:    st.Successes,
 		Failures:     st.Failures,
 	}

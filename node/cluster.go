@@ -18,7 +18,6 @@ import (
 	"micro.dev/micro/blocks/store"
 	syncblock "micro.dev/micro/blocks/sync"
 	"micro.dev/micro/cluster"
-	merrors "micro.dev/micro/framework/errors"
 	"micro.dev/micro/framework/metadata"
 	pb "micro.dev/micro/proto/admin"
 	"micro.dev/micro/router"
@@ -50,11 +49,6 @@ type clusterParts struct {
 func (n *Node) startCluster(ctx context.Context, cfg Config) (err error) {
 	if cfg.Cluster.Listen == "" {
 		return nil
-	}
-	if cfg.BackupTo != "" {
-		return errors.New("--backup-to with --cluster: a backup copies this node's SQLite file, which in a cluster " +
-			"does not hold the replicated state (store, config, auth, registry, events, runtime, sync); " +
-			"cluster backups are not supported yet: the state is kept in three copies, see README Cluster")
 	}
 	// Bound before NATS starts, which may wait minutes for a majority: a
 	// port in use or an unreadable certificate fails the start at once.
@@ -104,11 +98,6 @@ func (n *Node) serveForwarding() {
 	}
 	n.serve("cluster forwarding", func() error { return n.proxy.Server().Serve(ln) })
 }
-
-// errClusterBackup refuses micro backup on a clustered node rather than
-// hand over a file without the replicated state.
-var errClusterBackup = merrors.NotImplemented("admin", "micro backup copies a node's SQLite file, which in a cluster "+
-	"does not hold the replicated state; cluster backups are not supported yet (see README Cluster)")
 
 // advertise is the address other nodes reach one of this node's
 // listeners (the forwarding listener, the proxy) at: its port, on the host

@@ -22,13 +22,16 @@ const (
 	importReceiveWithin = time.Hour
 )
 
-// importer is a block that copies its state from an appliance's file into
-// its JetStream backend (blocks/*/import.go): Held says what the cluster
-// already holds ("" nothing), Import copies what the cluster lacks and
-// counts what it kept.
-type importer interface {
+// stateCopier is a block whose replicated state moves between an
+// appliance's file and its JetStream backend (blocks/*/import.go): Held
+// says what the cluster already holds ("" nothing), Import copies what the
+// cluster lacks from a file and counts what it kept, Export copies the
+// cluster's state into a fresh file (export.go). The same blocks import
+// and export, so a cluster's backup imports whole.
+type stateCopier interface {
 	Held(ctx context.Context) (string, error)
 	Import(ctx context.Context, from *schema.DB) (copied, kept int, err error)
+	Export(ctx context.Context, to *schema.DB) (copied int, err error)
 }
 
 var errNotClustered = errors.PreconditionFailed("admin", "micro cluster import is for a node of a cluster (micro server --cluster ...); "+
@@ -138,7 +141,7 @@ func (n *Node) importFile(ctx context.Context, path string, merge bool) ([]*pb.I
 		return nil, errors.PreconditionFailed("admin", "import: %v", err)
 	}
 	defer db.Close()
-	blocks := n.importers()
+	blocks := n.copiers()
 	if !merge {
 		held, err := heldData(ctx, blocks)
 		if err != nil {
@@ -163,25 +166,25 @@ func (n *Node) importFile(ctx context.Context, path string, merge bool) ([]*pb.I
 	return out, nil
 }
 
-// namedImporter is a block that imports, with its name.
-type namedImporter struct {
+// namedCopier is a block that imports and exports, with its name.
+type namedCopier struct {
 	name string
-	importer
+	stateCopier
 }
 
-// importers are the node's blocks that import, in build order.
-func (n *Node) importers() []namedImporter {
-	var out []namedImporter
+// copiers are the node's blocks that import and export, in build order.
+func (n *Node) copiers() []namedCopier {
+	var out []namedCopier
 	for _, b := range n.blocks {
-		if imp, ok := b.block.(importer); ok {
-			out = append(out, namedImporter{b.name, imp})
+		if c, ok := b.block.(stateCopier); ok {
+			out = append(out, namedCopier{b.name, c})
 		}
 	}
 	return out
 }
 
 // heldData says, block by block, what the cluster holds.
-func heldData(ctx context.Context, blocks []namedImporter) ([]string, error) {
+func heldData(ctx context.Context, blocks []namedCopier) ([]string, error) {
 	var held []string
 	for _, b := range blocks {
 		h, err := b.Held(ctx)
@@ -219,7 +222,7 @@ func (n *Node) importAtStart(ctx context.Context, path string) error {
 	if err := schema.Idle(path); err != nil {
 		return fmt.Errorf("--cluster-import: %w", err)
 	}
-	held, err := heldData(ctx, n.importers())
+	held, err := heldData(ctx, n.copiers())
 	if err != nil {
 		return fmt.Errorf("--cluster-import: %w", err)
 	}

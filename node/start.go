@@ -263,9 +263,12 @@ func (n *Node) GatewayAddr() string { return n.gatewayLn.Addr().String() }
 // ProxyAddr is the address the gRPC proxy listens on.
 func (n *Node) ProxyAddr() string { return n.proxyLis.Addr().String() }
 
-// Backup writes a consistent copy of the database to dest while serving;
-// the copy is not synced to disk (schema.DB.Backup).
-func (n *Node) Backup(ctx context.Context, dest string) error { return n.db.Backup(ctx, dest) }
+// Backup writes a consistent copy of the database to dest while serving,
+// or on a node of a cluster the cluster's state exported (export.go); the
+// copy is not synced to disk (schema.DB.Backup).
+func (n *Node) Backup(ctx context.Context, dest string) error {
+	return n.snapshotSource().Backup(ctx, dest)
+}
 
 // Close shuts the node down in order: end the blocks' streams (the
 // runtime's services first), stop taking HTTP requests (dashboard, then

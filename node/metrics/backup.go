@@ -25,8 +25,10 @@ func (m *Metrics) WatchBackups(src BackupSource) {
 	failures := prometheus.NewDesc("micro_backup_failures_total", "Backups that failed since the server started.", nil, nil)
 	took := prometheus.NewDesc("micro_backup_last_duration_seconds", "How long the last good backup took, snapshot to upload.", nil, nil)
 	size := prometheus.NewDesc("micro_backup_last_size_bytes", "Compressed size of the last good backup.", nil, nil)
+	standby := prometheus.NewDesc("micro_backup_standby",
+		"1 when another node of the cluster (the one that leads) takes the scheduled backups, else 0: alert on the cluster's newest last success.", nil, nil)
 	m.reg.MustRegister(&funcCollector{
-		descs: []*prometheus.Desc{lastSuccess, failing, successes, failures, took, size},
+		descs: []*prometheus.Desc{lastSuccess, failing, successes, failures, took, size, standby},
 		collect: func(_ context.Context, ch chan<- prometheus.Metric) error {
 			st := src.Status()
 			ch <- prometheus.MustNewConstMetric(lastSuccess, prometheus.GaugeValue, unixSeconds(st.LastSuccess))
@@ -35,6 +37,7 @@ func (m *Metrics) WatchBackups(src BackupSource) {
 			ch <- prometheus.MustNewConstMetric(failures, prometheus.CounterValue, float64(st.Failures))
 			ch <- prometheus.MustNewConstMetric(took, prometheus.GaugeValue, st.Last.Took.Seconds())
 			ch <- prometheus.MustNewConstMetric(size, prometheus.GaugeValue, float64(st.Last.Size))
+			ch <- prometheus.MustNewConstMetric(standby, prometheus.GaugeValue, boolValue(st.Standby != ""))
 			return nil
 		},
 	})

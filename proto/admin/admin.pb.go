@@ -161,7 +161,11 @@ type BackupsResponse struct {
 	// snapshots are those at the destination, newest first.
 	Snapshots []*Snapshot `protobuf:"bytes,13,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	// list_error is why the destination could not be listed.
-	ListError     string `protobuf:"bytes,14,opt,name=list_error,json=listError,proto3" json:"list_error,omitempty"`
+	ListError string `protobuf:"bytes,14,opt,name=list_error,json=listError,proto3" json:"list_error,omitempty"`
+	// standby names the node that takes the scheduled backups when it is
+	// not this one: in a cluster, the one that leads ("no leader" while
+	// there is none).
+	Standby       string `protobuf:"bytes,15,opt,name=standby,proto3" json:"standby,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +294,13 @@ func (x *BackupsResponse) GetSnapshots() []*Snapshot {
 func (x *BackupsResponse) GetListError() string {
 	if x != nil {
 		return x.ListError
+	}
+	return ""
+}
+
+func (x *BackupsResponse) GetStandby() string {
+	if x != nil {
+		return x.Standby
 	}
 	return ""
 }
@@ -931,7 +942,7 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\x10\n" +
-	"\x0eBackupsRequest\"\xcf\x03\n" +
+	"\x0eBackupsRequest\"\xe9\x03\n" +
 	"\x0fBackupsResponse\x12\x1c\n" +
 	"\tscheduled\x18\x01 \x01(\bR\tscheduled\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12#\n" +
@@ -949,7 +960,8 @@ const file_admin_admin_proto_rawDesc = "" +
 	"\bfailures\x18\f \x01(\x04R\bfailures\x123\n" +
 	"\tsnapshots\x18\r \x03(\v2\x15.micro.admin.SnapshotR\tsnapshots\x12\x1d\n" +
 	"\n" +
-	"list_error\x18\x0e \x01(\tR\tlistError\"f\n" +
+	"list_error\x18\x0e \x01(\tR\tlistError\x12\x18\n" +
+	"\astandby\x18\x0f \x01(\tR\astandby\"f\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x14\n" +

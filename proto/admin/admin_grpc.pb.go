@@ -34,7 +34,10 @@ const (
 // building blocks that micro services lists.
 type AdminClient interface {
 	// Backup streams a consistent copy of the database, taken while writers
-	// go on. Restore = start a server on the copy.
+	// go on; on a node of a cluster, the cluster's replicated state (store,
+	// config, auth, events) exported into a fresh database file of the same
+	// form. Restore = start a server on the copy, or import it into a
+	// cluster (Import).
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 	// Backups reports the scheduled backups (--backup-to): how the last
 	// attempts went, and the snapshots at the destination.
@@ -123,7 +126,10 @@ type Admin_ImportClient = grpc.ClientStreamingClient[ImportChunk, ImportResponse
 // building blocks that micro services lists.
 type AdminServer interface {
 	// Backup streams a consistent copy of the database, taken while writers
-	// go on. Restore = start a server on the copy.
+	// go on; on a node of a cluster, the cluster's replicated state (store,
+	// config, auth, events) exported into a fresh database file of the same
+	// form. Restore = start a server on the copy, or import it into a
+	// cluster (Import).
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	// Backups reports the scheduled backups (--backup-to): how the last
 	// attempts went, and the snapshots at the destination.
