@@ -186,48 +186,49 @@ func (b *blobJetStream) Delete(ctx context.Context, database, table, key string)
 }
 
 func (b *blobJetStream) List(ctx context.Context, database, table, prefix string) ([]string, error) {
+	var keys []string
+	err := b.each(ctx, func(db, tbl, key string) {
+		if db == database && tbl == table && strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	})
+	slices.Sort(keys)
+	return keys, err
+}
+
+// each calls fn with every blob's database, table and key, in no order.
+func (b *blobJetStream) each(ctx context.Context, fn func(database, table, key string)) error {
 	obs, _, err := b.ready()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	infos, err := obs.List(ctx)
 	if stderrors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var keys []string
 	for _, oi := range infos {
-		db, tbl, key, err := splitKey(oi.Name)
-		if err == nil && db == database && tbl == table && strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
+		if db, tbl, key, err := splitKey(oi.Name); err == nil {
+			fn(db, tbl, key)
 		}
 	}
-	slices.Sort(keys)
-	return keys, nil
+	return nil
 }
 
 // tables returns the tables holding a blob, in order.
 func (b *blobJetStream) tables(ctx context.Context) ([]blobTable, error) {
-	obs, _, err := b.ready()
-	if err != nil {
-		return nil, err
-	}
-	infos, err := obs.List(ctx)
-	if stderrors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	seen := map[blobTable]bool{}
 	var out []blobTable
-	for _, oi := range infos {
-		if db, tbl, _, err := splitKey(oi.Name); err == nil && !seen[blobTable{db, tbl}] {
+	err := b.each(ctx, func(db, tbl, _ string) {
+		if !seen[blobTable{db, tbl}] {
 			seen[blobTable{db, tbl}] = true
 			out = append(out, blobTable{db, tbl})
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(x, y blobTable) int {
 		return cmp.Or(strings.Compare(x.database, y.database), strings.Compare(x.table, y.table))
