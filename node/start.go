@@ -189,7 +189,7 @@ func (n *Node) start(ctx context.Context, cfg Config) (err error) {
 	n.warnUnsafe(cfg, n.tls != nil) // warnings.go
 	n.paceGC(cfg)                   // memory.go
 	log.Info("micro server started", started...)
-	go releaseStartupMemory()
+	go releaseStartupMemory(log) // memory.go
 	return nil
 }
 
