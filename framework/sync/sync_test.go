@@ -59,7 +59,7 @@ func child(mode, proxy, file string) error {
 		}
 		return nil
 	case "hold":
-		l, err := sync.Acquire(ctx, "billing-run", sync.TTL(3*time.Second), sync.WithClient(c))
+		l, err := sync.Acquire(ctx, "billing-run", sync.TTL(holdTTL), sync.WithClient(c))
 		if err != nil {
 			return err
 		}
@@ -135,6 +135,10 @@ func TestTwoProcessesNeverHoldItAtOnce(t *testing.T) {
 
 // TestHolderKilledLosesTheLease: a holder killed with SIGKILL keeps the
 // lease until its TTL runs out, then another gets it with a larger token.
+// holdTTL is the TTL of the holder's lease: long enough that the test's
+// next call, on a loaded machine, comes before it runs out.
+const holdTTL = 10 * time.Second
+
 func TestHolderKilledLosesTheLease(t *testing.T) {
 	n := nodetest.Start(t)
 	c := n.Client(client.Options{Service: "billing"})
@@ -146,8 +150,8 @@ func TestHolderKilledLosesTheLease(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
-	// The lease is renewed every second with a 3 s TTL: right after the
-	// kill it is still held.
+	// The lease is renewed every holdTTL/3 and lasts holdTTL: right after
+	// the kill it is still held.
 	if _, err := sync.TryAcquire(t.Context(), "billing-run", sync.WithClient(c)); err != sync.ErrHeld {
 		t.Fatalf("right after the kill: %v, want ErrHeld", err)
 	}
