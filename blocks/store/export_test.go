@@ -150,3 +150,31 @@ func readBlob(t *testing.T, ctx context.Context, be BlobBackend, db, table, key 
 		out = append(out, chunk...)
 	}
 }
+
+// TestCopyRecordsLargeValues: values past the bytes a page may hold are
+// written in more pages than the record count alone would make, none
+// lost.
+func TestCopyRecordsLargeValues(t *testing.T) {
+	ctx := t.Context()
+	from, to := newEnv(t, WithClock(time.Now)), newEnv(t, WithClock(time.Now))
+	value := make([]byte, 1<<20)
+	n := copyPageBytes/len(value) + 3
+	for i := range n {
+		value[0] = byte(i)
+		for _, db := range []string{"a", "b"} {
+			if _, err := from.store.backend.Write(ctx, db, "t", Record{Key: fmt.Sprint(i), Value: value}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copied, kept, err := copyRecords(ctx, from.store.backend.(*sqliteBackend), to.store.backend, importPage)
+	if err != nil || copied != 2*n || kept != 0 {
+		t.Fatalf("copied %d kept %d, %v; want %d", copied, kept, err, 2*n)
+	}
+	for _, db := range []string{"a", "b"} {
+		got, err := to.store.backend.Read(ctx, db, "t", Query{Key: "3"})
+		if err != nil || len(got) != 1 || len(got[0].Value) != len(value) || got[0].Value[0] != 3 {
+			t.Fatalf("%s/t/3 in the copy: %d records, %v", db, len(got), err)
+		}
+	}
+}

@@ -148,12 +148,12 @@ const copyPageBytes = 8 << 20
 func copyRecords(ctx context.Context, src recordSource, dest Backend, batch int) (copied, kept int, err error) {
 	absent := int64(0)
 	pages := map[string][]Op{}
-	size := 0
+	held := 0 // bytes of values in pages
 	flush := func(db string) error {
 		ops := pages[db]
 		delete(pages, db)
-		if len(ops) == 0 {
-			return nil
+		for _, op := range ops {
+			held -= len(op.Write.Value)
 		}
 		var mismatch *RevisionMismatch
 		if len(ops) > 1 {
@@ -178,27 +178,27 @@ func copyRecords(ctx context.Context, src recordSource, dest Backend, batch int)
 		}
 		return nil
 	}
+	flushAll := func() error {
+		for db := range pages {
+			if err := flush(db); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	err = src.eachRecord(ctx, func(db, table string, r Record) error {
 		pages[db] = append(pages[db], Op{Table: table, Write: &r, IfRevision: &absent, keepTimes: true})
-		size += len(r.Value)
-		if len(pages[db]) < batch && size < copyPageBytes {
-			return nil
+		held += len(r.Value)
+		switch {
+		case len(pages[db]) >= batch:
+			return flush(db)
+		case held >= copyPageBytes:
+			return flushAll()
 		}
-		if size >= copyPageBytes {
-			size = 0
-			for db := range pages {
-				if err := flush(db); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		return flush(db)
+		return nil
 	})
-	for db := range pages {
-		if err == nil {
-			err = flush(db)
-		}
+	if err == nil {
+		err = flushAll()
 	}
 	return copied, kept, err
 }
