@@ -340,7 +340,9 @@ func checkKilledNodeGoes(t *testing.T, tr *tour, logs string) {
 	}
 	pid, _ := strconv.Atoi(m[1])
 	instance := m[2]
-	testkit.Eventually(t, 30*time.Second, "helloworld registered by instance "+instance, func() bool {
+	// The process runs (its pid was logged); its first registration waits
+	// on its start-up, slow on a loaded machine.
+	testkit.Eventually(t, 90*time.Second, "helloworld registered by instance "+instance, func() bool {
 		out, _ := tr.micro("get", "service", "helloworld")
 		return strings.Contains(out, "instance="+instance)
 	})
@@ -351,9 +353,10 @@ func checkKilledNodeGoes(t *testing.T, tr *tour, logs string) {
 		out, _ := tr.micro("get", "service", "helloworld")
 		return !strings.Contains(out, "instance="+instance)
 	})
-	if !strings.Contains(tr.s.log(), `"msg":"runtime: removed the nodes of an exited process"`) {
-		t.Errorf("the server did not remove the node itself:\n%s", tr.s.log())
-	}
+	// The log line may be read after the registry answers without the node.
+	testkit.Eventually(t, 10*time.Second, "the server to say it removed the node itself", func() bool {
+		return strings.Contains(tr.s.log(), `"msg":"runtime: removed the nodes of an exited process"`)
+	})
 	testkit.Eventually(t, 60*time.Second, "helloworld restarted", func() bool {
 		st, _ := statusOf(&cli{t: t, env: tr.env}, "helloworld")
 		return st == "running"
