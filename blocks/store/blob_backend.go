@@ -55,8 +55,14 @@ type BlobInfo struct {
 	Size        int64
 	ContentType string
 	Public      bool
-	// Created and Updated are set by the backend and ignored on Commit.
+	// Created and Updated are the backend's: Created when the key got
+	// its first blob (a replace keeps it), Updated at each Commit. A
+	// caller's are ignored, but for a copy's.
 	Created, Updated time.Time
+	// keepTimes makes Commit write Created and Updated as given: a copy
+	// (import, export) keeping a blob's history, as Op.keepTimes does a
+	// record's.
+	keepTimes bool
 }
 
 var (

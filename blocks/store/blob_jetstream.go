@@ -29,6 +29,12 @@ const (
 	// after every write, the scan reads the whole bucket's metadata.
 	orphanScanEvery = 10 * time.Minute
 	metaPublic      = "public"
+	// metaCreated is a blob's created time (unix ns) when it is not the
+	// object's ModTime: a blob that replaced another keeps the first's,
+	// and a copied one its source's. metaUpdated is a copied blob's
+	// updated time; any other's is the ModTime.
+	metaCreated = "created"
+	metaUpdated = "updated"
 )
 
 // blobJetStream keeps blobs in a JetStream object store, one object per
@@ -84,6 +90,25 @@ func (b *blobJetStream) Create(ctx context.Context, database, table, key string,
 	meta := jetstream.ObjectMeta{Name: blobName(database, table, key),
 		Metadata: map[string]string{metaPublic: strconv.FormatBool(info.Public)},
 		Opts:     &jetstream.ObjectMetaOptions{ChunkSize: BlobChunkSize}}
+	if info.keepTimes && !info.Created.IsZero() {
+		meta.Metadata[metaCreated] = strconv.FormatInt(info.Created.UnixNano(), 10)
+		meta.Metadata[metaUpdated] = strconv.FormatInt(info.Updated.UnixNano(), 10)
+	} else {
+		// A replace keeps the blob's created time, as on SQLite. It is
+		// read now, as Put reads the object it replaces: a writer racing
+		// this upload for the key may have its created time lost.
+		old, err := obs.GetInfo(ctx, meta.Name)
+		switch {
+		case err == nil:
+			created, _, err := blobTimes(old)
+			if err != nil {
+				return nil, err
+			}
+			meta.Metadata[metaCreated] = strconv.FormatInt(created.UnixNano(), 10)
+		case !stderrors.Is(err, jetstream.ErrObjectNotFound):
+			return nil, err
+		}
+	}
 	if info.ContentType != "" {
 		meta.Headers = map[string][]string{"Content-Type": {info.ContentType}}
 	}
@@ -138,11 +163,32 @@ func (b *blobJetStream) Open(ctx context.Context, database, table, key string) (
 	if err != nil {
 		return nil, err
 	}
-	info := BlobInfo{Size: int64(oi.Size), Public: oi.Metadata[metaPublic] == "true", Updated: oi.ModTime, Created: oi.ModTime}
+	info := BlobInfo{Size: int64(oi.Size), Public: oi.Metadata[metaPublic] == "true"}
+	if info.Created, info.Updated, err = blobTimes(oi); err != nil {
+		return nil, err
+	}
 	if oi.Headers != nil {
 		info.ContentType = oi.Headers.Get("Content-Type")
 	}
 	return &blobJSReader{stream: stream, subject: "$O." + BlobBucket + ".C." + oi.NUID, chunks: oi.Chunks, info: info, seq: 1}, nil
+}
+
+// blobTimes returns a blob's created and updated times: the object's
+// ModTime unless its metadata says otherwise.
+func blobTimes(oi *jetstream.ObjectInfo) (created, updated time.Time, err error) {
+	created, updated = oi.ModTime, oi.ModTime
+	for name, t := range map[string]*time.Time{metaCreated: &created, metaUpdated: &updated} {
+		v, ok := oi.Metadata[name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return created, updated, fmt.Errorf("blob %q: metadata %s: %w", oi.Name, name, err)
+		}
+		*t = time.Unix(0, n)
+	}
+	return created, updated, nil
 }
 
 // blobJSReader reads chunk by chunk, each a get of its own: the next

@@ -62,6 +62,10 @@ func (w *blobUpload) Write(ctx context.Context, chunk []byte) error {
 func (w *blobUpload) Commit(ctx context.Context) error {
 	database, table, key, info := w.database, w.table, w.key, w.info
 	now := w.b.now().UnixNano()
+	created, updated := now, now
+	if info.keepTimes && !info.Created.IsZero() {
+		created, updated = info.Created.UnixNano(), info.Updated.UnixNano()
+	}
 	return w.b.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var old int64
 		err := tx.QueryRowContext(ctx, `SELECT upload FROM store_blobs WHERE db = ? AND tbl = ? AND key = ?`, database, table, key).Scan(&old)
@@ -70,11 +74,12 @@ func (w *blobUpload) Commit(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO store_blobs
 			(db, tbl, key, upload, size, chunks, content_type, public, created_at, updated_at)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 			ON CONFLICT (db, tbl, key) DO UPDATE SET
 				upload = excluded.upload, size = excluded.size, chunks = excluded.chunks,
-				content_type = excluded.content_type, public = excluded.public, updated_at = excluded.updated_at`,
-			database, table, key, w.id, w.size, w.next, info.ContentType, info.Public, now); err != nil {
+				content_type = excluded.content_type, public = excluded.public, updated_at = excluded.updated_at,
+				created_at = CASE WHEN ?11 THEN excluded.created_at ELSE created_at END`,
+			database, table, key, w.id, w.size, w.next, info.ContentType, info.Public, created, updated, info.keepTimes); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE store_blob_uploads SET state = 'live' WHERE id = ?`, w.id); err != nil {

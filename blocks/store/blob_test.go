@@ -468,3 +468,55 @@ func TestBlobPurgeIdle(t *testing.T) {
 		t.Fatalf("an idle purge made %d writes", after-before)
 	}
 }
+
+// TestBlobTimes: a blob keeps its created time when replaced and its
+// updated time moves, the same on both backends; a delete starts afresh.
+// Times a caller passes to Create are ignored, but for a copy's, which
+// are written as given and kept by the copy's next replace only in part
+// (created).
+func TestBlobTimes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be ...Option) {
+		e := newEnv(t, be...)
+		ctx := t.Context()
+		bb := e.store.blobs.backend
+		put := func(key, data string) BlobInfo {
+			t.Helper()
+			// SQLite's clock is the test's; the JetStream server's moves on
+			// its own.
+			e.clock.Advance(time.Second)
+			if err := e.putBlob(ctx, key, []byte(data), 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			return blobInfo(t, ctx, bb, "micro", "micro", key)
+		}
+
+		first := put("a", "one")
+		if first.Created.IsZero() || !first.Updated.Equal(first.Created) {
+			t.Fatalf("a new blob: created %v updated %v; want equal", first.Created, first.Updated)
+		}
+		second := put("a", "two")
+		if !second.Created.Equal(first.Created) || !second.Updated.After(first.Updated) {
+			t.Fatalf("replaced: created %v updated %v; want created %v and updated after %v",
+				second.Created, second.Updated, first.Created, first.Updated)
+		}
+		if found, err := bb.Delete(ctx, "micro", "micro", "a"); err != nil || !found {
+			t.Fatalf("delete: %v %v", found, err)
+		}
+		if again := put("a", "three"); !again.Created.After(second.Updated) || !again.Updated.Equal(again.Created) {
+			t.Fatalf("written again after a delete: created %v updated %v; want new and equal", again.Created, again.Updated)
+		}
+
+		past := time.Unix(1_600_000_000, 0)
+		writeBlob(t, ctx, bb, "micro", "micro", "b", BlobInfo{Created: past, Updated: past}, "x")
+		if got := blobInfo(t, ctx, bb, "micro", "micro", "b"); got.Created.Equal(past) || got.Updated.Equal(past) {
+			t.Fatalf("a caller set a blob's times: %+v", got)
+		}
+
+		copied := BlobInfo{Created: past, Updated: past.Add(time.Hour), keepTimes: true}
+		writeBlob(t, ctx, bb, "micro", "micro", "c", copied, "x")
+		sameBlobTimes(t, "a copy", blobInfo(t, ctx, bb, "micro", "micro", "c"), copied)
+		if got := put("c", "y"); !got.Created.Equal(past) || !got.Updated.After(copied.Updated) {
+			t.Fatalf("a copy replaced: created %v updated %v; want %v and later than %v", got.Created, got.Updated, past, copied.Updated)
+		}
+	})
+}

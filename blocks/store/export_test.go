@@ -13,8 +13,8 @@ import (
 // TestExport copies the store on a real JetStream into a fresh SQLite file
 // and that file into a second JetStream (the round trip of a cluster
 // backup restored with an import): records with their values, metadata,
-// expiry and times, more than a page of them in one table, and blobs,
-// equal at every step; an expired record is not carried.
+// expiry and times, more than a page of them in one table, and blobs with
+// their times, equal at every step; an expired record is not carried.
 func TestExport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -38,7 +38,7 @@ func TestExport(t *testing.T) {
 	if _, err := src.Write(ctx, "micro", "users", Record{Key: "gone", Value: []byte("x"), ExpiresAt: time.Now().Add(-time.Second)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	writeBlob(t, ctx, cluster.store.blobs.backend, "micro", "files", "logo.png", "abc", "def")
+	wantBlob := writeLogo(t, ctx, cluster.store.blobs.backend)
 
 	want := map[at]Record{}
 	for _, k := range keys {
@@ -75,6 +75,7 @@ func TestExport(t *testing.T) {
 	if got := readBlob(t, ctx, file.store.blobs.backend, "micro", "files", "logo.png"); got != "abcdef" {
 		t.Fatalf("the file's blob: %q", got)
 	}
+	sameBlobTimes(t, "the file", blobInfo(t, ctx, file.store.blobs.backend, "micro", "files", "logo.png"), wantBlob)
 
 	again := jsEnv(t, natstest.Server(t), 1)
 	if copied, kept, err := again.store.Import(ctx, file.db); err != nil || copied != len(keys)+1 || kept != 0 {
@@ -84,6 +85,7 @@ func TestExport(t *testing.T) {
 	if got := readBlob(t, ctx, again.store.blobs.backend, "micro", "files", "logo.png"); got != "abcdef" {
 		t.Fatalf("the second cluster's blob: %q", got)
 	}
+	sameBlobTimes(t, "the second cluster", blobInfo(t, ctx, again.store.blobs.backend, "micro", "files", "logo.png"), wantBlob)
 }
 
 // TestCopyRecordsKeepsWhatDestHas: a page refused because the file has
@@ -109,13 +111,13 @@ func TestCopyRecordsKeepsWhatDestHas(t *testing.T) {
 	}
 }
 
-func writeBlob(t *testing.T, ctx context.Context, be BlobBackend, db, table, key string, chunks ...string) {
+// writeBlob writes a blob of chunks straight to be, with info.
+func writeBlob(t *testing.T, ctx context.Context, be BlobBackend, db, table, key string, info BlobInfo, chunks ...string) {
 	t.Helper()
-	size := 0
 	for _, c := range chunks {
-		size += len(c)
+		info.Size += int64(len(c))
 	}
-	w, err := be.Create(ctx, db, table, key, BlobInfo{Size: int64(size), ContentType: "image/png"})
+	w, err := be.Create(ctx, db, table, key, info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +128,38 @@ func writeBlob(t *testing.T, ctx context.Context, be BlobBackend, db, table, key
 	}
 	if err := w.Commit(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeLogo writes micro/files/logo.png ("abcdef", image/png) over an
+// older blob, so that its created and updated times differ, and returns
+// its info.
+func writeLogo(t *testing.T, ctx context.Context, be BlobBackend) BlobInfo {
+	t.Helper()
+	png := BlobInfo{ContentType: "image/png"}
+	writeBlob(t, ctx, be, "micro", "files", "logo.png", png, "old")
+	writeBlob(t, ctx, be, "micro", "files", "logo.png", png, "abc", "def")
+	info := blobInfo(t, ctx, be, "micro", "files", "logo.png")
+	if !info.Updated.After(info.Created) {
+		t.Fatalf("the replaced blob's times: %+v", info)
+	}
+	return info
+}
+
+func blobInfo(t *testing.T, ctx context.Context, be BlobBackend, db, table, key string) BlobInfo {
+	t.Helper()
+	r, err := be.Open(ctx, db, table, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Info()
+}
+
+// sameBlobTimes fails unless a copy's blob has its source's times.
+func sameBlobTimes(t *testing.T, where string, got, want BlobInfo) {
+	t.Helper()
+	if !got.Created.Equal(want.Created) || !got.Updated.Equal(want.Updated) {
+		t.Fatalf("%s: blob created %v updated %v; want %v and %v", where, got.Created, got.Updated, want.Created, want.Updated)
 	}
 }
 

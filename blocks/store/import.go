@@ -217,8 +217,8 @@ type blobSource interface {
 	tables(ctx context.Context) ([]blobTable, error)
 }
 
-// copyBlobs copies every blob of src that dest does not have; one dest
-// has is kept as it is.
+// copyBlobs copies every blob of src that dest does not have, with its
+// own created and updated times; one dest has is kept as it is.
 func copyBlobs(ctx context.Context, src blobSource, dest BlobBackend) (copied, kept int, err error) {
 	tables, err := src.tables(ctx)
 	if err != nil {
@@ -251,7 +251,9 @@ func copyBlob(ctx context.Context, src, dest BlobBackend, database, table, key s
 	if err != nil {
 		return err
 	}
-	w, err := dest.Create(ctx, database, table, key, r.Info())
+	info := r.Info()
+	info.keepTimes = true
+	w, err := dest.Create(ctx, database, table, key, info)
 	if err != nil {
 		return err
 	}

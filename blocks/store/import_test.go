@@ -12,8 +12,8 @@ import (
 
 // TestImport copies an appliance's records and blobs (a real SQLite file)
 // into the store on a real JetStream: values, metadata, expiry and times
-// equal; a record the cluster already has is kept, not overwritten; a
-// second import copies nothing.
+// equal, blobs' bytes and times too; a record the cluster already has is
+// kept, not overwritten; a second import copies nothing.
 func TestImport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -40,19 +40,7 @@ func TestImport(t *testing.T) {
 	if _, err := src.Write(ctx, "micro", "micro", Record{Key: "gone", Value: []byte("x"), ExpiresAt: time.Now().Add(-time.Second)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	bw, err := file.store.blobs.backend.Create(ctx, "micro", "files", "logo.png", BlobInfo{Size: 6, ContentType: "image/png"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Write(ctx, []byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Write(ctx, []byte("def")); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	wantBlob := writeLogo(t, ctx, file.store.blobs.backend)
 
 	cluster := jsEnv(t, natstest.Server(t), 1)
 	if held, err := cluster.store.Held(ctx); err != nil || held != "" {
@@ -106,6 +94,7 @@ func TestImport(t *testing.T) {
 	if string(blob) != "abcdef" || r.Info().ContentType != "image/png" {
 		t.Fatalf("blob: %q %+v", blob, r.Info())
 	}
+	sameBlobTimes(t, "the cluster", r.Info(), wantBlob)
 	if held, err := cluster.store.Held(ctx); err != nil || held == "" {
 		t.Fatalf("after import the cluster holds %q, %v", held, err)
 	}
