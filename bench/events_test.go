@@ -3,7 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,15 +32,26 @@ var payload = make([]byte, 100)
 // synchronous=FULL), and to NATS JetStream embedded (file storage, a
 // synchronous publish waiting for the stream's ack) as NATS ships it,
 // which syncs its files every two minutes, and with sync_always, which
-// syncs before every ack as micro does.
+// syncs before every ack as micro does. Through the proxy it also reports
+// the group commit's batch (writes/commit), the fsyncs per event
+// (commits/op) and the process's collections per event (gcs/op).
 func BenchmarkPublish(b *testing.B) {
 	suffix := fmt.Sprintf("-%d", callers)
 	b.Run("proxy"+suffix, func(b *testing.B) {
-		ctx, stream := eventsClient(b)
+		ctx, stream, writes := eventsClientWrites(b)
+		writes0, commits0 := writes()
+		gcs0 := numGC()
 		run(b, true, func() error {
 			_, err := stream.Publish(ctx, &pb.PublishRequest{Topic: "bench", Payload: payload})
 			return err
 		})
+		b.StopTimer()
+		writes1, commits1 := writes()
+		if commits1 > commits0 {
+			b.ReportMetric((writes1-writes0)/(commits1-commits0), "writes/commit")
+			b.ReportMetric((commits1-commits0)/float64(b.N), "commits/op")
+		}
+		b.ReportMetric(float64(numGC()-gcs0)/float64(b.N), "gcs/op")
 	})
 	for _, syncAlways := range []bool{false, true} {
 		name := "jetstream"
@@ -50,6 +66,14 @@ func BenchmarkPublish(b *testing.B) {
 			})
 		})
 	}
+}
+
+// numGC is how many collections the process has completed: the node's
+// and the callers', which share it.
+func numGC() uint32 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.NumGC
 }
 
 // consumeBatch is how many events one op of BenchmarkConsume receives, so
@@ -145,6 +169,14 @@ func fill(b *testing.B, n int, publish func() error) {
 // eventsClient is the events block's Stream client through a new node's
 // proxy, and a context carrying the admin's token.
 func eventsClient(b *testing.B) (context.Context, pb.StreamClient) {
+	ctx, stream, _ := eventsClientWrites(b)
+	return ctx, stream
+}
+
+// eventsClientWrites is eventsClient with a function reading the node's
+// database writer counters from GET /metrics: the writes it has run and
+// the transactions it committed them in (one fsync each).
+func eventsClientWrites(b *testing.B) (context.Context, pb.StreamClient, func() (writes, commits float64)) {
 	n := startNode(b)
 	conn := testkit.Dial(b, n.ProxyAddr())
 	tok, err := authpb.NewAuthClient(conn).Token(context.Background(), &authpb.TokenRequest{Id: "admin", Secret: "micro"})
@@ -152,7 +184,35 @@ func eventsClient(b *testing.B) (context.Context, pb.StreamClient) {
 		b.Fatal(err)
 	}
 	ctx := metadata.Set(context.Background(), metadata.Authorization, "Bearer "+tok.GetToken().GetAccessToken())
-	return ctx, pb.NewStreamClient(grpc.ClientConnInterface(conn))
+	writes := func() (writes, commits float64) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+n.GatewayAddr()+"/metrics", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.GetToken().GetAccessToken())
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		text, err := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if err != nil || rsp.StatusCode != http.StatusOK {
+			b.Fatalf("GET /metrics: %s %v", rsp.Status, err)
+		}
+		series := func(name string) float64 {
+			for _, l := range strings.Split(string(text), "\n") {
+				if v, ok := strings.CutPrefix(l, name+" "); ok {
+					if f, err := strconv.ParseFloat(v, 64); err == nil {
+						return f
+					}
+				}
+			}
+			b.Fatalf("GET /metrics has no %s", name)
+			return 0
+		}
+		return series("micro_db_write_batch_size_sum"), series(`micro_db_write_transactions_total{result="commit"}`)
+	}
+	return ctx, pb.NewStreamClient(grpc.ClientConnInterface(conn)), writes
 }
 
 // jetStream starts an embedded NATS server with JetStream on a loopback
