@@ -25,9 +25,18 @@ const attemptTimeout = 2 * time.Second
 // attempts bounds the tries of a create-or-update, and (each a short pause
 // apart) of the first read.
 const (
-	createAttempts = 5
+	createAttempts = 10
 	readAttempts   = 150
 )
+
+// createPause is the pause before a create's second attempt, growing by
+// as much before each next one (about 11 s of pauses in all).
+const createPause = 250 * time.Millisecond
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement": a
+// replicated stream asked for while a node of the cluster is not up yet
+// (nodes start together, and each goes on once a majority is).
+const errCodeNoPeers jetstream.ErrorCode = 10005
 
 // Config is a bucket as the blocks use it: file storage, one value per key.
 type Config struct {
@@ -156,6 +165,15 @@ func retry[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) 
 		err error
 	)
 	for attempt := 0; attempt < createAttempts; attempt++ {
+		if attempt > 0 {
+			// Some refusals come at once (no peer yet for a replica): a
+			// pause, growing, gives the cluster time to settle.
+			select {
+			case <-ctx.Done():
+				return v, err
+			case <-time.After(time.Duration(attempt) * createPause):
+			}
+		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		v, err = fn(actx)
 		cancel()
@@ -183,11 +201,13 @@ func answers(ctx context.Context, probe func(ctx context.Context) error) error {
 }
 
 // transient reports errors of a cluster still settling: nobody answering
-// yet, an answer that did not come in time, a leader being elected.
+// yet, an answer that did not come in time, a leader being elected, a
+// node not up yet to hold a replica.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503 || apiErr.Code == 504 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound
+		return apiErr.Code == 503 || apiErr.Code == 504 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound ||
+			apiErr.ErrorCode == errCodeNoPeers
 	}
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound)

@@ -107,3 +107,26 @@ func TestConflictsAndUnavailable(t *testing.T) {
 		t.Fatalf("Key: %s", Key(Token("a"), Token("b")))
 	}
 }
+
+// TestCreateWaitsForPeers: a create refused at once because a node is not
+// up yet to hold a replica is tried again after a pause, not given up.
+func TestCreateWaitsForPeers(t *testing.T) {
+	noPeers := &jetstream.APIError{Code: 400, ErrorCode: errCodeNoPeers, Description: "no suitable peers for placement"}
+	calls := 0
+	got, err := retry(t.Context(), func(context.Context) (string, error) {
+		calls++
+		if calls < 3 {
+			return "", noPeers
+		}
+		return "created", nil
+	})
+	if err != nil || got != "created" || calls != 3 {
+		t.Fatalf("retry: %q, %v after %d calls; want created after 3", got, err, calls)
+	}
+	// A refusal that is not the cluster settling is not tried again.
+	calls = 0
+	bad := &jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeBadRequest, Description: "bad request"}
+	if _, err := retry(t.Context(), func(context.Context) (string, error) { calls++; return "", bad }); err != bad || calls != 1 {
+		t.Fatalf("retry of a bad request: %v after %d calls", err, calls)
+	}
+}
